@@ -1,0 +1,98 @@
+package ports
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// SyncAction says what a sync pass did with one record.
+type SyncAction string
+
+// The actions of a sync pass.
+const (
+	// ActionWritten: the status changed and the sync metadata was written.
+	ActionWritten SyncAction = "written"
+	// ActionUnchanged: the record already carried its status; no write.
+	ActionUnchanged SyncAction = "unchanged"
+	// ActionFailed: the write failed (for example the record was deleted
+	// between read and write) and the pass went on.
+	ActionFailed SyncAction = "failed"
+)
+
+// SyncRecord is one certification as a sync pass left it.
+type SyncRecord struct {
+	Certification
+	// Computed is the status the pass computed for today.
+	Computed SyncStatus `json:"computedStatus"`
+	Action   SyncAction `json:"action"`
+}
+
+// RecordSink receives the records of a sync pass, one page at a time, after
+// the page's writes are done.
+type RecordSink interface {
+	// WritePage stores one page and returns an opaque position that marks
+	// the end of what the sink holds. The core saves it in the checkpoint
+	// with the page.
+	WritePage(ctx context.Context, records []SyncRecord) (position string, err error)
+	// Rewind drops whatever the sink took after position; an empty position
+	// drops everything. A resumed pass rewinds to its checkpoint so the
+	// page that was in flight is not stored twice.
+	Rewind(ctx context.Context, position string) error
+}
+
+// ErrNoCheckpoint is returned by CheckpointStore.Load when there is nothing
+// to resume.
+var ErrNoCheckpoint = errors.New("no checkpoint")
+
+// CheckpointStore keeps the progress of an unfinished sync pass.
+type CheckpointStore interface {
+	// Load returns the saved checkpoint, or an error wrapping
+	// ErrNoCheckpoint when there is none.
+	Load(ctx context.Context) (Checkpoint, error)
+	// Save replaces the checkpoint. It must be atomic: after a crash, Load
+	// returns either the old or the new checkpoint, never a mix.
+	Save(ctx context.Context, c Checkpoint) error
+	// Clear removes the checkpoint once a pass has finished.
+	Clear(ctx context.Context) error
+}
+
+// Checkpoint is the progress of a sync pass after its last fully processed
+// page.
+type Checkpoint struct {
+	// Next is the continuation of the next page to read.
+	Next string `json:"next"`
+	// SinkPosition is the sink's position after the last processed page.
+	SinkPosition string `json:"sinkPosition,omitempty"`
+	// StartedAt is when the pass began; a resumed pass keeps it.
+	StartedAt time.Time `json:"startedAt"`
+	// Counts are the pass's totals so far.
+	Counts SyncCounts `json:"counts"`
+}
+
+// SyncCounts are the running totals of a sync pass.
+type SyncCounts struct {
+	// Read is the number of records read.
+	Read int `json:"read"`
+	// Pages is the number of pages processed.
+	Pages int `json:"pages"`
+	// Status counts the records by computed status.
+	Status StatusCounts `json:"status"`
+	// Writes counts what the pass did with the records.
+	Writes WriteCounts `json:"writes"`
+}
+
+// StatusCounts counts records by computed sync status.
+type StatusCounts struct {
+	Valid    int `json:"valid"`
+	Expiring int `json:"expiring"`
+	Expired  int `json:"expired"`
+	Inactive int `json:"inactive"`
+}
+
+// WriteCounts counts the sync metadata writes of a pass.
+type WriteCounts struct {
+	Done      int `json:"done"`
+	Unchanged int `json:"unchanged"`
+	Failed    int `json:"failed"`
+}
