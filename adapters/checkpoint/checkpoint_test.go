@@ -1,0 +1,185 @@
+package checkpoint_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hlf/dynamicsportal/adapters/checkpoint"
+	"github.com/hlf/dynamicsportal/ports"
+)
+
+var sample = ports.Checkpoint{
+	Next:         "https://hlf.crm4.dynamics.com/api/data/v9.2/hlf_certifications?$skiptoken=%3Ccookie%20pagenumber=%222%22%20/%3E",
+	SinkPosition: "4096",
+	StartedAt:    time.Date(2026, 11, 28, 1, 0, 7, 0, time.UTC),
+	Counts: ports.SyncCounts{
+		Read: 10, Pages: 2,
+		Status: ports.StatusCounts{Valid: 5, Expiring: 2, Expired: 2, Inactive: 1},
+		Writes: ports.WriteCounts{Done: 4, Unchanged: 5, Failed: 1},
+	},
+}
+
+func newFile(t *testing.T) (*checkpoint.File, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "sync.checkpoint")
+	f, err := checkpoint.NewFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, path
+}
+
+func TestFileRoundTrip(t *testing.T) {
+	f, path := newFile(t)
+	ctx := t.Context()
+	if _, err := f.Load(ctx); !errors.Is(err, ports.ErrNoCheckpoint) {
+		t.Fatalf("Load before Save = %v, want ErrNoCheckpoint", err)
+	}
+	if err := f.Save(ctx, sample); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.Load(ctx)
+	if err != nil || got != sample {
+		t.Fatalf("Load = %+v, %v; want %+v", got, err, sample)
+	}
+	second := sample
+	second.Next, second.Counts.Pages = "page-3", 3
+	if err := f.Save(ctx, second); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := f.Load(ctx); err != nil || got != second {
+		t.Errorf("Load after second Save = %+v, %v", got, err)
+	}
+	info, err := os.Stat(path)
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("checkpoint file mode %v, %v; want 0600", info.Mode().Perm(), err)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	if len(entries) != 1 {
+		t.Errorf("directory holds %d entries, want only the checkpoint (no temporary files)", len(entries))
+	}
+
+	if err := f.Clear(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Load(ctx); !errors.Is(err, ports.ErrNoCheckpoint) {
+		t.Errorf("Load after Clear = %v, want ErrNoCheckpoint", err)
+	}
+	if err := f.Clear(ctx); err != nil {
+		t.Errorf("Clear of an absent checkpoint = %v, want nil", err)
+	}
+}
+
+func TestFileCorrupt(t *testing.T) {
+	for _, content := range []string{"", "{", `{"next": 5}`, `{"next":"a"} trailing`} {
+		f, path := newFile(t)
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := f.Load(t.Context())
+		if err == nil || errors.Is(err, ports.ErrNoCheckpoint) || !strings.Contains(err.Error(), "corrupt") {
+			t.Errorf("Load(%q) = %v, want a corrupt-checkpoint error", content, err)
+		}
+	}
+	f, path := newFile(t)
+	if err := os.WriteFile(path, []byte(`{"next":"`+strings.Repeat("x", 1<<20)+`"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Load(t.Context()); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Errorf("Load(oversized) = %v, want an error", err)
+	}
+}
+
+func TestFileErrors(t *testing.T) {
+	if _, err := checkpoint.NewFile(""); !errors.Is(err, ports.ErrInvalidConfig) {
+		t.Errorf("NewFile(\"\") = %v, want ErrInvalidConfig", err)
+	}
+
+	// The path is a directory holding a file: Load cannot read it, Save
+	// cannot rename over it and Clear cannot remove it.
+	dir := filepath.Join(t.TempDir(), "cp")
+	if err := os.MkdirAll(filepath.Join(dir, "inside"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	f, err := checkpoint.NewFile(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Load(t.Context()); err == nil || errors.Is(err, ports.ErrNoCheckpoint) {
+		t.Errorf("Load(directory) = %v, want a read error", err)
+	}
+	if err := f.Save(t.Context(), sample); err == nil {
+		t.Error("Save over a directory succeeded")
+	}
+	entries, _ := os.ReadDir(filepath.Dir(dir))
+	if len(entries) != 1 {
+		t.Errorf("a failed Save left %d entries, want the temporary file removed", len(entries))
+	}
+	if err := f.Clear(t.Context()); err == nil {
+		t.Error("Clear of a non-empty directory succeeded")
+	}
+
+	missing, _ := checkpoint.NewFile(filepath.Join(t.TempDir(), "missing", "cp"))
+	if err := missing.Save(t.Context(), sample); err == nil {
+		t.Error("Save in a missing directory succeeded")
+	}
+	if _, err := missing.Load(t.Context()); !errors.Is(err, ports.ErrNoCheckpoint) {
+		t.Errorf("Load in a missing directory = %v, want ErrNoCheckpoint", err)
+	}
+	if err := missing.Clear(t.Context()); err == nil {
+		t.Error("Clear in a missing directory succeeded")
+	}
+
+	good, _ := newFile(t)
+	bad := sample
+	bad.StartedAt = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) // JSON cannot hold it
+	if err := good.Save(t.Context(), bad); err == nil {
+		t.Error("Save of an unencodable checkpoint succeeded")
+	}
+}
+
+func TestMemory(t *testing.T) {
+	var m checkpoint.Memory
+	ctx := t.Context()
+	if _, err := m.Load(ctx); !errors.Is(err, ports.ErrNoCheckpoint) {
+		t.Fatalf("Load of empty store = %v", err)
+	}
+	if err := m.Save(ctx, sample); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := m.Load(ctx); err != nil || got != sample {
+		t.Errorf("Load = %+v, %v", got, err)
+	}
+	if err := m.Clear(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Load(ctx); !errors.Is(err, ports.ErrNoCheckpoint) {
+		t.Errorf("Load after Clear = %v", err)
+	}
+	if checkpoint.NewMemory() == nil {
+		t.Error("NewMemory returned nil")
+	}
+}
+
+func ExampleFile() {
+	dir, _ := os.MkdirTemp("", "sync")
+	defer os.RemoveAll(dir)
+	store, _ := checkpoint.NewFile(filepath.Join(dir, "sync.checkpoint"))
+	ctx := context.Background()
+
+	_, err := store.Load(ctx)
+	fmt.Println("nothing to resume:", errors.Is(err, ports.ErrNoCheckpoint))
+	_ = store.Save(ctx, ports.Checkpoint{Next: "page-2", Counts: ports.SyncCounts{Pages: 1, Read: 50}})
+	c, _ := store.Load(ctx)
+	fmt.Println("resume at", c.Next, "after", c.Counts.Read, "records")
+	_ = store.Clear(ctx)
+	// Output:
+	// nothing to resume: true
+	// resume at page-2 after 50 records
+}
