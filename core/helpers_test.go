@@ -1,0 +1,332 @@
+package core_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/mock/gomock"
+
+	"github.com/hlf/dynamicsportal/core"
+	"github.com/hlf/dynamicsportal/mocks"
+	"github.com/hlf/dynamicsportal/ports"
+)
+
+// t0 is the test clock's start: 2026-11-28 10:20:30.5 UTC.
+var t0 = time.Date(2026, 11, 28, 10, 20, 30, 500_000_000, time.UTC)
+
+// today is the date of t0.
+var today = ports.Date{Year: 2026, Month: time.November, Day: 28}
+
+// clock is a test clock; Sleep advances it without waiting.
+type clock struct {
+	mu     sync.Mutex
+	now    time.Time
+	sleeps []time.Duration
+}
+
+func newClock() *clock { return &clock{now: t0} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func (c *clock) Sleep(ctx context.Context, d time.Duration) error {
+	c.mu.Lock()
+	c.sleeps = append(c.sleeps, d)
+	c.mu.Unlock()
+	c.Advance(d)
+	return ctx.Err()
+}
+
+func (c *clock) Sleeps() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.sleeps)
+}
+
+// id returns a GUID-shaped id that sorts by n.
+func id(n int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", n) }
+
+// portal is a portal held in memory behind the gomock mock: it pages the
+// certifications in key order ("from-N" continuations), applies writes, and
+// fails calls on demand.
+type portal struct {
+	mu       sync.Mutex
+	certs    []ports.Certification
+	pageSize int
+	queries  []ports.PageQuery
+	writes   []ports.SyncMetadata // in call order, successful only
+	written  []string             // ids of the successful writes
+	calls    map[string]int       // write calls per id, failed ones too
+	writeErr map[string][]error   // errors the next write calls of an id return
+	pageErr  map[int][]error      // errors the next reads of the page at an offset return
+	onList   func()               // runs at each page read
+	onWrite  func(id string)      // runs at each write call, outside the lock
+}
+
+func newPortal(pageSize int, certs ...ports.Certification) *portal {
+	return &portal{
+		certs:    certs,
+		pageSize: pageSize,
+		calls:    map[string]int{},
+		writeErr: map[string][]error{},
+		pageErr:  map[int][]error{},
+	}
+}
+
+func (p *portal) install(m *mocks.MockDynamicsPortal) {
+	m.EXPECT().ListCertifications(gomock.Any(), gomock.Any()).DoAndReturn(p.list).AnyTimes()
+	m.EXPECT().WriteSyncMetadata(gomock.Any(), gomock.Any(), gomock.Any()).DoAndReturn(p.write).AnyTimes()
+}
+
+func (p *portal) list(_ context.Context, q ports.PageQuery) (ports.Page[ports.Certification], error) {
+	if p.onList != nil {
+		p.onList()
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.queries = append(p.queries, q)
+	start := 0
+	if q.Continuation != "" {
+		start, _ = strconv.Atoi(strings.TrimPrefix(q.Continuation, "from-"))
+	}
+	if errs := p.pageErr[start]; len(errs) > 0 {
+		p.pageErr[start] = errs[1:]
+		return ports.Page[ports.Certification]{}, errs[0]
+	}
+	end := min(start+p.pageSize, len(p.certs))
+	page := ports.Page[ports.Certification]{Items: slices.Clone(p.certs[start:end])}
+	if end < len(p.certs) {
+		page.Next = "from-" + strconv.Itoa(end)
+	}
+	return page, nil
+}
+
+func (p *portal) write(_ context.Context, id string, m ports.SyncMetadata) (ports.SyncResponse, error) {
+	if p.onWrite != nil {
+		p.onWrite(id)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls[id]++
+	if errs := p.writeErr[id]; len(errs) > 0 {
+		p.writeErr[id] = errs[1:]
+		return ports.SyncResponse{}, errs[0]
+	}
+	i := slices.IndexFunc(p.certs, func(c ports.Certification) bool { return c.ID == id })
+	if i < 0 {
+		return ports.SyncResponse{}, &ports.PortalError{Code: ports.CodeNotFound, Op: "WriteSyncMetadata", StatusCode: 404}
+	}
+	c := &p.certs[i]
+	c.SyncStatus, c.LastSyncedOn = m.Status, m.LastSyncedOn
+	c.ETag = fmt.Sprintf(`W/"%d"`, len(p.writes)+1)
+	p.writes = append(p.writes, m)
+	p.written = append(p.written, id)
+	return ports.SyncResponse{ID: id, Status: m.Status, LastSyncedOn: m.LastSyncedOn, ETag: c.ETag}, nil
+}
+
+func (p *portal) Written() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := slices.Clone(p.written)
+	slices.Sort(out)
+	return out
+}
+
+func (p *portal) Queries() []ports.PageQuery {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.queries)
+}
+
+// sink records the pages behind the gomock mock. Its position is the
+// number of records it holds.
+type sink struct {
+	pages   [][]ports.SyncRecord
+	rewinds []string
+	err     error // returned by WritePage when set
+}
+
+func (s *sink) install(m *mocks.MockRecordSink) {
+	m.EXPECT().WritePage(gomock.Any(), gomock.Any()).DoAndReturn(func(_ context.Context, rs []ports.SyncRecord) (string, error) {
+		if s.err != nil {
+			return "", s.err
+		}
+		s.pages = append(s.pages, slices.Clone(rs))
+		return strconv.Itoa(len(s.records())), nil
+	}).AnyTimes()
+	m.EXPECT().Rewind(gomock.Any(), gomock.Any()).DoAndReturn(func(_ context.Context, pos string) error {
+		s.rewinds = append(s.rewinds, pos)
+		if pos == "" {
+			s.pages = nil
+		}
+		return nil
+	}).AnyTimes()
+}
+
+func (s *sink) records() []ports.SyncRecord {
+	var out []ports.SyncRecord
+	for _, p := range s.pages {
+		out = append(out, p...)
+	}
+	return out
+}
+
+// actions returns "id:action" for every record the sink holds.
+func (s *sink) actions() []string {
+	var out []string
+	for _, r := range s.records() {
+		out = append(out, fmt.Sprintf("%s:%s", r.ID[len(r.ID)-2:], r.Action))
+	}
+	return out
+}
+
+// store is a checkpoint store behind the gomock mock that keeps every
+// saved checkpoint.
+type store struct {
+	cp      *ports.Checkpoint
+	saves   []ports.Checkpoint
+	clears  int
+	saveErr error
+}
+
+func (s *store) install(m *mocks.MockCheckpointStore) {
+	m.EXPECT().Load(gomock.Any()).DoAndReturn(func(context.Context) (ports.Checkpoint, error) {
+		if s.cp == nil {
+			return ports.Checkpoint{}, fmt.Errorf("test store: %w", ports.ErrNoCheckpoint)
+		}
+		return *s.cp, nil
+	}).AnyTimes()
+	m.EXPECT().Save(gomock.Any(), gomock.Any()).DoAndReturn(func(_ context.Context, c ports.Checkpoint) error {
+		if s.saveErr != nil {
+			return s.saveErr
+		}
+		s.saves = append(s.saves, c)
+		s.cp = &c
+		return nil
+	}).AnyTimes()
+	m.EXPECT().Clear(gomock.Any()).DoAndReturn(func(context.Context) error {
+		s.clears++
+		s.cp = nil
+		return nil
+	}).AnyTimes()
+}
+
+// env is one service under test with its doubles.
+type env struct {
+	portal *portal
+	sink   *sink
+	store  *store
+	clock  *clock
+	logs   *syncBuffer
+	mocks  struct {
+		portal *mocks.MockDynamicsPortal
+		sink   *mocks.MockRecordSink
+		store  *mocks.MockCheckpointStore
+	}
+}
+
+// newEnv builds the doubles; the portal, sink and store fakes are
+// installed on the mocks unless the test sets up the mock itself.
+func newEnv(t *testing.T, p *portal) *env {
+	t.Helper()
+	ctrl := gomock.NewController(t)
+	e := &env{portal: p, sink: &sink{}, store: &store{}, clock: newClock(), logs: &syncBuffer{}}
+	e.mocks.portal = mocks.NewMockDynamicsPortal(ctrl)
+	e.mocks.sink = mocks.NewMockRecordSink(ctrl)
+	e.mocks.store = mocks.NewMockCheckpointStore(ctrl)
+	if p != nil {
+		p.install(e.mocks.portal)
+	}
+	return e
+}
+
+// service installs the sink and store fakes and returns the service. The
+// test clock is used unless opts sets its own Now and Sleep, or the test
+// set e.clock to nil to use the defaults.
+func (e *env) service(t *testing.T, opts core.SyncOptions) *core.SyncService {
+	t.Helper()
+	e.sink.install(e.mocks.sink)
+	e.store.install(e.mocks.store)
+	return e.serviceOnly(t, opts)
+}
+
+// serviceOnly returns the service without installing the fakes.
+func (e *env) serviceOnly(t *testing.T, opts core.SyncOptions) *core.SyncService {
+	t.Helper()
+	if opts.Now == nil && e.clock != nil {
+		opts.Now = e.clock.Now
+	}
+	if opts.Sleep == nil && e.clock != nil {
+		opts.Sleep = e.clock.Sleep
+	}
+	logger := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	s, err := core.NewSyncService(e.mocks.portal, e.mocks.sink, e.mocks.store, logger, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) Lines() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Split(strings.TrimSpace(b.buf.String()), "\n")
+}
+
+// cert returns an active certification that expires in days days from
+// today (none when days is nil), with the given sync status and last
+// synced time.
+func cert(n int, expiresIn *int, status ports.SyncStatus, lastSynced time.Time) ports.Certification {
+	c := ports.Certification{
+		ID:           id(n),
+		Name:         "Peer mentor basic course",
+		ContactID:    "a3c1e2d4-7b6f-4e21-8c90-1f2e3d4c5b6a",
+		IssuedOn:     ports.Date{Year: 2025, Month: 3, Day: 1},
+		ModifiedOn:   time.Date(2026, 11, 20, 8, 15, 0, 0, time.UTC),
+		SyncStatus:   status,
+		LastSyncedOn: lastSynced,
+	}
+	if expiresIn != nil {
+		c.ExpiresOn = today.AddDays(*expiresIn)
+	}
+	return c
+}
+
+func days(n int) *int { return &n }
+
+// synced is a LastSyncedOn before the test passes.
+var synced = t0.Add(-72 * time.Hour).Truncate(time.Second)
+
+// throttled is a 429 answer asking to wait d.
+func throttled(d time.Duration) error {
+	return &ports.PortalError{Code: ports.CodeRateLimited, Op: "WriteSyncMetadata", StatusCode: 429, ServiceCode: "0x80072322", RetryAfter: d}
+}

@@ -1,0 +1,510 @@
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hlf/dynamicsportal/ports"
+)
+
+// Defaults of SyncOptions.
+const (
+	DefaultExpiringWithin = 30 * 24 * time.Hour
+	DefaultBudget         = time.Hour
+	DefaultConcurrency    = 8
+)
+
+// retryAfterFallback is how long a pass waits after a rateLimited answer
+// that names no delay, so it does not hammer a portal that is shedding load.
+const retryAfterFallback = 5 * time.Second
+
+// ErrBudgetExhausted marks a pass stopped because its time budget ran out.
+// When the pass was throttled at the time, the error also wraps the
+// portal's rateLimited *ports.PortalError, so ports.CodeOf reports
+// rateLimited; otherwise the error carries no portal code.
+var ErrBudgetExhausted = errors.New("sync time budget exhausted")
+
+// SyncOptions tune a SyncService. The zero value of each field means its
+// default.
+type SyncOptions struct {
+	// PageSize is the most records per page; 0 leaves it to the portal
+	// adapter's default.
+	PageSize int
+	// ExpiringWithin is the window in which a certificate counts as
+	// expiring (default 30 days). Classification works on dates, so it is
+	// rounded up to whole days: 36h means 2 days.
+	ExpiringWithin time.Duration
+	// Budget is the time one Run may take (default 1h). It is checked
+	// before each page and before each wait the portal asks for; a page in
+	// progress is finished.
+	Budget time.Duration
+	// Concurrency is the number of sync-metadata writes in flight within a
+	// page (default 8).
+	Concurrency int
+	// Location gives "today" its date (default UTC).
+	Location *time.Location
+	// Now is the clock (default time.Now). It is called from several
+	// goroutines.
+	Now func() time.Time
+	// Sleep waits d or until ctx is done, whichever is first, and returns
+	// ctx.Err() in the latter case (default a timer).
+	Sleep func(ctx context.Context, d time.Duration) error
+	// OnPage, if set, receives the pass's totals after each processed page,
+	// for progress display. It runs on the pass's goroutine.
+	OnPage func(ports.SyncCounts)
+}
+
+// Report is the outcome of one Run. Its JSON form is the sync command's
+// report: the counts of ports.SyncCounts at the top level, then resumed,
+// complete, startedAt and duration (a Go duration string rounded to the
+// millisecond, such as "1.234s").
+//
+// After a pass that stopped early, the counts are those of the last fully
+// processed page, the same as the checkpoint holds, so the run that resumes
+// it carries on from exactly these numbers.
+type Report struct {
+	ports.SyncCounts
+	// Duration is how long this Run took (not counting earlier runs of a
+	// resumed pass).
+	Duration time.Duration `json:"duration"`
+	// Resumed is true when the pass carried on from a checkpoint.
+	Resumed bool `json:"resumed"`
+	// Complete is true when the pass read the last page and cleared its
+	// checkpoint.
+	Complete bool `json:"complete"`
+	// StartedAt is when the pass began, in UTC to the second; a resumed
+	// pass keeps the time of its first run.
+	StartedAt time.Time `json:"startedAt"`
+}
+
+// MarshalJSON writes the report with its duration as a string.
+func (r Report) MarshalJSON() ([]byte, error) {
+	type fields Report // the same fields without this method
+	return json.Marshal(struct {
+		fields
+		Duration string `json:"duration"`
+	}{fields(r), r.Duration.Round(time.Millisecond).String()})
+}
+
+// SyncService runs certification sync passes. A SyncService may run one pass
+// at a time.
+type SyncService struct {
+	portal     ports.DynamicsPortal
+	sink       ports.RecordSink
+	store      ports.CheckpointStore
+	logger     *slog.Logger
+	opts       SyncOptions
+	windowDays int
+}
+
+// NewSyncService returns a sync service over the given ports. A nil logger
+// logs nothing. Invalid options (a negative value, a nil port) are refused
+// with an error wrapping ports.ErrInvalidConfig.
+func NewSyncService(portal ports.DynamicsPortal, sink ports.RecordSink, store ports.CheckpointStore, logger *slog.Logger, opts SyncOptions) (*SyncService, error) {
+	invalid := func(msg string) (*SyncService, error) {
+		return nil, fmt.Errorf("%w: sync: %s", ports.ErrInvalidConfig, msg)
+	}
+	switch {
+	case portal == nil:
+		return invalid("no portal")
+	case sink == nil:
+		return invalid("no record sink")
+	case store == nil:
+		return invalid("no checkpoint store")
+	case opts.PageSize < 0:
+		return invalid("negative page size")
+	case opts.ExpiringWithin < 0:
+		return invalid("negative expiring-within window")
+	case opts.Budget < 0:
+		return invalid("negative time budget")
+	case opts.Concurrency < 0:
+		return invalid("negative concurrency")
+	}
+	if opts.ExpiringWithin == 0 {
+		opts.ExpiringWithin = DefaultExpiringWithin
+	}
+	if opts.Budget == 0 {
+		opts.Budget = DefaultBudget
+	}
+	if opts.Concurrency == 0 {
+		opts.Concurrency = DefaultConcurrency
+	}
+	if opts.Location == nil {
+		opts.Location = time.UTC
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Sleep == nil {
+		opts.Sleep = sleep
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	const day = 24 * time.Hour
+	return &SyncService{
+		portal:     portal,
+		sink:       sink,
+		store:      store,
+		logger:     logger,
+		opts:       opts,
+		windowDays: int((opts.ExpiringWithin + day - 1) / day),
+	}, nil
+}
+
+// Run runs one sync pass, or resumes the pass its checkpoint store holds.
+//
+// It reads every certification page by page in key order, classifies each
+// against today's date, writes the sync metadata of the records whose status
+// changed or that were never synced (concurrently within a page), hands the
+// page to the sink, and saves a checkpoint. After the last page it clears the
+// checkpoint.
+//
+// A write that fails with notFound (the record was deleted meanwhile) or
+// invalidRequest (the portal refused this one record, for example a 412) is
+// counted as failed and the pass goes on. A rateLimited answer makes every
+// call of the pass wait the delay the portal asked for, then the call is
+// retried, as long as the budget allows. Any other failure, cancellation or
+// the end of the budget stops the pass: the page in progress is dropped,
+// the checkpoint of the last complete page stays, and the error keeps the
+// portal's *ports.PortalError in its chain.
+func (s *SyncService) Run(ctx context.Context) (Report, error) {
+	start := s.opts.Now()
+	p := &pass{SyncService: s, deadline: start.Add(s.opts.Budget)}
+	var rep Report
+	err := p.run(ctx, &rep)
+	rep.Duration = s.opts.Now().Sub(start)
+	attrs := []slog.Attr{
+		slog.Int("read", rep.Read),
+		slog.Int("pages", rep.Pages),
+		slog.Int("written", rep.Writes.Done),
+		slog.Int("unchanged", rep.Writes.Unchanged),
+		slog.Int("failed", rep.Writes.Failed),
+		slog.Duration("duration", rep.Duration),
+	}
+	if err != nil {
+		attrs = append(attrs, slog.String("code", ports.CodeOf(err).String()), slog.String("error", err.Error()))
+		s.logger.LogAttrs(ctx, slog.LevelWarn, "sync pass stopped", attrs...)
+		return rep, err
+	}
+	s.logger.LogAttrs(ctx, slog.LevelInfo, "sync pass finished", attrs...)
+	return rep, nil
+}
+
+// pass is the state of one Run.
+type pass struct {
+	*SyncService
+	deadline time.Time
+
+	mu        sync.Mutex
+	notBefore time.Time          // no portal call before this time
+	throttled *ports.PortalError // the rateLimited answer that set notBefore
+}
+
+func (p *pass) run(ctx context.Context, rep *Report) error {
+	next, err := p.begin(ctx, rep)
+	if err != nil {
+		return err
+	}
+	for {
+		if !p.opts.Now().Before(p.deadline) {
+			return fmt.Errorf("%w (%s)", ErrBudgetExhausted, p.opts.Budget)
+		}
+		if err := ctx.Err(); err != nil {
+			return canceled(err)
+		}
+		q := ports.PageQuery{PageSize: p.opts.PageSize, Continuation: next}
+		page, err := retry(ctx, p, func() (ports.Page[ports.Certification], error) {
+			return p.portal.ListCertifications(ctx, q)
+		})
+		if err != nil {
+			return fmt.Errorf("read page %d: %w", rep.Pages+1, err)
+		}
+		records, err := p.processPage(ctx, page.Items, rep)
+		if err != nil {
+			return err
+		}
+		counts := rep.SyncCounts
+		tally(&counts, records)
+		position, err := p.sink.WritePage(ctx, records)
+		if err != nil {
+			return fmt.Errorf("record sink: %w", err)
+		}
+		if page.Next == "" {
+			if err := p.store.Clear(ctx); err != nil {
+				return fmt.Errorf("clear checkpoint: %w", err)
+			}
+			rep.SyncCounts, rep.Complete = counts, true
+		} else {
+			cp := ports.Checkpoint{Next: page.Next, SinkPosition: position, StartedAt: rep.StartedAt, Counts: counts}
+			if err := p.store.Save(ctx, cp); err != nil {
+				return fmt.Errorf("save checkpoint: %w", err)
+			}
+			rep.SyncCounts = counts
+		}
+		p.logger.LogAttrs(ctx, slog.LevelDebug, "sync page done",
+			slog.Int("page", counts.Pages), slog.Int("records", len(records)), slog.Int("written", counts.Writes.Done))
+		if p.opts.OnPage != nil {
+			p.opts.OnPage(counts)
+		}
+		if page.Next == "" {
+			return nil
+		}
+		next = page.Next
+	}
+}
+
+// begin loads the checkpoint, rewinds the sink to match it and returns the
+// continuation of the first page to read.
+func (p *pass) begin(ctx context.Context, rep *Report) (string, error) {
+	cp, err := p.store.Load(ctx)
+	switch {
+	case errors.Is(err, ports.ErrNoCheckpoint):
+		if err := p.sink.Rewind(ctx, ""); err != nil {
+			return "", fmt.Errorf("record sink: %w", err)
+		}
+		rep.StartedAt = p.opts.Now().UTC().Truncate(time.Second)
+		p.logger.LogAttrs(ctx, slog.LevelInfo, "sync pass started", p.settings()...)
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("load checkpoint: %w", err)
+	case cp.Next == "":
+		// Save is never given the last page's empty Next: the pass clears
+		// the checkpoint instead.
+		return "", errors.New("load checkpoint: it holds no continuation; remove it to start a fresh pass")
+	}
+	if err := p.sink.Rewind(ctx, cp.SinkPosition); err != nil {
+		return "", fmt.Errorf("record sink: %w", err)
+	}
+	rep.Resumed, rep.StartedAt, rep.SyncCounts = true, cp.StartedAt, cp.Counts
+	p.logger.LogAttrs(ctx, slog.LevelInfo, "sync pass resumed", append(p.settings(),
+		slog.Time("started_at", cp.StartedAt), slog.Int("pages", cp.Counts.Pages), slog.Int("read", cp.Counts.Read))...)
+	return cp.Next, nil
+}
+
+func (p *pass) settings() []slog.Attr {
+	return []slog.Attr{
+		slog.Int("page_size", p.opts.PageSize),
+		slog.Int("expiring_within_days", p.windowDays),
+		slog.Int("concurrency", p.opts.Concurrency),
+		slog.Duration("budget", p.opts.Budget),
+	}
+}
+
+// processPage classifies the page's records and writes the sync metadata
+// of those that need it. It returns the page as the sink gets it.
+func (p *pass) processPage(ctx context.Context, items []ports.Certification, rep *Report) ([]ports.SyncRecord, error) {
+	today := ports.DateOf(p.opts.Now().In(p.opts.Location))
+	windowEnd := today.AddDays(p.windowDays)
+	records := make([]ports.SyncRecord, len(items))
+	writes := 0
+	for i := range items {
+		r := &records[i]
+		r.Certification = items[i]
+		r.Computed = classify(items[i], today, windowEnd)
+		switch {
+		case needsWrite(&items[i], r.Computed):
+			writes++ // Action is set when the write settles.
+		case rep.Resumed && !r.LastSyncedOn.Before(rep.StartedAt):
+			// The record already carries its status, stamped at or after
+			// the start of this pass: this pass wrote it before it was
+			// interrupted, on the page that was in flight. Count it as a
+			// write done, so that the totals of a resumed pass equal what
+			// the pass wrote. (A write by another pass in the same second
+			// as this pass's start would be counted too.)
+			r.Action = ports.ActionWritten
+		default:
+			r.Action = ports.ActionUnchanged
+		}
+	}
+	if writes == 0 {
+		return records, nil
+	}
+	return records, p.writeAll(ctx, records, writes)
+}
+
+// needsWrite reports whether c's sync metadata must be written: its status
+// changed, or it was never synced.
+func needsWrite(c *ports.Certification, computed ports.SyncStatus) bool {
+	return c.SyncStatus != computed || c.SyncStatus == ports.SyncStatusNone || c.LastSyncedOn.IsZero()
+}
+
+// writeAll writes the records without an action, at most Concurrency at a
+// time, and returns when every write has settled. The first write that
+// stops the pass cancels the others.
+func (p *pass) writeAll(ctx context.Context, records []ports.SyncRecord, writes int) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		next  atomic.Int64 // index of the next record to look at
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	for range min(p.opts.Concurrency, writes) {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= len(records) {
+					return
+				}
+				if records[i].Action != "" {
+					continue
+				}
+				if err := p.write(ctx, &records[i]); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+						cancel()
+					}
+					mu.Unlock()
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	if err := ctx.Err(); err != nil {
+		return canceled(err) // the caller cancelled: records are left unwritten
+	}
+	return nil
+}
+
+// write writes the sync metadata of one record and sets its action. It
+// returns an error only for a failure that stops the pass.
+func (p *pass) write(ctx context.Context, r *ports.SyncRecord) error {
+	var m ports.SyncMetadata
+	resp, err := retry(ctx, p, func() (ports.SyncResponse, error) {
+		m = ports.SyncMetadata{Status: r.Computed, LastSyncedOn: p.opts.Now().UTC().Truncate(time.Second)}
+		return p.portal.WriteSyncMetadata(ctx, r.ID, m)
+	})
+	code := ports.CodeOf(err)
+	switch {
+	case err == nil:
+		r.Action = ports.ActionWritten
+		r.SyncStatus, r.LastSyncedOn = m.Status, m.LastSyncedOn
+		if resp.ETag != "" {
+			r.ETag = resp.ETag
+		}
+		return nil
+	case code == ports.CodeNotFound || code == ports.CodeInvalidRequest:
+		r.Action = ports.ActionFailed
+		p.logger.LogAttrs(ctx, slog.LevelWarn, "sync metadata write failed; the pass goes on",
+			slog.String("id", r.ID), slog.String("code", code.String()), slog.String("error", err.Error()))
+		return nil
+	default:
+		return fmt.Errorf("write sync metadata of certification %s: %w", r.ID, err)
+	}
+}
+
+// retry makes one portal call, waiting first while the portal throttles the
+// pass, and again after each rateLimited answer, within the budget.
+func retry[T any](ctx context.Context, p *pass, call func() (T, error)) (T, error) {
+	for {
+		if err := p.wait(ctx); err != nil {
+			var zero T
+			return zero, err
+		}
+		v, err := call()
+		pe, ok := errors.AsType[*ports.PortalError](err)
+		if !ok || pe.Code != ports.CodeRateLimited {
+			return v, err
+		}
+		p.throttle(ctx, pe)
+	}
+}
+
+// throttle records a rateLimited answer: no call of the pass starts before
+// the delay it asks for has passed.
+func (p *pass) throttle(ctx context.Context, pe *ports.PortalError) {
+	d := pe.RetryAfter
+	if d <= 0 {
+		d = retryAfterFallback
+	}
+	now := p.opts.Now()
+	until := now.Add(d)
+	p.mu.Lock()
+	fresh := !p.notBefore.After(now)
+	if until.After(p.notBefore) {
+		p.notBefore, p.throttled = until, pe
+	}
+	p.mu.Unlock()
+	if fresh {
+		p.logger.LogAttrs(ctx, slog.LevelInfo, "portal throttles the sync; waiting",
+			slog.String("op", pe.Op), slog.Duration("retry_after", d))
+	}
+}
+
+// wait blocks until the pass may call the portal again. When that is past
+// the budget, it returns at once with ErrBudgetExhausted wrapping the
+// rateLimited answer.
+func (p *pass) wait(ctx context.Context) error {
+	p.mu.Lock()
+	until, cause := p.notBefore, p.throttled
+	p.mu.Unlock()
+	d := until.Sub(p.opts.Now())
+	if d <= 0 {
+		return nil
+	}
+	if until.After(p.deadline) {
+		return fmt.Errorf("%w (%s): %w", ErrBudgetExhausted, p.opts.Budget, cause)
+	}
+	if err := p.opts.Sleep(ctx, d); err != nil {
+		if ctx.Err() != nil {
+			return canceled(ctx.Err())
+		}
+		return err
+	}
+	return nil
+}
+
+// tally adds one page's records to c.
+func tally(c *ports.SyncCounts, records []ports.SyncRecord) {
+	c.Pages++
+	c.Read += len(records)
+	for i := range records {
+		switch records[i].Computed {
+		case ports.SyncStatusValid:
+			c.Status.Valid++
+		case ports.SyncStatusExpiring:
+			c.Status.Expiring++
+		case ports.SyncStatusExpired:
+			c.Status.Expired++
+		case ports.SyncStatusInactive:
+			c.Status.Inactive++
+		}
+		switch records[i].Action {
+		case ports.ActionWritten:
+			c.Writes.Done++
+		case ports.ActionUnchanged:
+			c.Writes.Unchanged++
+		case ports.ActionFailed:
+			c.Writes.Failed++
+		}
+	}
+}
+
+func canceled(err error) error {
+	return &ports.PortalError{Code: ports.CodeCanceled, Op: "sync", Err: err}
+}
+
+// sleep is the default SyncOptions.Sleep.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,735 @@
+package core_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"go.uber.org/mock/gomock"
+
+	"github.com/hlf/dynamicsportal/core"
+	"github.com/hlf/dynamicsportal/ports"
+)
+
+// sevenRecords is a portal of three pages (3, 3, 1) with every case of a
+// first pass: written because never synced, because the status changed,
+// or because the last synced time is missing; unchanged otherwise.
+func sevenRecords() *portal {
+	inactive := cert(4, days(100), ports.SyncStatusNone, time.Time{})
+	inactive.State = ports.StateInactive
+	return newPortal(3,
+		cert(1, days(400), ports.SyncStatusNone, time.Time{}), // never synced: write valid
+		cert(2, days(400), ports.SyncStatusValid, synced),     // unchanged
+		cert(3, days(10), ports.SyncStatusValid, synced),      // now expiring: write
+		inactive, // never synced: write inactive
+		cert(5, days(-1), ports.SyncStatusExpired, synced),     // unchanged
+		cert(6, days(400), ports.SyncStatusValid, time.Time{}), // no last synced time: write
+		cert(7, nil, ports.SyncStatusNone, time.Time{}),        // never synced, no expiry: write
+	)
+}
+
+func TestFreshPassOfSeveralPages(t *testing.T) {
+	e := newEnv(t, sevenRecords())
+	var progress []ports.SyncCounts
+	s := e.service(t, core.SyncOptions{PageSize: 3, OnPage: func(c ports.SyncCounts) { progress = append(progress, c) }})
+
+	rep, err := s.Run(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if got, want := e.portal.Written(), []string{id(1), id(3), id(4), id(6), id(7)}; !slices.Equal(got, want) {
+		t.Errorf("written %v, want %v", got, want)
+	}
+	wantStamp := time.Date(2026, 11, 28, 10, 20, 30, 0, time.UTC)
+	for _, m := range e.portal.writes {
+		if !m.LastSyncedOn.Equal(wantStamp) || m.LastSyncedOn.Location() != time.UTC {
+			t.Errorf("LastSyncedOn %v, want %v (now to the second, UTC)", m.LastSyncedOn, wantStamp)
+		}
+	}
+	statusOf := map[string]ports.SyncStatus{}
+	for _, c := range e.portal.certs {
+		statusOf[c.ID] = c.SyncStatus
+	}
+	wantStatus := map[string]ports.SyncStatus{id(1): 1, id(2): 1, id(3): 2, id(4): 4, id(5): 3, id(6): 1, id(7): 1}
+	for k, v := range wantStatus {
+		if statusOf[k] != v {
+			t.Errorf("%s: status %v after the pass, want %v", k, statusOf[k], v)
+		}
+	}
+
+	// Every read asks for the page size, in key order, without a
+	// modified-since filter.
+	var conts []string
+	for _, q := range e.portal.Queries() {
+		if q.PageSize != 3 || !q.ModifiedSince.IsZero() {
+			t.Errorf("query %+v: want page size 3 and no ModifiedSince", q)
+		}
+		conts = append(conts, q.Continuation)
+	}
+	if want := []string{"", "from-3", "from-6"}; !slices.Equal(conts, want) {
+		t.Errorf("continuations %q, want %q", conts, want)
+	}
+
+	// The sink got three pages with the records as the pass left them.
+	if len(e.sink.pages) != 3 || len(e.sink.pages[0]) != 3 || len(e.sink.pages[2]) != 1 {
+		t.Fatalf("sink pages %d, want 3 of 3, 3 and 1 records", len(e.sink.pages))
+	}
+	wantActions := []string{"01:written", "02:unchanged", "03:written", "04:written", "05:unchanged", "06:written", "07:written"}
+	if got := e.sink.actions(); !slices.Equal(got, wantActions) {
+		t.Errorf("sink actions %v, want %v", got, wantActions)
+	}
+	r3 := e.sink.pages[0][2]
+	if r3.Computed != ports.SyncStatusExpiring || r3.SyncStatus != ports.SyncStatusExpiring || !r3.LastSyncedOn.Equal(wantStamp) || r3.ETag == "" {
+		t.Errorf("sink record 3 = %+v, want the written status, time and etag", r3)
+	}
+	if !slices.Equal(e.sink.rewinds, []string{""}) {
+		t.Errorf("rewinds %q, want one to the start", e.sink.rewinds)
+	}
+
+	// A checkpoint after each page but the last, then cleared.
+	if len(e.store.saves) != 2 {
+		t.Fatalf("%d saves, want 2", len(e.store.saves))
+	}
+	startedAt := t0.Truncate(time.Second)
+	for i, want := range []ports.Checkpoint{
+		{Next: "from-3", SinkPosition: "3", StartedAt: startedAt, Counts: ports.SyncCounts{Read: 3, Pages: 1,
+			Status: ports.StatusCounts{Valid: 2, Expiring: 1}, Writes: ports.WriteCounts{Done: 2, Unchanged: 1}}},
+		{Next: "from-6", SinkPosition: "6", StartedAt: startedAt, Counts: ports.SyncCounts{Read: 6, Pages: 2,
+			Status: ports.StatusCounts{Valid: 3, Expiring: 1, Expired: 1, Inactive: 1}, Writes: ports.WriteCounts{Done: 4, Unchanged: 2}}},
+	} {
+		if got := e.store.saves[i]; got != want {
+			t.Errorf("save %d:\n got %+v\nwant %+v", i+1, got, want)
+		}
+	}
+	if e.store.clears != 1 || e.store.cp != nil {
+		t.Errorf("clears %d, checkpoint %v; want cleared once", e.store.clears, e.store.cp)
+	}
+
+	want := core.Report{
+		SyncCounts: ports.SyncCounts{Read: 7, Pages: 3,
+			Status: ports.StatusCounts{Valid: 4, Expiring: 1, Expired: 1, Inactive: 1},
+			Writes: ports.WriteCounts{Done: 5, Unchanged: 2}},
+		Complete:  true,
+		StartedAt: startedAt,
+	}
+	if rep != want {
+		t.Errorf("report:\n got %+v\nwant %+v", rep, want)
+	}
+	if len(progress) != 3 || progress[2] != want.SyncCounts || progress[0].Pages != 1 {
+		t.Errorf("progress %+v, want the totals after each of 3 pages", progress)
+	}
+
+	lines := e.logs.Lines()
+	if len(lines) != 2 || !strings.Contains(lines[0], "sync pass started") || !strings.Contains(lines[1], "sync pass finished") {
+		t.Errorf("log lines:\n%s\nwant one start and one end line", strings.Join(lines, "\n"))
+	}
+}
+
+func TestExpiringWithinIsRoundedUpToDays(t *testing.T) {
+	for _, tt := range []struct {
+		within  time.Duration
+		expires int
+		want    ports.SyncStatus
+	}{
+		{24 * time.Hour, 1, ports.SyncStatusExpiring},
+		{24 * time.Hour, 2, ports.SyncStatusValid},
+		{36 * time.Hour, 2, ports.SyncStatusExpiring},
+		{36 * time.Hour, 3, ports.SyncStatusValid},
+		{0, 30, ports.SyncStatusExpiring}, // the default, 30 days
+		{0, 31, ports.SyncStatusValid},
+	} {
+		e := newEnv(t, newPortal(10, cert(1, days(tt.expires), 0, time.Time{})))
+		if _, err := e.service(t, core.SyncOptions{ExpiringWithin: tt.within}).Run(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if got := e.sink.records()[0].Computed; got != tt.want {
+			t.Errorf("window %v, expires in %d days: %v, want %v", tt.within, tt.expires, got, tt.want)
+		}
+	}
+}
+
+func TestTodayIsTakenInLocation(t *testing.T) {
+	// 23:30 UTC on the 28th is already the 29th two hours east.
+	e := newEnv(t, newPortal(10, cert(1, days(0), 0, time.Time{})))
+	e.clock.now = time.Date(2026, 11, 28, 23, 30, 0, 0, time.UTC)
+	if _, err := e.service(t, core.SyncOptions{Location: time.FixedZone("UTC+2", 2*3600)}).Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	r := e.sink.records()[0]
+	if r.Computed != ports.SyncStatusExpired {
+		t.Errorf("expiring on the 28th, classified on the 29th: %v, want expired", r.Computed)
+	}
+	if r.LastSyncedOn.Location() != time.UTC || r.LastSyncedOn.Hour() != 23 {
+		t.Errorf("LastSyncedOn %v, want UTC", r.LastSyncedOn)
+	}
+}
+
+func TestSecondPassWritesNothingAndTheDateMovesOn(t *testing.T) {
+	p := newPortal(2,
+		cert(1, days(400), 0, time.Time{}),
+		cert(2, days(31), 0, time.Time{}), // valid today, expiring tomorrow
+		cert(3, nil, 0, time.Time{}),
+		cert(4, days(5), 0, time.Time{}),
+	)
+	e := newEnv(t, p)
+	s := e.service(t, core.SyncOptions{PageSize: 2})
+	if _, err := s.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(p.Written()); n != 4 {
+		t.Fatalf("first pass wrote %d records, want 4", n)
+	}
+
+	e.clock.Advance(time.Minute)
+	rep, err := s.Run(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(p.Written()); n != 4 {
+		t.Errorf("second pass wrote %d records, want none", n-4)
+	}
+	if rep.Writes != (ports.WriteCounts{Unchanged: 4}) || rep.Read != 4 || rep.Resumed {
+		t.Errorf("second pass report %+v, want 4 unchanged", rep)
+	}
+
+	e.clock.Advance(24 * time.Hour)
+	rep, err = s.Run(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.written[4:]; !slices.Equal(got, []string{id(2)}) {
+		t.Errorf("pass on the next day wrote %v, want only %s", got, id(2))
+	}
+	if rep.Writes != (ports.WriteCounts{Done: 1, Unchanged: 3}) || rep.Status.Expiring != 2 {
+		t.Errorf("next-day report %+v", rep)
+	}
+}
+
+func TestWriteFailuresAreCountedAndThePassGoesOn(t *testing.T) {
+	p := newPortal(2,
+		cert(1, days(400), 0, time.Time{}),
+		cert(2, days(400), 0, time.Time{}),
+		cert(3, days(400), 0, time.Time{}),
+		cert(4, days(400), 0, time.Time{}),
+	)
+	p.writeErr[id(2)] = []error{&ports.PortalError{Code: ports.CodeNotFound, Op: "WriteSyncMetadata", StatusCode: 404}}
+	p.writeErr[id(3)] = []error{&ports.PortalError{Code: ports.CodeInvalidRequest, Op: "WriteSyncMetadata", StatusCode: 412}}
+	e := newEnv(t, p)
+
+	rep, err := e.service(t, core.SyncOptions{PageSize: 2}).Run(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Writes != (ports.WriteCounts{Done: 2, Failed: 2}) || !rep.Complete {
+		t.Errorf("report %+v, want 2 done and 2 failed, complete", rep)
+	}
+	want := []string{"01:written", "02:failed", "03:failed", "04:written"}
+	if got := e.sink.actions(); !slices.Equal(got, want) {
+		t.Errorf("sink actions %v, want %v", got, want)
+	}
+	if r := e.sink.records()[1]; r.SyncStatus != ports.SyncStatusNone || !r.LastSyncedOn.IsZero() {
+		t.Errorf("failed record %+v keeps its read values", r)
+	}
+	var warns []string
+	for _, l := range e.logs.Lines() {
+		if strings.Contains(l, "level=WARN") {
+			warns = append(warns, l)
+		}
+	}
+	if len(warns) != 2 || !strings.Contains(warns[0]+warns[1], "id="+id(2)) || !strings.Contains(warns[0]+warns[1], "code=notFound") ||
+		!strings.Contains(warns[0]+warns[1], "code=invalidRequest") {
+		t.Errorf("warn lines:\n%s\nwant one per failed write with id and code", strings.Join(warns, "\n"))
+	}
+	for _, l := range e.logs.Lines() {
+		if strings.Contains(l, id(1)) || strings.Contains(l, id(4)) {
+			t.Errorf("a successful record is logged above debug: %s", l)
+		}
+	}
+}
+
+func TestRateLimitedWriteWaitsThenSucceeds(t *testing.T) {
+	p := newPortal(10, cert(1, days(400), 0, time.Time{}), cert(2, days(400), 0, time.Time{}))
+	p.writeErr[id(1)] = []error{throttled(7 * time.Second)}
+	e := newEnv(t, p)
+
+	rep, err := e.service(t, core.SyncOptions{Concurrency: 1}).Run(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.clock.Sleeps(); !slices.Equal(got, []time.Duration{7 * time.Second}) {
+		t.Errorf("sleeps %v, want the 7s the portal asked", got)
+	}
+	if p.calls[id(1)] != 2 || p.calls[id(2)] != 1 {
+		t.Errorf("write calls %v, want 2 for the throttled record and 1 for the other", p.calls)
+	}
+	if got := p.writes[0].LastSyncedOn; !got.Equal(t0.Add(7 * time.Second).Truncate(time.Second)) {
+		t.Errorf("LastSyncedOn of the retried write %v, want the time of the retry", got)
+	}
+	if rep.Writes.Done != 2 || !rep.Complete {
+		t.Errorf("report %+v", rep)
+	}
+	if !strings.Contains(strings.Join(e.logs.Lines(), "\n"), "portal throttles the sync") {
+		t.Error("no log line about the throttling")
+	}
+}
+
+func TestRateLimitedWithoutDelayWaitsAFallback(t *testing.T) {
+	p := newPortal(10, cert(1, days(400), 0, time.Time{}))
+	p.pageErr[0] = []error{&ports.PortalError{Code: ports.CodeRateLimited, Op: "ListCertifications", StatusCode: 429}}
+	e := newEnv(t, p)
+
+	rep, err := e.service(t, core.SyncOptions{}).Run(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.clock.Sleeps(); len(got) != 1 || got[0] != 5*time.Second {
+		t.Errorf("sleeps %v, want one fallback wait of 5s", got)
+	}
+	if len(p.Queries()) != 2 || !rep.Complete {
+		t.Errorf("%d page reads, report %+v; want the throttled read retried", len(p.Queries()), rep)
+	}
+}
+
+// A 429 on one write makes the other writes of the page wait too.
+func TestThrottlingPacesTheOtherWrites(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		p := newPortal(10, cert(1, days(400), 0, time.Time{}), cert(2, days(400), 0, time.Time{}), cert(3, days(400), 0, time.Time{}))
+		p.writeErr[id(1)] = []error{throttled(10 * time.Second)}
+		var mu sync.Mutex
+		at := map[string][]time.Duration{}
+		// Records 1 and 2 are written at once; record 1's write gets its
+		// 429 while record 2's is in flight, and record 2's ends after
+		// that. Then record 3's write starts on the freed worker.
+		in2 := make(chan struct{})
+		p.onWrite = func(n string) {
+			switch n {
+			case id(1):
+				<-in2
+			case id(2):
+				close(in2)
+				synctest.Wait()
+			}
+			mu.Lock()
+			at[n] = append(at[n], time.Since(start))
+			mu.Unlock()
+		}
+		e := newEnv(t, p)
+		e.clock = nil // the bubble's clock and timers, through the defaults
+		if _, err := e.service(t, core.SyncOptions{Concurrency: 2}).Run(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string][]time.Duration{
+			id(1): {0, 10 * time.Second},
+			id(2): {0},
+			id(3): {10 * time.Second}, // started after the 429, so it waited
+		}
+		for k, v := range want {
+			if !slices.Equal(at[k], v) {
+				t.Errorf("write times of %s: %v, want %v", k, at[k], v)
+			}
+		}
+	})
+}
+
+func TestBudgetExhaustedWhileThrottled(t *testing.T) {
+	p := newPortal(2,
+		cert(1, days(400), 0, time.Time{}),
+		cert(2, days(400), 0, time.Time{}),
+		cert(3, days(400), 0, time.Time{}),
+		cert(4, days(400), 0, time.Time{}),
+	)
+	// The first wait fits in the budget, the second would not.
+	p.writeErr[id(3)] = []error{throttled(30 * time.Second), throttled(45 * time.Second)}
+	e := newEnv(t, p)
+
+	rep, err := e.service(t, core.SyncOptions{PageSize: 2, Concurrency: 1, Budget: time.Minute}).Run(t.Context())
+	if !errors.Is(err, core.ErrBudgetExhausted) || !errors.Is(err, ports.ErrRateLimited) || ports.CodeOf(err) != ports.CodeRateLimited {
+		t.Fatalf("Run = %v, want the budget exhausted while rateLimited", err)
+	}
+	var pe *ports.PortalError
+	if !errors.As(err, &pe) || pe.RetryAfter != 45*time.Second {
+		t.Errorf("error %v does not carry the portal's last answer", err)
+	}
+	if got := e.clock.Sleeps(); !slices.Equal(got, []time.Duration{30 * time.Second}) {
+		t.Errorf("sleeps %v, want only the wait that fit in the budget", got)
+	}
+	if len(e.store.saves) != 1 || e.store.cp.Next != "from-2" || e.store.clears != 0 {
+		t.Errorf("saves %+v, clears %d; want the checkpoint of page 1 intact", e.store.saves, e.store.clears)
+	}
+	if len(e.sink.pages) != 1 || rep.Pages != 1 || rep.Writes.Done != 2 || rep.Complete {
+		t.Errorf("report %+v, sink pages %d; want the counts of page 1", rep, len(e.sink.pages))
+	}
+	if !strings.Contains(strings.Join(e.logs.Lines(), "\n"), "code=rateLimited") {
+		t.Errorf("end log line lacks the code:\n%s", strings.Join(e.logs.Lines(), "\n"))
+	}
+}
+
+func TestBudgetExhaustedBetweenPages(t *testing.T) {
+	p := newPortal(1, cert(1, nil, 0, time.Time{}), cert(2, nil, 0, time.Time{}), cert(3, nil, 0, time.Time{}))
+	e := newEnv(t, p)
+	p.onList = func() { e.clock.Advance(40 * time.Second) } // a slow portal
+	rep, err := e.service(t, core.SyncOptions{Budget: time.Minute}).Run(t.Context())
+	if !errors.Is(err, core.ErrBudgetExhausted) || ports.CodeOf(err) != ports.CodeUnknown {
+		t.Fatalf("Run = %v, want the budget exhausted without a portal code", err)
+	}
+	if rep.Pages != 2 || len(p.Queries()) != 2 || len(e.store.saves) != 2 || rep.Duration != 80*time.Second {
+		t.Errorf("report %+v after %d reads; want 2 pages in 80s", rep, len(p.Queries()))
+	}
+}
+
+func TestServerErrorMidPageStopsThePass(t *testing.T) {
+	p := newPortal(3,
+		cert(1, days(400), 0, time.Time{}), cert(2, days(400), 0, time.Time{}), cert(3, days(400), 0, time.Time{}),
+		cert(4, days(400), 0, time.Time{}), cert(5, days(400), 0, time.Time{}), cert(6, days(400), 0, time.Time{}),
+		cert(7, days(400), 0, time.Time{}),
+	)
+	p.writeErr[id(5)] = []error{&ports.PortalError{Code: ports.CodeServerError, Op: "WriteSyncMetadata", StatusCode: 503}}
+	e := newEnv(t, p)
+
+	rep, err := e.service(t, core.SyncOptions{PageSize: 3, Concurrency: 1}).Run(t.Context())
+	if !errors.Is(err, ports.ErrServerError) || !strings.Contains(err.Error(), id(5)) {
+		t.Fatalf("Run = %v, want serverError naming the record", err)
+	}
+	if len(e.store.saves) != 1 || e.store.cp.Next != "from-3" || e.store.clears != 0 {
+		t.Errorf("saves %+v; want the checkpoint of page 1, not advanced", e.store.saves)
+	}
+	if len(e.sink.pages) != 1 || rep.Pages != 1 || rep.Read != 3 || rep.Complete {
+		t.Errorf("report %+v, sink pages %d; want page 1 only", rep, len(e.sink.pages))
+	}
+	if p.calls[id(6)] != 0 || len(p.Queries()) != 2 {
+		t.Errorf("calls after the failure: writes %v, reads %d", p.calls, len(p.Queries()))
+	}
+}
+
+func TestFatalWriteCancelsTheOthersInFlight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newPortal(10, cert(1, nil, 0, time.Time{}), cert(2, nil, 0, time.Time{}))
+		p.writeErr[id(1)] = []error{&ports.PortalError{Code: ports.CodeAuthFailure, Op: "WriteSyncMetadata", StatusCode: 401}}
+		e := newEnv(t, nil) // the mock is set up call by call
+		e.clock = nil
+		m := e.mocks.portal
+		m.EXPECT().ListCertifications(gomock.Any(), gomock.Any()).DoAndReturn(p.list)
+		m.EXPECT().WriteSyncMetadata(gomock.Any(), id(1), gomock.Any()).DoAndReturn(
+			func(ctx context.Context, id string, md ports.SyncMetadata) (ports.SyncResponse, error) {
+				synctest.Wait() // until the write of record 2 hangs
+				return p.write(ctx, id, md)
+			})
+		m.EXPECT().WriteSyncMetadata(gomock.Any(), id(2), gomock.Any()).DoAndReturn(
+			func(ctx context.Context, _ string, _ ports.SyncMetadata) (ports.SyncResponse, error) {
+				<-ctx.Done() // a hung call, cut by the failure of the other write
+				return ports.SyncResponse{}, &ports.PortalError{Code: ports.CodeCanceled, Err: ctx.Err()}
+			})
+		_, err := e.service(t, core.SyncOptions{Concurrency: 2}).Run(t.Context())
+		if !errors.Is(err, ports.ErrAuthFailure) {
+			t.Errorf("Run = %v, want the first failure, authFailure", err)
+		}
+		if len(e.sink.pages) != 0 || len(e.store.saves) != 0 {
+			t.Errorf("the failed page reached the sink (%d) or the checkpoint (%d)", len(e.sink.pages), len(e.store.saves))
+		}
+	})
+}
+
+func TestPageReadFailureStopsThePass(t *testing.T) {
+	p := newPortal(1, cert(1, nil, 0, time.Time{}), cert(2, nil, 0, time.Time{}))
+	p.pageErr[1] = []error{&ports.PortalError{Code: ports.CodeNetworkError, Op: "ListCertifications"}}
+	e := newEnv(t, p)
+	rep, err := e.service(t, core.SyncOptions{}).Run(t.Context())
+	if !errors.Is(err, ports.ErrNetworkError) || !strings.Contains(err.Error(), "read page 2") {
+		t.Fatalf("Run = %v, want networkError on page 2", err)
+	}
+	if rep.Pages != 1 || len(e.store.saves) != 1 || e.store.clears != 0 {
+		t.Errorf("report %+v, saves %d", rep, len(e.store.saves))
+	}
+}
+
+func TestResumeFromCheckpoint(t *testing.T) {
+	startedAt := t0.Add(-10 * time.Minute).Truncate(time.Second)
+	p := newPortal(3,
+		cert(1, days(400), ports.SyncStatusValid, startedAt), // page 1, done before the interruption
+		cert(2, days(400), ports.SyncStatusValid, startedAt),
+		cert(3, days(400), ports.SyncStatusValid, synced),
+		cert(4, days(400), ports.SyncStatusValid, startedAt.Add(5*time.Minute)), // written on the page in flight
+		cert(5, days(400), ports.SyncStatusValid, startedAt.Add(-time.Second)),  // synced by an earlier pass
+		cert(6, days(10), 0, time.Time{}),                                       // not reached before the interruption
+	)
+	e := newEnv(t, p)
+	carried := ports.SyncCounts{Read: 3, Pages: 1, Status: ports.StatusCounts{Valid: 3}, Writes: ports.WriteCounts{Done: 2, Unchanged: 1}}
+	e.store.cp = &ports.Checkpoint{Next: "from-3", SinkPosition: "3", StartedAt: startedAt, Counts: carried}
+
+	rep, err := e.service(t, core.SyncOptions{PageSize: 3}).Run(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(e.sink.rewinds, []string{"3"}) {
+		t.Errorf("rewinds %q, want the checkpoint's position", e.sink.rewinds)
+	}
+	if q := p.Queries(); len(q) != 1 || q[0].Continuation != "from-3" {
+		t.Errorf("queries %+v, want one from the checkpoint", q)
+	}
+	if got := p.Written(); !slices.Equal(got, []string{id(6)}) {
+		t.Errorf("written %v, want only record 6", got)
+	}
+	want := core.Report{
+		SyncCounts: ports.SyncCounts{Read: 6, Pages: 2, Status: ports.StatusCounts{Valid: 5, Expiring: 1},
+			Writes: ports.WriteCounts{Done: 4, Unchanged: 2}},
+		Resumed: true, Complete: true, StartedAt: startedAt,
+	}
+	if rep != want {
+		t.Errorf("report:\n got %+v\nwant %+v", rep, want)
+	}
+	if want := []string{"04:written", "05:unchanged", "06:written"}; !slices.Equal(e.sink.actions(), want) {
+		t.Errorf("sink actions %v, want %v", e.sink.actions(), want)
+	}
+	if e.store.clears != 1 {
+		t.Errorf("clears %d, want the checkpoint cleared", e.store.clears)
+	}
+	if l := e.logs.Lines()[0]; !strings.Contains(l, "sync pass resumed") {
+		t.Errorf("first log line %q, want the resume", l)
+	}
+}
+
+// After a pass stopped mid-page, the resumed pass's totals equal what the
+// pass wrote, as if it had not been interrupted.
+func TestInterruptedPassCountsEachWriteOnce(t *testing.T) {
+	var certs []ports.Certification
+	for n := 1; n <= 6; n++ {
+		certs = append(certs, cert(n, days(400), 0, time.Time{}))
+	}
+	p := newPortal(3, certs...)
+	p.writeErr[id(6)] = []error{&ports.PortalError{Code: ports.CodeServerError, Op: "WriteSyncMetadata", StatusCode: 500}}
+	e := newEnv(t, p)
+	s := e.service(t, core.SyncOptions{PageSize: 3, Concurrency: 1})
+	if _, err := s.Run(t.Context()); !errors.Is(err, ports.ErrServerError) {
+		t.Fatalf("first run = %v, want serverError", err)
+	}
+	e.clock.Advance(time.Minute)
+	rep, err := s.Run(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Writes != (ports.WriteCounts{Done: 6}) || !rep.Resumed || len(p.written) != 6 {
+		t.Errorf("report %+v after %d writes; want 6 done, each once", rep, len(p.written))
+	}
+	if got := len(e.sink.records()); got != 6 {
+		t.Errorf("sink holds %d records, want 6", got)
+	}
+}
+
+func TestConcurrencyBound(t *testing.T) {
+	for _, tt := range []struct{ concurrency, want int }{{1, 1}, {3, 3}, {0, core.DefaultConcurrency}} {
+		synctest.Test(t, func(t *testing.T) {
+			var certs []ports.Certification
+			for n := range 20 {
+				certs = append(certs, cert(n, nil, 0, time.Time{}))
+			}
+			p := newPortal(20, certs...)
+			var inFlight, most atomic.Int32
+			p.onWrite = func(string) {
+				n := inFlight.Add(1)
+				for {
+					m := most.Load()
+					if n <= m || most.CompareAndSwap(m, n) {
+						break
+					}
+				}
+				time.Sleep(time.Millisecond) // every worker blocks here before time moves
+				inFlight.Add(-1)
+			}
+			e := newEnv(t, p)
+			e.clock = nil
+			rep, err := e.service(t, core.SyncOptions{Concurrency: tt.concurrency}).Run(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := int(most.Load()); got != tt.want {
+				t.Errorf("concurrency %d: at most %d writes in flight, want %d", tt.concurrency, got, tt.want)
+			}
+			if rep.Writes.Done != 20 {
+				t.Errorf("done %d, want 20", rep.Writes.Done)
+			}
+		})
+	}
+}
+
+func TestCanceledContext(t *testing.T) {
+	t.Run("before the run", func(t *testing.T) {
+		e := newEnv(t, newPortal(10, cert(1, nil, 0, time.Time{})))
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		_, err := e.service(t, core.SyncOptions{}).Run(ctx)
+		if !errors.Is(err, ports.ErrCanceled) || !errors.Is(err, context.Canceled) {
+			t.Errorf("Run = %v, want canceled wrapping context.Canceled", err)
+		}
+		if len(e.portal.Queries()) != 0 {
+			t.Error("a canceled pass read a page")
+		}
+	})
+	t.Run("by a write", func(t *testing.T) {
+		p := newPortal(10, cert(1, nil, 0, time.Time{}), cert(2, nil, 0, time.Time{}))
+		ctx, cancel := context.WithCancel(t.Context())
+		p.writeErr[id(1)] = []error{&ports.PortalError{Code: ports.CodeCanceled, Op: "WriteSyncMetadata", Err: context.Canceled}}
+		p.onWrite = func(string) { cancel() }
+		e := newEnv(t, p)
+		_, err := e.service(t, core.SyncOptions{Concurrency: 1}).Run(ctx)
+		if !errors.Is(err, ports.ErrCanceled) || p.calls[id(2)] != 0 || len(e.store.saves)+e.store.clears != 0 {
+			t.Errorf("Run = %v, calls %v; want canceled, nothing more written or saved", err, p.calls)
+		}
+	})
+	t.Run("between writes", func(t *testing.T) {
+		// The portal ignores the context; the pass notices it between writes.
+		p := newPortal(10, cert(1, nil, 0, time.Time{}), cert(2, nil, 0, time.Time{}))
+		ctx, cancel := context.WithCancel(t.Context())
+		p.onWrite = func(string) { cancel() }
+		e := newEnv(t, p)
+		_, err := e.service(t, core.SyncOptions{Concurrency: 1}).Run(ctx)
+		if !errors.Is(err, ports.ErrCanceled) || p.calls[id(2)] != 0 || len(e.sink.pages) != 0 {
+			t.Errorf("Run = %v, calls %v, sink pages %d; want canceled before record 2", err, p.calls, len(e.sink.pages))
+		}
+	})
+	t.Run("while throttled", func(t *testing.T) {
+		p := newPortal(10, cert(1, nil, 0, time.Time{}))
+		p.writeErr[id(1)] = []error{throttled(time.Second)}
+		ctx, cancel := context.WithCancel(t.Context())
+		e := newEnv(t, p)
+		sleep := func(ctx context.Context, _ time.Duration) error { cancel(); return ctx.Err() }
+		_, err := e.service(t, core.SyncOptions{Sleep: sleep}).Run(ctx)
+		if !errors.Is(err, ports.ErrCanceled) || !errors.Is(err, context.Canceled) {
+			t.Errorf("Run = %v, want canceled", err)
+		}
+	})
+}
+
+func TestSleepFailure(t *testing.T) {
+	p := newPortal(10, cert(1, nil, 0, time.Time{}))
+	p.writeErr[id(1)] = []error{throttled(time.Second)}
+	e := newEnv(t, p)
+	boom := errors.New("clock broken")
+	_, err := e.service(t, core.SyncOptions{Sleep: func(context.Context, time.Duration) error { return boom }}).Run(t.Context())
+	if !errors.Is(err, boom) {
+		t.Errorf("Run = %v, want the Sleep error", err)
+	}
+}
+
+func TestCheckpointAndSinkFailures(t *testing.T) {
+	boom := errors.New("disk full")
+	t.Run("load", func(t *testing.T) {
+		e := newEnv(t, newPortal(10))
+		e.mocks.store.EXPECT().Load(gomock.Any()).Return(ports.Checkpoint{}, boom)
+		_, err := e.serviceOnly(t, core.SyncOptions{}).Run(t.Context())
+		if !errors.Is(err, boom) || !strings.Contains(err.Error(), "load checkpoint") {
+			t.Errorf("Run = %v, want the load error", err)
+		}
+	})
+	t.Run("checkpoint without continuation", func(t *testing.T) {
+		e := newEnv(t, newPortal(10))
+		e.mocks.store.EXPECT().Load(gomock.Any()).Return(ports.Checkpoint{Counts: ports.SyncCounts{Pages: 2}}, nil)
+		_, err := e.serviceOnly(t, core.SyncOptions{}).Run(t.Context())
+		if err == nil || !strings.Contains(err.Error(), "no continuation") {
+			t.Errorf("Run = %v, want a refused checkpoint", err)
+		}
+	})
+	t.Run("rewind at start", func(t *testing.T) {
+		e := newEnv(t, newPortal(10))
+		e.mocks.store.EXPECT().Load(gomock.Any()).Return(ports.Checkpoint{}, ports.ErrNoCheckpoint)
+		e.mocks.sink.EXPECT().Rewind(gomock.Any(), "").Return(boom)
+		if _, err := e.serviceOnly(t, core.SyncOptions{}).Run(t.Context()); !errors.Is(err, boom) {
+			t.Errorf("Run = %v, want the rewind error", err)
+		}
+	})
+	t.Run("rewind on resume", func(t *testing.T) {
+		e := newEnv(t, newPortal(10))
+		e.mocks.store.EXPECT().Load(gomock.Any()).Return(ports.Checkpoint{Next: "from-5", SinkPosition: "42"}, nil)
+		e.mocks.sink.EXPECT().Rewind(gomock.Any(), "42").Return(boom)
+		if _, err := e.serviceOnly(t, core.SyncOptions{}).Run(t.Context()); !errors.Is(err, boom) {
+			t.Errorf("Run = %v, want the rewind error", err)
+		}
+	})
+	t.Run("sink", func(t *testing.T) {
+		e := newEnv(t, newPortal(10, cert(1, nil, 0, time.Time{})))
+		e.sink.err = boom
+		rep, err := e.service(t, core.SyncOptions{}).Run(t.Context())
+		if !errors.Is(err, boom) || rep.Pages != 0 || e.store.clears != 0 {
+			t.Errorf("Run = %+v, %v; want the sink error before any checkpoint change", rep, err)
+		}
+	})
+	t.Run("save", func(t *testing.T) {
+		e := newEnv(t, newPortal(1, cert(1, nil, 0, time.Time{}), cert(2, nil, 0, time.Time{})))
+		e.store.saveErr = boom
+		rep, err := e.service(t, core.SyncOptions{}).Run(t.Context())
+		if !errors.Is(err, boom) || rep.Pages != 0 || len(e.portal.Queries()) != 1 {
+			t.Errorf("Run = %+v, %v; want the save error after page 1", rep, err)
+		}
+	})
+	t.Run("clear", func(t *testing.T) {
+		e := newEnv(t, newPortal(10, cert(1, nil, 0, time.Time{})))
+		e.mocks.store.EXPECT().Load(gomock.Any()).Return(ports.Checkpoint{}, ports.ErrNoCheckpoint)
+		e.mocks.store.EXPECT().Clear(gomock.Any()).Return(boom)
+		e.sink.install(e.mocks.sink)
+		rep, err := e.serviceOnly(t, core.SyncOptions{}).Run(t.Context())
+		if !errors.Is(err, boom) || rep.Complete {
+			t.Errorf("Run = %+v, %v; want the clear error, not complete", rep, err)
+		}
+	})
+}
+
+func TestNewSyncServiceValidates(t *testing.T) {
+	e := newEnv(t, nil)
+	p, s, st := e.mocks.portal, e.mocks.sink, e.mocks.store
+	for _, tt := range []struct {
+		name string
+		f    func() (*core.SyncService, error)
+	}{
+		{"no portal", func() (*core.SyncService, error) { return core.NewSyncService(nil, s, st, nil, core.SyncOptions{}) }},
+		{"no sink", func() (*core.SyncService, error) { return core.NewSyncService(p, nil, st, nil, core.SyncOptions{}) }},
+		{"no store", func() (*core.SyncService, error) { return core.NewSyncService(p, s, nil, nil, core.SyncOptions{}) }},
+		{"page size", func() (*core.SyncService, error) {
+			return core.NewSyncService(p, s, st, nil, core.SyncOptions{PageSize: -1})
+		}},
+		{"window", func() (*core.SyncService, error) {
+			return core.NewSyncService(p, s, st, nil, core.SyncOptions{ExpiringWithin: -time.Hour})
+		}},
+		{"budget", func() (*core.SyncService, error) {
+			return core.NewSyncService(p, s, st, nil, core.SyncOptions{Budget: -time.Second})
+		}},
+		{"concurrency", func() (*core.SyncService, error) {
+			return core.NewSyncService(p, s, st, nil, core.SyncOptions{Concurrency: -1})
+		}},
+	} {
+		if svc, err := tt.f(); svc != nil || !errors.Is(err, ports.ErrInvalidConfig) {
+			t.Errorf("%s: %v, %v; want ErrInvalidConfig", tt.name, svc, err)
+		}
+	}
+	if svc, err := core.NewSyncService(p, s, st, nil, core.SyncOptions{}); svc == nil || err != nil {
+		t.Errorf("defaults: %v, %v", svc, err)
+	}
+}
+
+func TestReportJSON(t *testing.T) {
+	r := core.Report{
+		SyncCounts: ports.SyncCounts{Read: 7, Pages: 3, Status: ports.StatusCounts{Valid: 4, Expiring: 1, Expired: 1, Inactive: 1},
+			Writes: ports.WriteCounts{Done: 5, Unchanged: 1, Failed: 1}},
+		Duration:  1234567 * time.Microsecond,
+		Resumed:   true,
+		Complete:  true,
+		StartedAt: time.Date(2026, 11, 28, 1, 0, 7, 0, time.UTC),
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"read":7,"pages":3,"status":{"valid":4,"expiring":1,"expired":1,"inactive":1},` +
+		`"writes":{"done":5,"unchanged":1,"failed":1},"resumed":true,"complete":true,` +
+		`"startedAt":"2026-11-28T01:00:07Z","duration":"1.235s"}`
+	if string(b) != want {
+		t.Errorf("JSON\n got %s\nwant %s", b, want)
+	}
+}
