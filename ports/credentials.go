@@ -27,28 +27,36 @@ func (f CredentialProviderFunc) Credentials(ctx context.Context) (Credentials, e
 // GoString, every fmt verb, JSON and slog all show it redacted.
 type Credentials struct {
 	clientID string
-	secret   string
+	// secret sits behind a pointer so that even the fmt paths that skip
+	// Format (a bad verb such as %p prints fields raw) show an address,
+	// not the secret.
+	secret *string
 }
 
 // NewCredentials returns credentials for the given client id and secret.
 func NewCredentials(clientID, secret string) Credentials {
-	return Credentials{clientID: clientID, secret: secret}
+	return Credentials{clientID: clientID, secret: &secret}
 }
 
 // ClientID returns the client (application) id. It is not a secret.
 func (c Credentials) ClientID() string { return c.clientID }
 
 // Secret returns the client secret. Pass it only to the token endpoint.
-func (c Credentials) Secret() string { return c.secret }
+func (c Credentials) Secret() string {
+	if c.secret == nil {
+		return ""
+	}
+	return *c.secret
+}
 
 // Validate reports an error when the id or the secret is empty.
 func (c Credentials) Validate() error {
 	switch {
-	case c.clientID == "" && c.secret == "":
+	case c.clientID == "" && c.Secret() == "":
 		return fmt.Errorf("%w: client id and client secret are empty", ErrInvalidConfig)
 	case c.clientID == "":
 		return fmt.Errorf("%w: client id is empty", ErrInvalidConfig)
-	case c.secret == "":
+	case c.Secret() == "":
 		return fmt.Errorf("%w: client secret is empty", ErrInvalidConfig)
 	}
 	return nil
