@@ -1,0 +1,291 @@
+package dynamics
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/failsafe-go/failsafe-go"
+	"github.com/google/uuid"
+
+	"github.com/hlf/dynamicsportal/adapters/dynamics/resilience"
+	"github.com/hlf/dynamicsportal/ports"
+)
+
+var (
+	errTotalTimeout   = errors.New("total time limit of the call reached")
+	errAttemptTimeout = errors.New("attempt time limit reached")
+)
+
+// Header values shared by every request; never modified.
+var (
+	acceptJSON      = []string{"application/json"}
+	odataVersion    = []string{"4.0"}
+	ifMatchAny      = []string{"*"}
+	returnRepr      = []string{"return=representation"}
+	contentTypeJSON = []string{"application/json"}
+)
+
+// call is one logical call: what every attempt sends.
+type call struct {
+	op     string
+	method string
+	url    string
+	corr   []string // the correlation id, as a header value
+	prefer []string // the Prefer header, or nil
+	body   []byte   // the JSON body, or nil
+}
+
+// reply is what one attempt hands back: the answer's status, the headers
+// the adapter needs and the body, read and closed under its cap.
+type reply struct {
+	status      int
+	contentType string
+	requestID   string
+	retryAfter  time.Duration
+	body        []byte
+	oversized   bool
+	verdict     resilience.Verdict
+}
+
+// Verdict implements resilience.Judged.
+func (r reply) Verdict() resilience.Verdict { return r.verdict }
+
+// newCall returns a call with the correlation id from ctx when it is a
+// UUID, else a random UUID v4.
+func newCall(ctx context.Context, op, method, u string) call {
+	var id string
+	if s := ports.CorrelationIDFrom(ctx); s != "" {
+		if v, err := uuid.Parse(s); err == nil {
+			id = v.String()
+		}
+	}
+	if id == "" {
+		id = uuid.NewString()
+	}
+	return call{op: op, method: method, url: u, corr: []string{id}}
+}
+
+// idempotent reports whether a call may be repeated: a GET, or a PATCH,
+// which the adapter always sends with If-Match: * so it never creates a
+// record.
+func idempotent(method string) bool {
+	return method == http.MethodGet || method == http.MethodPatch
+}
+
+// do runs k within the total time limit and the retry policy and returns
+// the successful (2xx) reply, or the call's *ports.PortalError.
+//
+// The first attempt runs directly: a call that succeeds at once, the usual
+// case, costs no executor and no guard context. Only when the first
+// attempt asks for a retry does the call enter the retry policy, which is
+// handed that first outcome as its own first attempt, so the policy alone
+// decides every wait and every further attempt.
+func (c *Client) do(ctx context.Context, k call) (reply, error) {
+	if err := ctx.Err(); err != nil {
+		return reply{}, canceled(k, err)
+	}
+	deadline := time.Now().Add(c.timeouts.Total)
+	r, err := c.attempt(ctx, deadline, k, 1)
+	if r.verdict.Retry {
+		r, err = c.retryCall(ctx, deadline, k, r, err)
+	}
+	switch {
+	case err == nil && r.status >= 200 && r.status < 300 && !r.oversized:
+		return r, nil
+	case ctx.Err() != nil:
+		return reply{}, canceled(k, ctx.Err())
+	case err != nil:
+		return reply{}, err
+	}
+	return reply{}, statusError(k, r)
+}
+
+// retryCall runs the retries of k under the total time guard. Its error is
+// a *ports.PortalError, or ctx's error.
+func (c *Client) retryCall(ctx context.Context, deadline time.Time, k call, first reply, firstErr error) (reply, error) {
+	gctx, cancel := context.WithDeadlineCause(ctx, deadline, errTotalTimeout)
+	defer cancel()
+	r, err := c.exec.WithContext(gctx).GetWithExecution(func(e failsafe.Execution[reply]) (reply, error) {
+		if e.IsFirstAttempt() {
+			return first, firstErr
+		}
+		return c.attempt(e.Context(), deadline, k, e.Attempts())
+	})
+	if _, ok := err.(*ports.PortalError); err != nil && !ok {
+		// The policy stopped waiting: the caller gave up or the guard hit.
+		if ctx.Err() != nil {
+			return reply{}, ctx.Err()
+		}
+		return reply{}, c.guardError(k, r.status)
+	}
+	return r, err
+}
+
+func (c *Client) guardError(k call, status int) *ports.PortalError {
+	return &ports.PortalError{Code: ports.CodeNetworkError, Op: k.op, StatusCode: status,
+		Message: "no answer within " + c.timeouts.Total.String(), CorrelationID: k.corr[0], Err: errTotalTimeout}
+}
+
+func canceled(k call, err error) error {
+	return &ports.PortalError{Code: ports.CodeCanceled, Op: k.op, CorrelationID: k.corr[0], Err: err}
+}
+
+// attempt sends k once, within the attempt limit and the call's deadline,
+// and judges the outcome for the retry policy. n counts the attempts.
+func (c *Client) attempt(ctx context.Context, deadline time.Time, k call, n int) (reply, error) {
+	limit, cause := time.Now().Add(c.timeouts.Attempt), errAttemptTimeout
+	if limit.After(deadline) {
+		limit, cause = deadline, errTotalTimeout
+	}
+	actx, cancel := context.WithDeadlineCause(ctx, limit, cause)
+	defer cancel()
+	debug := c.log.Enabled(ctx, slog.LevelDebug)
+	var start time.Time
+	if debug {
+		start = time.Now()
+	}
+
+	r, err := c.exchange(actx, k)
+	if debug {
+		c.logAttempt(ctx, k, n, r.status, r.requestID, time.Since(start))
+	}
+
+	retry := false
+	if err != nil {
+		var pe *ports.PortalError
+		if tf, ok := err.(*tokenFailure); ok {
+			cp := *tf.pe
+			cp.CorrelationID = k.corr[0]
+			pe, retry, r.retryAfter = &cp, tf.retry, cp.RetryAfter
+		} else {
+			switch context.Cause(actx) {
+			case errTotalTimeout:
+				pe = c.guardError(k, r.status)
+			case errAttemptTimeout:
+				pe, retry = networkError(k, r, errAttemptTimeout), true
+				pe.Message = "attempt time limit reached"
+			default:
+				pe, retry = networkError(k, r, err), resilience.TransientNetworkError(err)
+			}
+		}
+		err = pe
+	} else {
+		retry = !r.oversized && resilience.RetryableStatus(r.status)
+	}
+	retry = retry && ctx.Err() == nil && idempotent(k.method)
+	if retry && r.retryAfter > 0 {
+		if c.retry.Allows(r.retryAfter, time.Until(deadline)) {
+			r.verdict.Delay = r.retryAfter
+		} else {
+			retry = false // the server asks for more than the call may wait
+		}
+	}
+	r.verdict.Retry = retry
+	return r, err
+}
+
+// exchange gets a token, sends the request and reads the answer. A 401
+// drops the token it was sent with.
+func (c *Client) exchange(ctx context.Context, k call) (reply, error) {
+	tok, err := c.tokens.get(ctx)
+	if err != nil {
+		return reply{}, err
+	}
+	var body io.Reader
+	if k.body != nil {
+		body = bytes.NewReader(k.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, k.method, k.url, body)
+	if err != nil {
+		return reply{}, err
+	}
+	h := req.Header
+	h["Authorization"] = tok.header
+	h["Accept"] = acceptJSON
+	h["Odata-Maxversion"] = odataVersion
+	h["Odata-Version"] = odataVersion
+	h[c.corrKey] = k.corr
+	h["X-Ms-Client-Request-Id"] = k.corr
+	if k.prefer != nil {
+		h["Prefer"] = k.prefer
+	}
+	if k.body != nil {
+		h["Content-Type"] = contentTypeJSON
+	}
+	if k.method == http.MethodPatch {
+		h["If-Match"] = ifMatchAny
+	}
+
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return reply{}, err
+	}
+	defer resp.Body.Close()
+	r := reply{
+		status:      resp.StatusCode,
+		contentType: resp.Header.Get("Content-Type"),
+		requestID:   resp.Header.Get("X-Ms-Service-Request-Id"),
+	}
+	if ra := resp.Header.Get("Retry-After"); ra != "" {
+		r.retryAfter, _ = resilience.ParseRetryAfter(ra, time.Now())
+	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		c.tokens.invalidate(tok)
+	}
+	limit := int64(MaxErrorBody)
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		limit = c.maxPageBody
+	}
+	r.body, r.oversized, err = readCapped(resp, limit)
+	return r, err
+}
+
+// readCapped reads the body of resp, at most limit bytes. A longer body is
+// left unread and reported as oversized.
+func readCapped(resp *http.Response, limit int64) ([]byte, bool, error) {
+	if resp.ContentLength > limit {
+		return nil, true, nil
+	}
+	if resp.ContentLength >= 0 {
+		b := make([]byte, resp.ContentLength)
+		_, err := io.ReadFull(resp.Body, b)
+		return b, false, err
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if int64(len(b)) > limit {
+		return nil, true, err
+	}
+	return b, false, err
+}
+
+// networkError maps a failure to get an answer (or to read it).
+func networkError(k call, r reply, err error) *ports.PortalError {
+	if ue, ok := errors.AsType[*url.Error](err); ok {
+		err = ue.Err // its text would repeat the URL
+	}
+	return &ports.PortalError{Code: ports.CodeNetworkError, Op: k.op, StatusCode: r.status,
+		CorrelationID: k.corr[0], ServiceRequestID: r.requestID, Err: err}
+}
+
+func (c *Client) logAttempt(ctx context.Context, k call, attempt, status int, requestID string, d time.Duration) {
+	attrs := [7]slog.Attr{
+		slog.String("method", k.method),
+		slog.String("url", redactURL(k.url)),
+		slog.Int("status", status),
+		slog.Duration("duration", d),
+		slog.String("correlation_id", k.corr[0]),
+		slog.Int("attempt", attempt),
+	}
+	n := 6
+	if requestID != "" {
+		attrs[n] = slog.String("service_request_id", requestID)
+		n++
+	}
+	c.log.LogAttrs(ctx, slog.LevelDebug, "portal request", attrs[:n]...)
+}

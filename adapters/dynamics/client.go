@@ -1,0 +1,196 @@
+package dynamics
+
+import (
+	"crypto/tls"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/failsafe-go/failsafe-go"
+
+	"github.com/hlf/dynamicsportal/adapters/dynamics/resilience"
+	"github.com/hlf/dynamicsportal/ports"
+)
+
+var _ ports.DynamicsPortal = (*Client)(nil)
+
+// Client is the DynamicsPortal of a live Dynamics 365 (Dataverse)
+// environment. It is safe for concurrent use. Build it with New and release
+// it with Close.
+type Client struct {
+	hc       *http.Client
+	log      *slog.Logger
+	tokens   *tokenCache
+	exec     failsafe.Executor[reply]
+	retry    resilience.Settings
+	timeouts Timeouts
+	corrKey  string // canonical name of the correlation header
+
+	scheme, host string // of the base URL, for continuation checks
+	whoAmIURL    string
+	cert         entitySet
+	assign       entitySet
+
+	pageSize      int
+	defaultPrefer []string
+	maxPageBody   int64
+}
+
+// entitySet holds the prebuilt URLs of one table.
+type entitySet struct {
+	path string // URL path of the collection, for continuation checks
+	list string // first page: $select and $orderby
+	item string // collection URL followed by "(": the id, ")" and a query follow
+}
+
+// New returns a client for the environment at baseURL (for example
+// https://hlf.crm4.dynamics.com; a trailing slash is dropped, and a path,
+// if any, prefixes the Web API's), taking its client credentials from
+// creds at each token fetch. WithTenant is required. A nil logger discards
+// the debug records.
+//
+// New validates everything and makes no request: a base URL or authority
+// that is not https, holds user info, a query or a fragment, or has no
+// host, a missing tenant, a nil provider or a bad option fail with an error
+// wrapping ports.ErrInvalidConfig that names the setting and never echoes a
+// URL.
+func New(baseURL string, creds ports.CredentialProvider, logger *slog.Logger, opts ...Option) (*Client, error) {
+	base, err := checkHTTPS("base URL", baseURL)
+	if err != nil {
+		return nil, err
+	}
+	if f, ok := creds.(ports.CredentialProviderFunc); creds == nil || ok && f == nil {
+		return nil, invalid("credential provider is nil")
+	}
+	cfg := config{
+		authority:   DefaultAuthorityHost,
+		corrHeader:  DefaultCorrelationHeader,
+		pageSize:    DefaultPageSize,
+		certSet:     DefaultCertificationSet,
+		assignSet:   DefaultAssignmentSet,
+		timeouts:    Timeouts{Attempt: DefaultAttemptTimeout, Total: DefaultTotalTimeout, Token: DefaultTokenTimeout},
+		now:         time.Now,
+		maxPageBody: MaxPageBody,
+	}
+	for _, opt := range opts {
+		if opt == nil {
+			return nil, invalid("an option is nil")
+		}
+		if err := opt(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.tenant == "" {
+		return nil, invalid("tenant is required (WithTenant)")
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+
+	hc := defaultHTTPClient()
+	if cfg.hc != nil {
+		cp := *cfg.hc
+		cp.CheckRedirect = noRedirects
+		hc = &cp
+	}
+
+	baseStr := base.String()
+	api := baseStr + "/api/data/v9.2/"
+	apiPath := base.Path + "/api/data/v9.2/"
+	c := &Client{
+		hc:            hc,
+		log:           logger,
+		exec:          resilience.NewExecutor[reply](cfg.retry),
+		retry:         cfg.retry.WithDefaults(),
+		timeouts:      cfg.timeouts,
+		corrKey:       textproto.CanonicalMIMEHeaderKey(cfg.corrHeader),
+		scheme:        base.Scheme,
+		host:          base.Host,
+		whoAmIURL:     api + "WhoAmI",
+		cert:          newEntitySet(api, apiPath, cfg.certSet, certificationKey, certificationColumns),
+		assign:        newEntitySet(api, apiPath, cfg.assignSet, assignmentKey, assignmentColumns),
+		pageSize:      cfg.pageSize,
+		defaultPrefer: []string{maxPageSizePrefer(cfg.pageSize)},
+		maxPageBody:   cfg.maxPageBody,
+	}
+	c.tokens = &tokenCache{
+		now:      cfg.now,
+		timeout:  cfg.timeouts.Token,
+		tokenURL: cfg.authority + "/" + cfg.tenant + "/oauth2/v2.0/token",
+		scope:    baseStr + "/.default",
+		creds:    creds,
+		hc:       hc,
+		log:      logger,
+	}
+	return c, nil
+}
+
+// Close releases the idle connections of the client's HTTP transport. The
+// client stays usable; a later call opens new connections.
+func (c *Client) Close() error {
+	c.hc.CloseIdleConnections()
+	return nil
+}
+
+func newEntitySet(api, apiPath, set, key, columns string) entitySet {
+	return entitySet{
+		path: apiPath + set,
+		list: api + set + "?$select=" + columns + "&$orderby=" + key + "%20asc",
+		item: api + set + "(",
+	}
+}
+
+func maxPageSizePrefer(n int) string { return "odata.maxpagesize=" + strconv.Itoa(n) }
+
+// checkHTTPS parses an https URL without user info, query or fragment and
+// returns it without a trailing slash. Errors name the setting and never
+// echo the URL, which could hold a password.
+func checkHTTPS(setting, raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Opaque != "":
+		return nil, invalid("%s: not a URL", setting)
+	case u.Scheme != "https":
+		return nil, invalid("%s: must use https", setting)
+	case u.User != nil:
+		return nil, invalid("%s: must not hold user info", setting)
+	case u.RawQuery != "" || u.ForceQuery:
+		return nil, invalid("%s: must not have a query", setting)
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		return nil, invalid("%s: must not have a fragment", setting)
+	case u.Hostname() == "":
+		return nil, invalid("%s: has no host", setting)
+	case u.RawPath != "" || strings.ContainsAny(u.Path, " %()?'\"\\"):
+		return nil, invalid("%s: path must be plain", setting)
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	return u, nil
+}
+
+// defaultHTTPClient is the one client of an adapter: TLS 1.2 or later,
+// keep-alives, a pool large enough for concurrent writes, no redirects.
+func defaultHTTPClient() *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			ForceAttemptHTTP2:     true,
+			TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
+			TLSHandshakeTimeout:   10 * time.Second,
+			MaxIdleConns:          128,
+			MaxIdleConnsPerHost:   64,
+			IdleConnTimeout:       90 * time.Second,
+			ExpectContinueTimeout: time.Second,
+		},
+		CheckRedirect: noRedirects,
+	}
+}
+
+// noRedirects hands a 3xx to the adapter, which refuses it: following it
+// would carry the bearer token to wherever the answer points.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

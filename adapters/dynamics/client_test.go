@@ -1,0 +1,159 @@
+package dynamics
+
+import (
+	"crypto/tls"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hlf/dynamicsportal/ports"
+)
+
+func TestNewRefusesBadConfiguration(t *testing.T) {
+	ok := WithTenant(testTenant)
+	tests := []struct {
+		name    string
+		base    string
+		nilCred bool
+		opts    []Option
+		want    string // in the error message
+	}{
+		{"http base URL", "http://hlf.crm4.dynamics.com", false, []Option{ok}, "base URL: must use https"},
+		{"no scheme", "hlf.crm4.dynamics.com", false, []Option{ok}, "base URL: must use https"},
+		{"empty base URL", "", false, []Option{ok}, "base URL"},
+		{"unparsable base URL", "https://hlf.crm4.dynamics.com:port/", false, []Option{ok}, "base URL: not a URL"},
+		{"opaque base URL", "https:hlf.crm4.dynamics.com", false, []Option{ok}, "base URL: not a URL"},
+		{"user info", "https://admin:" + secretMarker + "@hlf.crm4.dynamics.com", false, []Option{ok}, "base URL: must not hold user info"},
+		{"query", "https://hlf.crm4.dynamics.com/?x=" + secretMarker, false, []Option{ok}, "base URL: must not have a query"},
+		{"empty query", "https://hlf.crm4.dynamics.com/?", false, []Option{ok}, "base URL: must not have a query"},
+		{"fragment", "https://hlf.crm4.dynamics.com/#" + secretMarker, false, []Option{ok}, "base URL: must not have a fragment"},
+		{"empty fragment", "https://hlf.crm4.dynamics.com/#", false, []Option{ok}, "base URL: must not have a fragment"},
+		{"no host", "https:///api", false, []Option{ok}, "base URL: has no host"},
+		{"port only", "https://:443", false, []Option{ok}, "base URL: has no host"},
+		{"escaped path", "https://hlf.crm4.dynamics.com/a%2Fb", false, []Option{ok}, "base URL: path must be plain"},
+		{"nil provider", testBase, true, []Option{ok}, "credential provider is nil"},
+		{"nil provider func", testBase, false, []Option{ok}, "credential provider is nil"},
+		{"no tenant", testBase, false, nil, "tenant is required"},
+		{"empty tenant", testBase, false, []Option{WithTenant("")}, "tenant"},
+		{"tenant with a slash", testBase, false, []Option{WithTenant("a/../b")}, "tenant"},
+		{"nil option", testBase, false, []Option{ok, nil}, "an option is nil"},
+		{"http authority", testBase, false, []Option{ok, WithAuthorityHost("http://login.microsoftonline.com")}, "authority host: must use https"},
+		{"authority with user info", testBase, false, []Option{ok, WithAuthorityHost("https://u:" + secretMarker + "@login.microsoftonline.com")}, "authority host: must not hold user info"},
+		{"authority with query", testBase, false, []Option{ok, WithAuthorityHost("https://login.microsoftonline.com?x=1")}, "authority host: must not have a query"},
+		{"authority without host", testBase, false, []Option{ok, WithAuthorityHost("https://")}, "authority host: has no host"},
+		{"empty correlation header", testBase, false, []Option{ok, WithCorrelationHeader("")}, "correlation header"},
+		{"correlation header with a space", testBase, false, []Option{ok, WithCorrelationHeader("x id")}, "correlation header"},
+		{"correlation header Authorization", testBase, false, []Option{ok, WithCorrelationHeader("authorization")}, "correlation header"},
+		{"page size 0", testBase, false, []Option{ok, WithPageSize(0)}, "page size"},
+		{"page size 5001", testBase, false, []Option{ok, WithPageSize(5001)}, "page size"},
+		{"entity set with a slash", testBase, false, []Option{ok, WithEntitySets("hlf_certifications/../x", "hlf_assignments")}, "entity sets"},
+		{"empty entity set", testBase, false, []Option{ok, WithEntitySets("hlf_certifications", "")}, "entity sets"},
+		{"negative timeout", testBase, false, []Option{ok, WithTimeouts(Timeouts{Token: -time.Second})}, "timeouts"},
+		{"negative retries", testBase, false, []Option{ok, WithRetry(RetrySettings{MaxRetries: -1})}, "MaxRetries"},
+		{"factor under 1", testBase, false, []Option{ok, WithRetry(RetrySettings{Factor: 0.5})}, "Factor"},
+		{"base delay over cap", testBase, false, []Option{ok, WithRetry(RetrySettings{BaseDelay: time.Minute})}, "BaseDelay"},
+		{"nil http client", testBase, false, []Option{ok, WithHTTPClient(nil)}, "http client is nil"},
+		{"nil clock", testBase, false, []Option{ok, WithClock(nil)}, "clock is nil"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			creds := goodCreds()
+			if tt.nilCred {
+				creds = nil
+			}
+			if tt.name == "nil provider func" {
+				creds = ports.CredentialProviderFunc(nil)
+			}
+			c, err := New(tt.base, creds, nil, tt.opts...)
+			if err == nil {
+				t.Fatalf("New succeeded, want an error")
+			}
+			if c != nil {
+				t.Errorf("New returned a client with its error")
+			}
+			if !errors.Is(err, ports.ErrInvalidConfig) {
+				t.Errorf("error %v does not wrap ErrInvalidConfig", err)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not name %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), secretMarker) {
+				t.Errorf("error %q echoes a secret", err)
+			}
+		})
+	}
+}
+
+func TestNewAcceptsAndNormalises(t *testing.T) {
+	f := &fakeNet{api: okJSON(fixture(t, "whoami.json"))}
+	for _, base := range []string{"https://hlf.crm4.dynamics.com/", "https://HLF.crm4.dynamics.com//", "https://hlf.crm4.dynamics.com"} {
+		c, err := New(base, goodCreds(), nil, WithTenant("contoso.onmicrosoft.com"), WithHTTPClient(&http.Client{Transport: f}),
+			WithAuthorityHost("https://login.microsoftonline.us/"), WithCorrelationHeader("X-Request-Id"), WithPageSize(100),
+			WithEntitySets("new_certs", "new_assignments"), WithTimeouts(Timeouts{Attempt: time.Second}),
+			WithRetry(RetrySettings{MaxRetries: 1}), WithClock(time.Now))
+		if err != nil {
+			t.Fatalf("New(%q): %v", base, err)
+		}
+		if _, err := c.WhoAmI(t.Context()); err != nil {
+			t.Fatalf("WhoAmI: %v", err)
+		}
+		if err := c.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	}
+	for _, s := range f.seen() {
+		if strings.Contains(s.path, "//") {
+			t.Errorf("path %q has a double slash", s.path)
+		}
+		if strings.HasSuffix(s.path, "/token") && (s.host != "login.microsoftonline.us" || s.path != "/contoso.onmicrosoft.com/oauth2/v2.0/token") {
+			t.Errorf("token request to %s%s", s.host, s.path)
+		}
+	}
+	if got := f.apiSeen()[0].header.Get("X-Request-Id"); got == "" {
+		t.Errorf("custom correlation header not sent")
+	}
+}
+
+func TestDefaultHTTPClient(t *testing.T) {
+	c, err := New(testBase, goodCreds(), nil, WithTenant(testTenant))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	tr, ok := c.hc.Transport.(*http.Transport)
+	if !ok {
+		t.Fatalf("transport is %T", c.hc.Transport)
+	}
+	if tr.TLSClientConfig == nil || tr.TLSClientConfig.MinVersion != tls.VersionTLS12 {
+		t.Errorf("TLS minimum is not 1.2")
+	}
+	if tr.DisableKeepAlives || tr.MaxIdleConnsPerHost < 64 {
+		t.Errorf("keep-alives %v, idle per host %d", !tr.DisableKeepAlives, tr.MaxIdleConnsPerHost)
+	}
+	if c.hc.CheckRedirect == nil || c.hc.CheckRedirect(nil, nil) != http.ErrUseLastResponse {
+		t.Errorf("the default client follows redirects")
+	}
+	if c.tokens.hc != c.hc {
+		t.Errorf("the token endpoint does not share the Web API's client")
+	}
+}
+
+func TestCallerClientIsCopiedNotChanged(t *testing.T) {
+	follow := func(*http.Request, []*http.Request) error { return nil }
+	hc := &http.Client{Transport: &fakeNet{}, CheckRedirect: follow, Timeout: time.Minute}
+	c, err := New(testBase, goodCreds(), nil, WithTenant(testTenant), WithHTTPClient(hc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hc.CheckRedirect(nil, nil) != nil {
+		t.Errorf("the caller's client was changed")
+	}
+	if c.hc == hc || c.hc.CheckRedirect(nil, nil) != http.ErrUseLastResponse {
+		t.Errorf("the adapter would follow redirects with the caller's client")
+	}
+	if c.hc.Transport != hc.Transport || c.hc.Timeout != time.Minute {
+		t.Errorf("the copy lost the caller's transport or timeout")
+	}
+}

@@ -1,0 +1,218 @@
+package dynamics
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"golang.org/x/oauth2"
+
+	"github.com/hlf/dynamicsportal/ports"
+)
+
+// cleanMessage reports whether s is fit for an error string: short, valid
+// UTF-8, no control characters.
+func cleanMessage(s string, n int) bool {
+	if len(s) > n || !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r < ' ' || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func FuzzErrorBody(f *testing.F) {
+	for _, name := range []string{"error-not-found.json", "error-throttled-decimal.json", "error-empty-code.json", "signin-page.html"} {
+		f.Add(404, []byte(fixture(f, name)))
+	}
+	f.Add(429, []byte(`{"error":{"code":-2147015902,"message":"a\nb"}}`))
+	f.Add(500, []byte(`{"error":{"code":"0xZZ","message":"\u0000"}}`))
+	f.Add(302, []byte(`{"error":null}`))
+	f.Fuzz(func(t *testing.T, status int, body []byte) {
+		status = 100 + abs(status)%900
+		k := call{op: "Op", corr: []string{"id"}}
+		pe := statusError(k, reply{status: status, body: body, requestID: "r"})
+		if pe.Code != statusCode(status) || pe.StatusCode != status || pe.Op != "Op" || pe.CorrelationID != "id" {
+			t.Fatalf("status %d mapped to %+v", status, pe)
+		}
+		if !cleanMessage(pe.Message, maxMessage) || !cleanMessage(pe.ServiceCode, 64) {
+			t.Fatalf("unclean message %q or code %q", pe.Message, pe.ServiceCode)
+		}
+		if ports.NormalizeServiceCode(pe.ServiceCode) != pe.ServiceCode {
+			t.Fatalf("service code %q is not normalised", pe.ServiceCode)
+		}
+		if len(body) > 2*maxMessage && strings.Contains(pe.Error(), string(body)) {
+			t.Fatalf("the error quotes the whole body")
+		}
+	})
+}
+
+func FuzzTokenError(f *testing.F) {
+	f.Add(401, []byte(fixture(f, "token-error-invalid-client.json")))
+	f.Add(400, []byte(`{"error":"temporarily_unavailable","trace_id":"t\n"}`))
+	f.Add(429, []byte(`{"error":"","error_description":7}`))
+	f.Add(503, []byte(`<html>busy</html>`))
+	f.Add(302, []byte(``))
+	f.Fuzz(func(t *testing.T, status int, body []byte) {
+		status = 100 + abs(status)%900
+		// Fill the error code as oauth2 does: from the JSON "error" field.
+		var tj struct {
+			Error string `json:"error"`
+		}
+		_ = json.Unmarshal(body, &tj)
+		re := &oauth2.RetrieveError{Response: &http.Response{StatusCode: status, Header: http.Header{"Retry-After": {string(body)}}},
+			Body: body, ErrorCode: tj.Error}
+		tf := tokenRetrieveFailure(re)
+		pe := tf.pe
+		if pe.Op != "token" || pe.StatusCode != status || pe.RetryAfter < 0 {
+			t.Fatalf("%+v", pe)
+		}
+		switch pe.Code {
+		case ports.CodeRateLimited, ports.CodeServerError:
+			if !tf.retry {
+				t.Fatalf("%v not retried", pe.Code)
+			}
+		case ports.CodeAuthFailure, ports.CodeInvalidResponse:
+			if tf.retry {
+				t.Fatalf("%v retried", pe.Code)
+			}
+		default:
+			t.Fatalf("token failure mapped to %v", pe.Code)
+		}
+		switch tj.Error {
+		case "invalid_client", "unauthorized_client", "invalid_scope":
+			if pe.Code != ports.CodeAuthFailure {
+				t.Fatalf("%s mapped to %v", tj.Error, pe.Code)
+			}
+		}
+		if !cleanMessage(pe.Message, maxMessage) || !cleanMessage(pe.ServiceRequestID, 128) || !cleanMessage(pe.ServiceCode, 128) {
+			t.Fatalf("unclean %+v", pe)
+		}
+		if len(body) > 4*maxMessage && strings.Contains(pe.Error(), string(body)) {
+			t.Fatalf("the error quotes the whole body")
+		}
+	})
+}
+
+func FuzzDecodePage(f *testing.F) {
+	for _, name := range []string{"certifications-page1.json", "certifications-page2.json", "assignments-page.json", "whoami.json", "signin-page.html"} {
+		f.Add([]byte(fixture(f, name)))
+	}
+	f.Add([]byte(`{"value":[{"hlf_certificationid":"` + certID + `","hlf_issuedon":null}],"@odata.nextLink":"https://hlf.crm4.dynamics.com/api/data/v9.2/hlf_certifications?x"}`))
+	f.Add([]byte(`{"value":[],"@odata.nextLink":"https://evil.example/api/data/v9.2/hlf_certifications"}`))
+	c, err := New(testBase, goodCreds(), nil, WithTenant(testTenant))
+	if err != nil {
+		f.Fatal(err)
+	}
+	k := call{op: "ListCertifications", url: c.cert.list, corr: []string{"id"}}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r := reply{status: 200, contentType: "application/json", body: body}
+		p, err := decodePage(c, &c.cert, k, r, (*wireCertification).certification)
+		if err != nil {
+			if pe, ok := errors.AsType[*ports.PortalError](err); !ok || pe.Code != ports.CodeInvalidResponse {
+				t.Fatalf("decode error %v is not invalidResponse", err)
+			}
+			if !cleanMessage(err.Error(), 1024) {
+				t.Fatalf("unclean error %q", err)
+			}
+			return
+		}
+		for _, cert := range p.Items {
+			if !isGUID(cert.ID) || !optionalGUID(cert.ContactID) {
+				t.Fatalf("record with a malformed GUID: %+v", cert)
+			}
+		}
+		if p.Next != "" {
+			u, err := url.Parse(p.Next)
+			if err != nil || u.Scheme != "https" || !strings.EqualFold(u.Host, "hlf.crm4.dynamics.com") || u.Path != c.cert.path || p.Next == k.url {
+				t.Fatalf("accepted nextLink %q", p.Next)
+			}
+		}
+	})
+}
+
+func FuzzContinuation(f *testing.F) {
+	f.Add(testBase + "/api/data/v9.2/hlf_certifications?$skiptoken=%3Ccookie%20pagenumber=%222%22%20/%3E")
+	f.Add("https://elsewhere.example/api/data/v9.2/hlf_certifications")
+	f.Add("https://hlf.crm4.dynamics.com@evil.example/api/data/v9.2/hlf_certifications")
+	f.Add("https://hlf.crm4.dynamics.com/api/data/v9.2/hlf_certifications/../WhoAmI")
+	f.Add("//hlf.crm4.dynamics.com/api/data/v9.2/hlf_certifications")
+	c, err := New(testBase, goodCreds(), nil, WithTenant(testTenant))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, cont string) {
+		u, err := c.pageURL("ListCertifications", &c.cert, ports.PageQuery{Continuation: cont})
+		if err != nil {
+			if pe, ok := errors.AsType[*ports.PortalError](err); !ok || pe.Code != ports.CodeInvalidRequest ||
+				strings.Contains(cont, "://") && strings.Contains(pe.Error(), cont) {
+				t.Fatalf("refusal %v", err)
+			}
+			return
+		}
+		if cont == "" {
+			if u != c.cert.list {
+				t.Fatalf("first page URL %q", u)
+			}
+			return
+		}
+		p, err := url.Parse(u)
+		if err != nil || u != cont || p.Scheme != "https" || !strings.EqualFold(p.Host, "hlf.crm4.dynamics.com") ||
+			p.User != nil || p.Path != "/api/data/v9.2/hlf_certifications" {
+			t.Fatalf("accepted continuation %q", cont)
+		}
+		// A request to it goes to the portal's host only.
+		req, err := http.NewRequest(http.MethodGet, u, nil)
+		if err != nil || !strings.EqualFold(req.URL.Host, "hlf.crm4.dynamics.com") {
+			t.Fatalf("request to %v (%v)", req, err)
+		}
+	})
+}
+
+func FuzzNew(f *testing.F) {
+	f.Add(testBase, DefaultAuthorityHost)
+	f.Add("http://hlf.crm4.dynamics.com", "https://login.microsoftonline.us/")
+	f.Add("https://user:"+secretMarker+"@hlf.crm4.dynamics.com", "https://login.partner.microsoftonline.cn")
+	f.Add("https://hlf.crm4.dynamics.com/org/", "https://login.microsoftonline.com?x")
+	f.Add("HTTPS://hlf.crm4.dynamics.com:443", "https://[::1]:8443")
+	f.Fuzz(func(t *testing.T, base, authority string) {
+		c, err := New(base, goodCreds(), nil, WithTenant(testTenant), WithAuthorityHost(authority))
+		if err != nil {
+			if c != nil || !errors.Is(err, ports.ErrInvalidConfig) {
+				t.Fatalf("refusal returned %v, %v", c, err)
+			}
+			for _, in := range []string{base, authority} {
+				if strings.Contains(in, "://") && len(in) > 10 && strings.Contains(err.Error(), in) {
+					t.Fatalf("error %q echoes the URL", err)
+				}
+			}
+			return
+		}
+		for _, s := range []string{c.whoAmIURL, c.tokens.tokenURL, c.tokens.scope} {
+			u, err := url.Parse(s)
+			if err != nil || u.Scheme != "https" || u.Hostname() == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+				t.Fatalf("accepted %q, %q: built %q", base, authority, s)
+			}
+		}
+		if !strings.HasSuffix(c.tokens.tokenURL, "/"+testTenant+"/oauth2/v2.0/token") || strings.Contains(c.whoAmIURL, "//api") {
+			t.Fatalf("built %q and %q", c.tokens.tokenURL, c.whoAmIURL)
+		}
+	})
+}
+
+func abs(n int) int {
+	if n < 0 {
+		if n == -n { // the smallest int
+			return 0
+		}
+		return -n
+	}
+	return n
+}

@@ -1,0 +1,182 @@
+package dynamics
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/hlf/dynamicsportal/ports"
+)
+
+// WhoAmI calls the WhoAmI function: it proves that the portal accepts the
+// credentials and tells the identity the module acts as.
+func (c *Client) WhoAmI(ctx context.Context) (ports.Identity, error) {
+	k := newCall(ctx, "WhoAmI", http.MethodGet, c.whoAmIURL)
+	r, err := c.do(ctx, k)
+	if err != nil {
+		return ports.Identity{}, err
+	}
+	var w wireWhoAmI
+	if err := decodeJSON(k, r, &w); err != nil {
+		return ports.Identity{}, err
+	}
+	id, ok := w.identity()
+	if !ok {
+		return ports.Identity{}, badAnswer(k, r, "WhoAmI answer without the three GUIDs")
+	}
+	return id, nil
+}
+
+// ListCertifications returns one page of certifications ordered by their
+// key. A continuation must be a Next from an earlier page: a URL on the
+// portal's scheme and host and the certification collection's path.
+func (c *Client) ListCertifications(ctx context.Context, q ports.PageQuery) (ports.Page[ports.Certification], error) {
+	return listPage(ctx, c, "ListCertifications", &c.cert, q, (*wireCertification).certification)
+}
+
+// ListAssignments returns one page of assignments ordered by their key,
+// paged like ListCertifications.
+func (c *Client) ListAssignments(ctx context.Context, q ports.PageQuery) (ports.Page[ports.Assignment], error) {
+	return listPage(ctx, c, "ListAssignments", &c.assign, q, (*wireAssignment).assignment)
+}
+
+// GetCertification returns the certification with the given GUID.
+func (c *Client) GetCertification(ctx context.Context, id string) (ports.Certification, error) {
+	const op = "GetCertification"
+	if !isGUID(id) {
+		return ports.Certification{}, badRequest(op, "id is not a GUID")
+	}
+	k := newCall(ctx, op, http.MethodGet, c.cert.item+id+")?$select="+certificationColumns)
+	r, err := c.do(ctx, k)
+	if err != nil {
+		return ports.Certification{}, err
+	}
+	var w wireCertification
+	if err := decodeJSON(k, r, &w); err != nil {
+		return ports.Certification{}, err
+	}
+	cert, ok := w.certification()
+	if !ok {
+		return ports.Certification{}, badAnswer(k, r, "record with a malformed GUID")
+	}
+	return cert, nil
+}
+
+// WriteSyncMetadata writes the sync status and time of one existing
+// certification with If-Match: *, so a missing record fails with notFound
+// and is never created. Only the statuses 1 to 4 may be written, with a
+// non-zero time, which is sent in UTC to the second.
+func (c *Client) WriteSyncMetadata(ctx context.Context, id string, m ports.SyncMetadata) (ports.SyncResponse, error) {
+	const op = "WriteSyncMetadata"
+	switch {
+	case !isGUID(id):
+		return ports.SyncResponse{}, badRequest(op, "id is not a GUID")
+	case m.Status < ports.SyncStatusValid || m.Status > ports.SyncStatusInactive:
+		return ports.SyncResponse{}, badRequest(op, "sync status must be 1 to 4")
+	case m.LastSyncedOn.IsZero():
+		return ports.SyncResponse{}, badRequest(op, "last synced time is zero")
+	}
+	k := newCall(ctx, op, http.MethodPatch, c.cert.item+id+")?$select="+syncColumns)
+	k.prefer = returnRepr
+	k.body = syncBody(m)
+	r, err := c.do(ctx, k)
+	if err != nil {
+		return ports.SyncResponse{}, err
+	}
+	if r.status == http.StatusNoContent {
+		// The portal ignored return=representation: it wrote what was sent.
+		return ports.SyncResponse{ID: id, Status: m.Status, LastSyncedOn: m.LastSyncedOn.UTC().Truncate(time.Second)}, nil
+	}
+	var w wireSync
+	if err := decodeJSON(k, r, &w); err != nil {
+		return ports.SyncResponse{}, err
+	}
+	resp, ok := w.response()
+	if !ok {
+		return ports.SyncResponse{}, badAnswer(k, r, "write answer with a malformed GUID")
+	}
+	return resp, nil
+}
+
+// listPage reads one page of the entity set s.
+func listPage[W, T any](ctx context.Context, c *Client, op string, s *entitySet, q ports.PageQuery, conv func(*W) (T, bool)) (ports.Page[T], error) {
+	u, err := c.pageURL(op, s, q)
+	if err != nil {
+		return ports.Page[T]{}, err
+	}
+	k := newCall(ctx, op, http.MethodGet, u)
+	k.prefer = c.preferPageSize(q.PageSize)
+	r, err := c.do(ctx, k)
+	if err != nil {
+		return ports.Page[T]{}, err
+	}
+	return decodePage(c, s, k, r, conv)
+}
+
+// decodePage decodes and checks a collection answer: a value array whose
+// records have GUID keys, and a nextLink, if any, that stays in the
+// collection on the portal and differs from the page just read.
+func decodePage[W, T any](c *Client, s *entitySet, k call, r reply, conv func(*W) (T, bool)) (ports.Page[T], error) {
+	var w wirePage[W]
+	if err := decodeJSON(k, r, &w); err != nil {
+		return ports.Page[T]{}, err
+	}
+	if w.Value == nil {
+		return ports.Page[T]{}, badAnswer(k, r, "collection answer without a value array")
+	}
+	if w.NextLink != "" {
+		if !c.inSet(w.NextLink, s) {
+			return ports.Page[T]{}, badAnswer(k, r, "nextLink leaves the portal's host or collection")
+		}
+		if w.NextLink == k.url {
+			return ports.Page[T]{}, badAnswer(k, r, "nextLink repeats the page just read")
+		}
+	}
+	items := make([]T, len(w.Value))
+	for i := range w.Value {
+		v, ok := conv(&w.Value[i])
+		if !ok {
+			return ports.Page[T]{}, badAnswer(k, r, "record with a malformed GUID")
+		}
+		items[i] = v
+	}
+	return ports.Page[T]{Items: items, Next: w.NextLink}, nil
+}
+
+// pageURL returns the URL of the page q asks for, refusing a page size
+// under zero and a continuation that is not a URL of the collection.
+func (c *Client) pageURL(op string, s *entitySet, q ports.PageQuery) (string, error) {
+	if q.PageSize < 0 {
+		return "", badRequest(op, "page size is negative")
+	}
+	if q.Continuation != "" {
+		if !c.inSet(q.Continuation, s) {
+			return "", badRequest(op, "continuation is not a link of this collection on the portal")
+		}
+		return q.Continuation, nil
+	}
+	if q.ModifiedSince.IsZero() {
+		return s.list, nil
+	}
+	return s.list + modifiedSinceFilter + q.ModifiedSince.UTC().Format(time.RFC3339), nil
+}
+
+// preferPageSize returns the Prefer header for a page size: zero is the
+// client's default, more than MaxPageSize is cut to it.
+func (c *Client) preferPageSize(n int) []string {
+	n = min(n, MaxPageSize)
+	if n == 0 || n == c.pageSize {
+		return c.defaultPrefer
+	}
+	return []string{maxPageSizePrefer(n)}
+}
+
+// inSet reports whether link is a URL on the base URL's scheme and host,
+// without user info or fragment, whose path is the collection s.
+func (c *Client) inSet(link string, s *entitySet) bool {
+	u, err := url.Parse(link)
+	return err == nil && u.Opaque == "" && u.User == nil && u.Fragment == "" &&
+		u.Scheme == c.scheme && strings.EqualFold(u.Host, c.host) && u.Path == s.path
+}

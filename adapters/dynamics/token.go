@@ -1,0 +1,248 @@
+package dynamics
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/hlf/dynamicsportal/adapters/dynamics/resilience"
+	"github.com/hlf/dynamicsportal/ports"
+)
+
+// tokenMargin: a token this close to its expiry is replaced before a call.
+const tokenMargin = 60 * time.Second
+
+const tokenOp = "token"
+
+var errTokenTimeout = errors.New("token fetch time limit reached")
+
+// token is an access token as the cache holds it.
+type token struct {
+	header []string  // the Authorization header value: "Bearer …"
+	expiry time.Time // zero when the endpoint gave no usable lifetime
+}
+
+// tokenFailure is a failed fetch as the cache hands it to every caller that
+// waited for it. pe is shared between them: copy it before changing it.
+type tokenFailure struct {
+	pe    *ports.PortalError
+	retry bool // worth another attempt of the call
+}
+
+func (f *tokenFailure) Error() string { return f.pe.Error() }
+
+// tokenCache holds one access token in memory and fetches a new one when it
+// is missing or within tokenMargin of its expiry. Concurrent callers share
+// one fetch. A fetch runs on its own context, limited to timeout and
+// detached from the caller's cancellation, so one caller giving up does not
+// fail the fetch for the others; each caller stops waiting when its own
+// context ends.
+//
+// A token whose answer carried no expires_in, or a zero or negative one, has
+// no known lifetime: it serves the callers that waited for that fetch and is
+// never cached, so the next call fetches again. The same holds for a
+// lifetime under tokenMargin.
+type tokenCache struct {
+	now      func() time.Time
+	timeout  time.Duration
+	tokenURL string
+	scope    string
+	creds    ports.CredentialProvider
+	hc       *http.Client
+	log      *slog.Logger
+
+	cur      atomic.Pointer[token]
+	mu       sync.Mutex
+	inflight *tokenFetch
+}
+
+type tokenFetch struct {
+	done chan struct{}
+	tok  *token
+	err  *tokenFailure
+}
+
+func (tc *tokenCache) fresh(t *token) bool {
+	return !t.expiry.IsZero() && tc.now().Add(tokenMargin).Before(t.expiry)
+}
+
+// get returns a usable token. Its error is a *tokenFailure, or ctx's error
+// when ctx ended first.
+func (tc *tokenCache) get(ctx context.Context) (*token, error) {
+	if t := tc.cur.Load(); t != nil && tc.fresh(t) {
+		return t, nil
+	}
+	tc.mu.Lock()
+	if t := tc.cur.Load(); t != nil && tc.fresh(t) {
+		tc.mu.Unlock()
+		return t, nil
+	}
+	f := tc.inflight
+	if f == nil {
+		f = &tokenFetch{done: make(chan struct{})}
+		tc.inflight = f
+		go tc.run(context.WithoutCancel(ctx), f)
+	}
+	tc.mu.Unlock()
+	select {
+	case <-f.done:
+		if f.err != nil {
+			return nil, f.err
+		}
+		return f.tok, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// invalidate drops t if it is still the cached token (after a 401).
+func (tc *tokenCache) invalidate(t *token) { tc.cur.CompareAndSwap(t, nil) }
+
+func (tc *tokenCache) run(ctx context.Context, f *tokenFetch) {
+	ctx, cancel := context.WithTimeoutCause(ctx, tc.timeout, errTokenTimeout)
+	defer cancel()
+	tok, err := tc.fetch(ctx)
+	tc.mu.Lock()
+	if err == nil && tc.fresh(tok) {
+		tc.cur.Store(tok)
+	}
+	tc.inflight = nil
+	tc.mu.Unlock()
+	f.tok, f.err = tok, err
+	close(f.done)
+}
+
+// fetch asks the provider for the credentials, which live only as long as
+// this call, and exchanges them for a token.
+func (tc *tokenCache) fetch(ctx context.Context) (*token, *tokenFailure) {
+	creds, err := tc.creds.Credentials(ctx)
+	if err != nil {
+		if context.Cause(ctx) == errTokenTimeout {
+			return nil, tc.timedOut()
+		}
+		return nil, &tokenFailure{pe: &ports.PortalError{Code: ports.CodeAuthFailure, Op: tokenOp, Err: err}}
+	}
+	if err := creds.Validate(); err != nil {
+		return nil, &tokenFailure{pe: &ports.PortalError{Code: ports.CodeAuthFailure, Op: tokenOp, Err: err}}
+	}
+	cfg := clientcredentials.Config{
+		ClientID:     creds.ClientID(),
+		ClientSecret: creds.Secret(),
+		TokenURL:     tc.tokenURL,
+		Scopes:       []string{tc.scope},
+		AuthStyle:    oauth2.AuthStyleInParams,
+	}
+	debug := tc.log.Enabled(ctx, slog.LevelDebug)
+	var start time.Time
+	if debug {
+		start = time.Now()
+	}
+	ot, err := cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, tc.hc))
+	if debug {
+		status := http.StatusOK
+		if re, ok := errors.AsType[*oauth2.RetrieveError](err); ok && re.Response != nil {
+			status = re.Response.StatusCode
+		} else if err != nil {
+			status = 0
+		}
+		tc.log.LogAttrs(ctx, slog.LevelDebug, "token fetch",
+			slog.String("method", http.MethodPost), slog.String("url", tc.tokenURL),
+			slog.Int("status", status), slog.Duration("duration", time.Since(start)))
+	}
+	if err != nil {
+		return nil, tc.failure(ctx, err)
+	}
+	if !headerSafe(ot.AccessToken) {
+		return nil, &tokenFailure{pe: &ports.PortalError{Code: ports.CodeInvalidResponse, Op: tokenOp,
+			StatusCode: http.StatusOK, Message: "the token endpoint sent an unusable access token"}}
+	}
+	t := &token{header: []string{"Bearer " + ot.AccessToken}}
+	if !ot.Expiry.IsZero() {
+		t.expiry = tc.now().Add(time.Until(ot.Expiry))
+	}
+	return t, nil
+}
+
+func (tc *tokenCache) timedOut() *tokenFailure {
+	return &tokenFailure{retry: true, pe: &ports.PortalError{Code: ports.CodeNetworkError, Op: tokenOp,
+		Message: "no token within " + tc.timeout.String(), Err: context.DeadlineExceeded}}
+}
+
+// failure maps a failed token request. It never keeps the raw body nor
+// oauth2's error text, which can hold it.
+func (tc *tokenCache) failure(ctx context.Context, err error) *tokenFailure {
+	if re, ok := errors.AsType[*oauth2.RetrieveError](err); ok {
+		return tokenRetrieveFailure(re)
+	}
+	if context.Cause(ctx) == errTokenTimeout {
+		return tc.timedOut()
+	}
+	if ue, ok := errors.AsType[*url.Error](err); ok {
+		return &tokenFailure{retry: resilience.TransientNetworkError(ue.Err), pe: &ports.PortalError{
+			Code: ports.CodeNetworkError, Op: tokenOp, Message: "token endpoint unreachable", Err: ue.Err}}
+	}
+	// A success that is not a token: not JSON, or no access_token.
+	return &tokenFailure{pe: &ports.PortalError{Code: ports.CodeInvalidResponse, Op: tokenOp,
+		StatusCode: http.StatusOK, Message: "the token endpoint's answer holds no token"}}
+}
+
+// tokenRetrieveFailure maps an error answer of the token endpoint:
+// invalid_client, unauthorized_client, invalid_scope and other 4xx are
+// authFailure; 429 (rateLimited), 5xx and temporarily_unavailable
+// (serverError) are worth another attempt; a 3xx is invalidResponse.
+func tokenRetrieveFailure(re *oauth2.RetrieveError) *tokenFailure {
+	pe := &ports.PortalError{Op: tokenOp, ServiceCode: ports.NormalizeServiceCode(cleanText(re.ErrorCode, 128))}
+	var status int
+	if re.Response != nil {
+		status = re.Response.StatusCode
+		pe.StatusCode = status
+		if ra := re.Response.Header.Get("Retry-After"); ra != "" {
+			pe.RetryAfter, _ = resilience.ParseRetryAfter(ra, time.Now())
+		}
+	}
+	var w wireTokenError
+	if json.Unmarshal(re.Body, &w) == nil {
+		pe.Message = cleanText(w.Description, maxMessage)
+		pe.ServiceRequestID = cleanText(w.TraceID, 128)
+	}
+	retry := false
+	switch {
+	case re.ErrorCode == "invalid_client" || re.ErrorCode == "unauthorized_client" || re.ErrorCode == "invalid_scope":
+		pe.Code = ports.CodeAuthFailure
+	case status == http.StatusTooManyRequests:
+		pe.Code, retry = ports.CodeRateLimited, true
+	case status >= 500 || re.ErrorCode == "temporarily_unavailable":
+		pe.Code, retry = ports.CodeServerError, true
+	case status >= 400 || re.ErrorCode != "":
+		pe.Code = ports.CodeAuthFailure
+	default:
+		pe.Code = ports.CodeInvalidResponse
+		if status >= 300 && status < 400 {
+			pe.Message = "the token endpoint answered with a redirect, not followed"
+		}
+	}
+	return &tokenFailure{pe: pe, retry: retry}
+}
+
+// headerSafe reports whether s can go into a header as it is: printable
+// ASCII without spaces.
+func headerSafe(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := range len(s) {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,203 @@
+package dynamics
+
+// The wire models: what the portal's Web API sends and takes, in Dynamics
+// column names, and their mapping to the ports types. If the portal's
+// tables differ from the contract, this file is the one to change.
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+
+	"github.com/hlf/dynamicsportal/ports"
+)
+
+// Keys and $select lists of the tables.
+const (
+	certificationKey     = "hlf_certificationid"
+	certificationColumns = "hlf_certificationid,hlf_name,_hlf_contact_value,hlf_certificationtype,hlf_issuedon,hlf_expireson,statecode,modifiedon,hlf_lastsyncedon,hlf_syncstatus"
+	syncColumns          = "hlf_certificationid,hlf_lastsyncedon,hlf_syncstatus"
+	assignmentKey        = "hlf_assignmentid"
+	assignmentColumns    = "hlf_assignmentid,_hlf_mentor_value,_hlf_coordinator_value,_hlf_chapter_value,hlf_status,hlf_startdate,hlf_enddate,statecode,modifiedon"
+	modifiedSinceFilter  = "&$filter=modifiedon%20gt%20"
+)
+
+// wirePage is an OData collection answer. A nil Value means the answer had
+// no "value" array, which is refused.
+type wirePage[T any] struct {
+	Value    []T    `json:"value"`
+	NextLink string `json:"@odata.nextLink"`
+}
+
+type wireWhoAmI struct {
+	BusinessUnitID string `json:"BusinessUnitId"`
+	UserID         string `json:"UserId"`
+	OrganizationID string `json:"OrganizationId"`
+}
+
+func (w wireWhoAmI) identity() (ports.Identity, bool) {
+	if !isGUID(w.UserID) || !isGUID(w.BusinessUnitID) || !isGUID(w.OrganizationID) {
+		return ports.Identity{}, false
+	}
+	return ports.Identity{UserID: w.UserID, BusinessUnitID: w.BusinessUnitID, OrganizationID: w.OrganizationID}, true
+}
+
+type wireCertification struct {
+	ETag         string     `json:"@odata.etag"`
+	ID           string     `json:"hlf_certificationid"`
+	Name         string     `json:"hlf_name"`
+	ContactID    string     `json:"_hlf_contact_value"`
+	Type         int        `json:"hlf_certificationtype"`
+	IssuedOn     ports.Date `json:"hlf_issuedon"`
+	ExpiresOn    ports.Date `json:"hlf_expireson"`
+	StateCode    int        `json:"statecode"`
+	ModifiedOn   time.Time  `json:"modifiedon"`
+	LastSyncedOn time.Time  `json:"hlf_lastsyncedon"`
+	SyncStatus   int        `json:"hlf_syncstatus"`
+}
+
+// certification maps w; it reports false when the key or a lookup is not a
+// GUID.
+func (w *wireCertification) certification() (ports.Certification, bool) {
+	if !isGUID(w.ID) || !optionalGUID(w.ContactID) {
+		return ports.Certification{}, false
+	}
+	return ports.Certification{
+		ID:           w.ID,
+		Name:         w.Name,
+		ContactID:    w.ContactID,
+		Type:         w.Type,
+		IssuedOn:     w.IssuedOn,
+		ExpiresOn:    w.ExpiresOn,
+		State:        ports.RecordState(w.StateCode),
+		ModifiedOn:   w.ModifiedOn.UTC(),
+		LastSyncedOn: utcOrZero(w.LastSyncedOn),
+		SyncStatus:   ports.SyncStatus(w.SyncStatus),
+		ETag:         w.ETag,
+	}, true
+}
+
+type wireAssignment struct {
+	ETag          string     `json:"@odata.etag"`
+	ID            string     `json:"hlf_assignmentid"`
+	MentorID      string     `json:"_hlf_mentor_value"`
+	CoordinatorID string     `json:"_hlf_coordinator_value"`
+	ChapterID     string     `json:"_hlf_chapter_value"`
+	Status        int        `json:"hlf_status"`
+	StartDate     ports.Date `json:"hlf_startdate"`
+	EndDate       ports.Date `json:"hlf_enddate"`
+	StateCode     int        `json:"statecode"`
+	ModifiedOn    time.Time  `json:"modifiedon"`
+}
+
+func (w *wireAssignment) assignment() (ports.Assignment, bool) {
+	if !isGUID(w.ID) || !optionalGUID(w.MentorID) || !optionalGUID(w.CoordinatorID) || !optionalGUID(w.ChapterID) {
+		return ports.Assignment{}, false
+	}
+	return ports.Assignment{
+		ID:            w.ID,
+		MentorID:      w.MentorID,
+		CoordinatorID: w.CoordinatorID,
+		ChapterID:     w.ChapterID,
+		Status:        w.Status,
+		StartDate:     w.StartDate,
+		EndDate:       w.EndDate,
+		State:         ports.RecordState(w.StateCode),
+		ModifiedOn:    w.ModifiedOn.UTC(),
+		ETag:          w.ETag,
+	}, true
+}
+
+// wireSync is the answer to a sync-metadata write with
+// Prefer: return=representation.
+type wireSync struct {
+	ETag         string    `json:"@odata.etag"`
+	ID           string    `json:"hlf_certificationid"`
+	LastSyncedOn time.Time `json:"hlf_lastsyncedon"`
+	SyncStatus   int       `json:"hlf_syncstatus"`
+}
+
+func (w wireSync) response() (ports.SyncResponse, bool) {
+	if !isGUID(w.ID) {
+		return ports.SyncResponse{}, false
+	}
+	return ports.SyncResponse{
+		ID:           w.ID,
+		Status:       ports.SyncStatus(w.SyncStatus),
+		LastSyncedOn: utcOrZero(w.LastSyncedOn),
+		ETag:         w.ETag,
+	}, true
+}
+
+// syncBody is the PATCH body of a sync-metadata write: the two sync columns
+// only, the time in UTC to the second.
+func syncBody(m ports.SyncMetadata) []byte {
+	b := make([]byte, 0, 64)
+	b = append(b, `{"hlf_syncstatus":`...)
+	b = strconv.AppendInt(b, int64(m.Status), 10)
+	b = append(b, `,"hlf_lastsyncedon":"`...)
+	b = m.LastSyncedOn.UTC().Truncate(time.Second).AppendFormat(b, time.RFC3339)
+	return append(b, `"}`...)
+}
+
+// wireError is a Dataverse error body.
+type wireError struct {
+	Error struct {
+		Code    flexString `json:"code"`
+		Message string     `json:"message"`
+	} `json:"error"`
+}
+
+// wireTokenError is the part of an Entra ID error answer the adapter keeps.
+type wireTokenError struct {
+	Description string `json:"error_description"`
+	TraceID     string `json:"trace_id"`
+}
+
+// flexString takes a JSON string or number: Dataverse codes come as "0x…"
+// strings, some gateways send the decimal code as a number.
+type flexString string
+
+func (f *flexString) UnmarshalJSON(b []byte) error {
+	switch {
+	case len(b) > 0 && b[0] == '"':
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*f = flexString(s)
+	case len(b) > 0 && (b[0] == '-' || b[0] >= '0' && b[0] <= '9'):
+		*f = flexString(b)
+	}
+	return nil // null and other shapes: no code
+}
+
+func utcOrZero(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+func optionalGUID(s string) bool { return s == "" || isGUID(s) }
+
+// isGUID reports whether s is a GUID in the 8-4-4-4-12 hex form.
+func isGUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := range len(s) {
+		b := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if b != '-' {
+				return false
+			}
+		default:
+			if !(b >= '0' && b <= '9' || b >= 'a' && b <= 'f' || b >= 'A' && b <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}
