@@ -164,7 +164,7 @@ func TestEnvOverridesFile(t *testing.T) {
 }
 
 func TestBadEnvValue(t *testing.T) {
-	for _, value := range []string{"yes", "", " true", "2", "on", "t"} {
+	for _, value := range []string{"yes", " true", "2", "on", "t"} {
 		t.Run(value, func(t *testing.T) {
 			p, err := NewProvider(ProviderOptions{LookupEnv: lookup(map[string]string{"FEATURE_DYNAMICS_PORTAL_ENABLED": value})})
 			if err == nil {
@@ -176,6 +176,26 @@ func TestBadEnvValue(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestEmptyEnvValueIsNoOverride(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "on.json")
+	if err := os.WriteFile(file, []byte(`{"flags": {"dynamics-portal-enabled": {"state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "on"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewProvider(ProviderOptions{File: file, LookupEnv: lookup(map[string]string{"FEATURE_DYNAMICS_PORTAL_ENABLED": ""})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewClient(t.Context(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(t.Context())
+	if on, reason, err := c.PortalEnabled(t.Context()); !on || err != nil || !strings.Contains(reason, "source=file") {
+		t.Errorf("PortalEnabled = %v, %q, %v; want on from the file", on, reason, err)
 	}
 }
 

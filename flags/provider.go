@@ -98,16 +98,16 @@ func defaultFlags() map[string]memprovider.InMemoryFlag {
 }
 
 // envOverrides returns a flag for each known flag whose environment variable
-// is set. A value other than true, false, 1 or 0 (in any case) is an error
-// naming the variable.
+// is set to a value. An empty value is no override; a value other than true,
+// false, 1 or 0 (in any case) is an error naming the variable.
 func envOverrides(lookup func(string) (string, bool)) (map[string]memprovider.InMemoryFlag, error) {
 	out := map[string]memprovider.InMemoryFlag{}
 	var errs []error
 	for _, key := range slices.Sorted(maps.Keys(knownBoolFlags)) {
 		name := EnvVar(key)
 		raw, ok := lookup(name)
-		if !ok {
-			continue
+		if !ok || raw == "" {
+			continue // unset, or set to nothing: no override
 		}
 		value, err := parseBool(raw)
 		if err != nil {
