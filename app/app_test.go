@@ -1,0 +1,230 @@
+package app_test
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/open-feature/go-sdk/openfeature"
+	"github.com/open-feature/go-sdk/openfeature/memprovider"
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxtest"
+	"go.uber.org/goleak"
+	"go.uber.org/mock/gomock"
+
+	"github.com/hlf/dynamicsportal/adapters/dynamics"
+	"github.com/hlf/dynamicsportal/adapters/stub"
+	"github.com/hlf/dynamicsportal/app"
+	"github.com/hlf/dynamicsportal/core"
+	"github.com/hlf/dynamicsportal/flags"
+	"github.com/hlf/dynamicsportal/mocks"
+	"github.com/hlf/dynamicsportal/ports"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// liveConfig is a valid configuration for the real adapter; nothing listens
+// at the address, and the wiring must not call it.
+var liveConfig = app.Config{BaseURL: "https://portal.invalid", TenantID: "contoso.onmicrosoft.com"}
+
+// flagProvider returns an in-memory OpenFeature provider with the portal
+// flag set to on.
+func flagProvider(on bool) openfeature.FeatureProvider {
+	variant := "off"
+	if on {
+		variant = "on"
+	}
+	return memprovider.NewInMemoryProvider(map[string]memprovider.InMemoryFlag{
+		flags.PortalEnabled: {
+			Key: flags.PortalEnabled, State: memprovider.Enabled, DefaultVariant: variant,
+			Variants: map[string]any{"on": true, "off": false},
+		},
+	})
+}
+
+// silentCredentials is a credential provider that fails the test if it is
+// ever asked: the wiring must not read credentials at startup.
+func silentCredentials(t *testing.T) ports.CredentialProvider {
+	return mocks.NewMockCredentialProvider(gomock.NewController(t))
+}
+
+// closeCounter is a transport that counts CloseIdleConnections calls and
+// refuses every request.
+type closeCounter struct{ closed atomic.Int32 }
+
+func (c *closeCounter) RoundTrip(*http.Request) (*http.Response, error) {
+	return nil, errors.New("no request expected")
+}
+func (c *closeCounter) CloseIdleConnections() { c.closed.Add(1) }
+
+func options(t *testing.T, cfg app.Config, provider openfeature.FeatureProvider, extra ...fx.Option) (fx.Option, *bytes.Buffer) {
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	opts := []fx.Option{
+		fx.Supply(cfg, logger),
+		app.WithSlogEvents(),
+		app.Module,
+		fx.Decorate(func() ports.CredentialProvider { return silentCredentials(t) }),
+	}
+	if provider != nil {
+		opts = append(opts, fx.Supply(fx.Annotate(provider, fx.As(new(openfeature.FeatureProvider)))))
+	}
+	return fx.Options(append(opts, extra...)...), &logs
+}
+
+func TestFlagOnWiresTheRealAdapter(t *testing.T) {
+	tr := &closeCounter{}
+	var portal ports.DynamicsPortal
+	var choice app.PortalChoice
+	opts, logs := options(t, liveConfig, flagProvider(true),
+		fx.Supply(&http.Client{Transport: tr}),
+		fx.Populate(&portal, &choice))
+	fxtest.New(t, opts).RequireStart().RequireStop()
+
+	if _, ok := portal.(*dynamics.Client); !ok {
+		t.Fatalf("portal is %T, want *dynamics.Client", portal)
+	}
+	if !choice.Live || !strings.Contains(choice.Reason, "variant=on") {
+		t.Errorf("choice = %+v, want live with the flag's reason", choice)
+	}
+	if tr.closed.Load() == 0 {
+		t.Error("the adapter's connections were not released when the app stopped")
+	}
+	if !strings.Contains(logs.String(), "using the live adapter") || !strings.Contains(logs.String(), "reason=") {
+		t.Errorf("no startup line saying which portal and why:\n%s", logs)
+	}
+}
+
+func TestFlagOffWiresTheStubWithoutCredentialsOrURL(t *testing.T) {
+	var portal ports.DynamicsPortal
+	var choice app.PortalChoice
+	var svc *core.SyncService
+	opts, logs := options(t, app.Config{}, flagProvider(false), fx.Populate(&portal, &choice, &svc))
+	fxtest.New(t, opts).RequireStart().RequireStop()
+
+	if _, ok := portal.(*stub.Portal); !ok {
+		t.Fatalf("portal is %T, want *stub.Portal", portal)
+	}
+	if choice.Live {
+		t.Errorf("choice = %+v, want the stub", choice)
+	}
+	rep, err := svc.Run(t.Context())
+	if err != nil || !rep.Complete || rep.Read != 0 {
+		t.Errorf("sync over the stub = %+v, %v; want an empty complete pass", rep, err)
+	}
+	if !strings.Contains(logs.String(), "using the stub") {
+		t.Errorf("no startup line saying the stub is used:\n%s", logs)
+	}
+}
+
+func TestDefaultFlagIsOff(t *testing.T) {
+	t.Setenv(flags.EnvVar(flags.PortalEnabled), "") // unset below
+	t.Setenv(flags.EnvVar(flags.PortalEnabled), "false")
+	var portal ports.DynamicsPortal
+	opts, _ := options(t, app.Config{}, nil, fx.Populate(&portal))
+	fxtest.New(t, opts).RequireStart().RequireStop()
+	if _, ok := portal.(*stub.Portal); !ok {
+		t.Fatalf("portal is %T, want the stub by default", portal)
+	}
+}
+
+func TestFlagsFileAndEnvironmentOverride(t *testing.T) {
+	file := t.TempDir() + "/flags.json"
+	writeFile(t, file, `{"flags": {"dynamics-portal-enabled": {"state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "on"}}}`)
+	cfg := liveConfig
+	cfg.FlagsFile = file
+
+	for _, tc := range []struct {
+		env  string
+		live bool
+	}{{"", true}, {"false", false}} {
+		t.Run("override="+tc.env, func(t *testing.T) {
+			if tc.env != "" {
+				t.Setenv(flags.EnvVar(flags.PortalEnabled), tc.env)
+			}
+			var choice app.PortalChoice
+			opts, _ := options(t, cfg, nil, fx.Populate(&choice))
+			fxtest.New(t, opts).RequireStart().RequireStop()
+			if choice.Live != tc.live {
+				t.Errorf("live = %v, want %v (%s)", choice.Live, tc.live, choice.Reason)
+			}
+		})
+	}
+}
+
+func TestBadConfigIsRefusedAtStart(t *testing.T) {
+	file := t.TempDir() + "/flags.json"
+	writeFile(t, file, `{"flags": {"dynamics-portal-enabled": {"state": "ENABLED", "variants": {"on": true}, "defaultVariant": "on", "targeting": {}}}}`)
+	for name, tc := range map[string]struct {
+		cfg      app.Config
+		provider openfeature.FeatureProvider
+	}{
+		"http base URL":        {app.Config{BaseURL: "http://portal.invalid", TenantID: "t"}, flagProvider(true)},
+		"missing tenant":       {app.Config{BaseURL: "https://portal.invalid"}, flagProvider(true)},
+		"http authority":       {app.Config{BaseURL: "https://portal.invalid", TenantID: "t", AuthorityHost: "http://login.invalid"}, flagProvider(true)},
+		"unsupported flags":    {app.Config{FlagsFile: file}, nil},
+		"missing flags file":   {app.Config{FlagsFile: file + ".missing"}, nil},
+		"bad correlation name": {app.Config{BaseURL: "https://portal.invalid", TenantID: "t", CorrelationHeader: "bad header"}, flagProvider(true)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			opts, _ := options(t, tc.cfg, tc.provider)
+			err := fx.New(opts).Err()
+			if err == nil {
+				t.Fatal("the app started")
+			}
+			if !errors.Is(err, ports.ErrInvalidConfig) || app.ErrorName(err) != "config" {
+				t.Errorf("error %v: want a configuration error", err)
+			}
+		})
+	}
+}
+
+func TestSyncSettingsChooseSinkAndCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	settings := app.SyncSettings{CheckpointFile: dir + "/cp.json", OutFile: dir + "/out.jsonl"}
+	var svc *core.SyncService
+	opts, _ := options(t, app.Config{}, flagProvider(false), fx.Supply(settings), fx.Populate(&svc))
+	app := fxtest.New(t, opts).RequireStart()
+	if _, err := svc.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	app.RequireStop()
+	if !fileExists(dir + "/out.jsonl") {
+		t.Error("the output file was not created")
+	}
+}
+
+func TestSyncSettingsRefuseUnwritableOutput(t *testing.T) {
+	settings := app.SyncSettings{OutFile: t.TempDir() + "/missing/dir/out.jsonl"}
+	opts, _ := options(t, app.Config{}, flagProvider(false), fx.Supply(settings), fx.Invoke(func(*core.SyncService) {}))
+	if err := fx.New(opts).Err(); app.ErrorName(err) != "config" {
+		t.Errorf("error %v: want a configuration error", err)
+	}
+}
+
+// failingProvider is a flag provider whose initialization fails.
+type failingProvider struct{ openfeature.FeatureProvider }
+
+func (failingProvider) Init(openfeature.EvaluationContext) error {
+	return errors.New("flag service down")
+}
+func (failingProvider) Shutdown() {}
+
+func TestUnevaluableFlagFallsBackToTheStub(t *testing.T) {
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	p, choice, err := app.SelectPortal(t.Context(), liveConfig, failingProvider{flagProvider(true)}, silentCredentials(t), nil, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := p.(*stub.Portal); !ok || choice.Live {
+		t.Errorf("portal %T, choice %+v: want the stub", p, choice)
+	}
+	if !strings.Contains(logs.String(), "flag service down") {
+		t.Errorf("the log does not say why the flag could not be evaluated:\n%s", logs.String())
+	}
+}

@@ -1,0 +1,102 @@
+package app_test
+
+import (
+	"errors"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/hlf/dynamicsportal/app"
+	"github.com/hlf/dynamicsportal/core"
+	"github.com/hlf/dynamicsportal/ports"
+)
+
+func lookup(env map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+}
+
+func TestConfigFromLookup(t *testing.T) {
+	c, err := app.ConfigFromLookup(lookup(map[string]string{
+		"DYNAMICS_BASE_URL":             " https://hlf.crm4.dynamics.com ",
+		"AZURE_TENANT_ID":               "contoso.onmicrosoft.com",
+		"AZURE_AUTHORITY_HOST":          "https://login.microsoftonline.us",
+		"PORTALSYNC_FLAGS_FILE":         "flags.json",
+		"PORTALSYNC_CORRELATION_HEADER": "x-request-id",
+		"LOG_LEVEL":                     "DEBUG",
+		"LOG_FORMAT":                    "json",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := app.Config{
+		BaseURL: "https://hlf.crm4.dynamics.com", TenantID: "contoso.onmicrosoft.com",
+		AuthorityHost: "https://login.microsoftonline.us", FlagsFile: "flags.json",
+		CorrelationHeader: "x-request-id", LogLevel: slog.LevelDebug, LogFormat: "json",
+	}
+	if c != want {
+		t.Errorf("config\n got %+v\nwant %+v", c, want)
+	}
+}
+
+func TestConfigDefaultsAndErrors(t *testing.T) {
+	c, err := app.ConfigFromLookup(lookup(nil))
+	if err != nil || c.LogLevel != slog.LevelInfo || c.LogFormat != "text" {
+		t.Errorf("defaults = %+v, %v", c, err)
+	}
+	for _, env := range []map[string]string{{"LOG_LEVEL": "verbose"}, {"LOG_FORMAT": "xml"}} {
+		_, err := app.ConfigFromLookup(lookup(env))
+		if !errors.Is(err, ports.ErrInvalidConfig) {
+			t.Errorf("%v: error %v, want a configuration error", env, err)
+		}
+	}
+	for in, want := range map[string]slog.Level{"warn": slog.LevelWarn, "warning": slog.LevelWarn, "error": slog.LevelError, "info": slog.LevelInfo} {
+		if got, err := app.ParseLogLevel(in); err != nil || got != want {
+			t.Errorf("ParseLogLevel(%q) = %v, %v", in, got, err)
+		}
+	}
+	t.Setenv("LOG_LEVEL", "error")
+	if c, err := app.ConfigFromEnv(); err != nil || c.LogLevel != slog.LevelError {
+		t.Errorf("ConfigFromEnv = %+v, %v", c, err)
+	}
+}
+
+func TestNewLoggerFormats(t *testing.T) {
+	var b strings.Builder
+	app.NewLogger(app.Config{LogFormat: "json", LogLevel: slog.LevelWarn}, &b).Info("hidden")
+	app.NewLogger(app.Config{LogFormat: "json", LogLevel: slog.LevelWarn}, &b).Warn("shown", "k", 1)
+	if strings.Contains(b.String(), "hidden") || !strings.Contains(b.String(), `"msg":"shown"`) {
+		t.Errorf("json logger wrote %q", b.String())
+	}
+	b.Reset()
+	app.NewLogger(app.Config{LogFormat: "text"}, &b).Info("plain")
+	if !strings.Contains(b.String(), "msg=plain") {
+		t.Errorf("text logger wrote %q", b.String())
+	}
+}
+
+func TestErrorName(t *testing.T) {
+	for want, err := range map[string]error{
+		"config":          ports.ErrInvalidConfig,
+		"notFound":        &ports.PortalError{Code: ports.CodeNotFound},
+		"rateLimited":     errors.Join(core.ErrBudgetExhausted, &ports.PortalError{Code: ports.CodeRateLimited}),
+		"budgetExhausted": core.ErrBudgetExhausted,
+		"error":           errors.New("disk full"),
+	} {
+		if got := app.ErrorName(err); got != want {
+			t.Errorf("ErrorName(%v) = %q, want %q", err, got, want)
+		}
+	}
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}

@@ -1,0 +1,13 @@
+// Package app wires the module with go.uber.org/fx: configuration, logging,
+// flags, credentials, the portal (the real adapter or the stub, chosen by
+// the dynamics-portal-enabled flag at startup) and the certification sync.
+//
+// A host backend adds Module to its own fx.New and supplies a Config and a
+// *slog.Logger (or adds ConfigModule and LoggerModule to read them from the
+// environment). It may hand in its own OpenFeature provider, *http.Client
+// or ports.CredentialProvider; see the fields of the Params structs.
+//
+// Everything here is a thin layer over plain constructors: a host that does
+// not use fx calls SelectPortal, core.NewSyncService and the adapters'
+// constructors directly.
+package app

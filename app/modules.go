@@ -1,0 +1,167 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/open-feature/go-sdk/openfeature"
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxevent"
+
+	"github.com/hlf/dynamicsportal/adapters/checkpoint"
+	"github.com/hlf/dynamicsportal/adapters/credentials"
+	"github.com/hlf/dynamicsportal/adapters/jsonl"
+	"github.com/hlf/dynamicsportal/core"
+	"github.com/hlf/dynamicsportal/flags"
+	"github.com/hlf/dynamicsportal/ports"
+)
+
+// Module is what a host backend adds to its fx.New: flags, credentials, the
+// portal and the certification sync. It needs a Config and a *slog.Logger
+// in the graph (ConfigModule and LoggerModule provide them from the
+// environment).
+var Module = fx.Module("dynamicsportal",
+	CredentialsModule,
+	PortalModule,
+	CoreModule,
+)
+
+// ConfigModule provides Config from the process environment.
+var ConfigModule = fx.Module("dynamicsportal.config", fx.Provide(ConfigFromEnv))
+
+// LoggerModule provides a *slog.Logger on stderr from Config, and routes
+// fx's own events through it at debug level.
+var LoggerModule = fx.Module("dynamicsportal.logger",
+	fx.Provide(func(c Config) *slog.Logger { return NewLogger(c, os.Stderr) }),
+	WithSlogEvents(),
+)
+
+// WithSlogEvents makes fx log its own events through the graph's
+// *slog.Logger at debug level, so they stay out of normal output. Its error
+// events are at debug too: the same errors come back from fx.New and Start.
+func WithSlogEvents() fx.Option {
+	return fx.WithLogger(func(l *slog.Logger) fxevent.Logger {
+		fl := &fxevent.SlogLogger{Logger: l}
+		fl.UseLogLevel(slog.LevelDebug)
+		fl.UseErrorLevel(slog.LevelDebug)
+		return fl
+	})
+}
+
+// CredentialsModule provides the environment credential provider
+// (AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, read at each token fetch). A host
+// replaces it with fx.Decorate, for example with credentials.FromFiles.
+var CredentialsModule = fx.Module("dynamicsportal.credentials",
+	fx.Provide(func() ports.CredentialProvider { return credentials.FromEnv() }),
+)
+
+// PortalModule provides the ports.DynamicsPortal chosen by the flag. It
+// makes the choice when the app is built, even before anything asks for the
+// portal, so a bad configuration stops the app at startup.
+var PortalModule = fx.Module("dynamicsportal.portal",
+	fx.Provide(NewPortal),
+	fx.Invoke(func(ports.DynamicsPortal) {}),
+)
+
+// PortalParams are the inputs of NewPortal.
+type PortalParams struct {
+	fx.In
+	Config      Config
+	Credentials ports.CredentialProvider
+	Logger      *slog.Logger
+	Lifecycle   fx.Lifecycle
+	// HTTPClient, when supplied, carries the real adapter's traffic (the
+	// adapter still refuses to follow redirects).
+	HTTPClient *http.Client `optional:"true"`
+	// FlagProvider, when the host supplies one (flagd, a vendor's), is
+	// used instead of the module's own file and environment providers. The
+	// module evaluates the flag with it once and then shuts it down, so
+	// hand in an instance of its own.
+	FlagProvider openfeature.FeatureProvider `optional:"true"`
+}
+
+// PortalResult is the output of NewPortal.
+type PortalResult struct {
+	fx.Out
+	Portal ports.DynamicsPortal
+	Choice PortalChoice
+}
+
+// flagsTimeout bounds the startup flag evaluation: the wait for the provider
+// to become ready, and its shutdown.
+const flagsTimeout = 10 * time.Second
+
+// NewPortal evaluates the flag at startup and provides the real adapter or
+// the stub (see SelectPortal). The real adapter is closed when the app
+// stops.
+func NewPortal(p PortalParams) (PortalResult, error) {
+	provider := p.FlagProvider
+	if provider == nil {
+		var err error
+		if provider, err = flags.NewProvider(flags.ProviderOptions{File: p.Config.FlagsFile}); err != nil {
+			return PortalResult{}, fmt.Errorf("%w: %w", ports.ErrInvalidConfig, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), flagsTimeout)
+	defer cancel()
+	portal, choice, err := SelectPortal(ctx, p.Config, provider, p.Credentials, p.HTTPClient, p.Logger)
+	if err != nil {
+		return PortalResult{}, err
+	}
+	if c, ok := portal.(io.Closer); ok {
+		p.Lifecycle.Append(fx.StopHook(c.Close))
+	}
+	return PortalResult{Portal: portal, Choice: choice}, nil
+}
+
+// CoreModule provides the certification sync service.
+var CoreModule = fx.Module("dynamicsportal.core", fx.Provide(NewSyncService))
+
+// SyncSettings configure the sync service in the graph. Supply them with
+// fx.Supply; without them the defaults hold and progress is kept in memory.
+type SyncSettings struct {
+	// Options tune the pass (page size, window, budget, concurrency, clock).
+	Options core.SyncOptions
+	// CheckpointFile keeps progress across runs; empty keeps it in memory,
+	// so an interrupted pass starts over.
+	CheckpointFile string
+	// OutFile receives the records as JSON lines; empty discards them.
+	OutFile string
+}
+
+// SyncParams are the inputs of NewSyncService.
+type SyncParams struct {
+	fx.In
+	Portal    ports.DynamicsPortal
+	Logger    *slog.Logger
+	Lifecycle fx.Lifecycle
+	Settings  SyncSettings `optional:"true"`
+}
+
+// NewSyncService builds the sync service with the sink and checkpoint store
+// the settings name. The output file is closed when the app stops.
+func NewSyncService(p SyncParams) (*core.SyncService, error) {
+	var store ports.CheckpointStore = checkpoint.NewMemory()
+	if p.Settings.CheckpointFile != "" {
+		fs, err := checkpoint.NewFile(p.Settings.CheckpointFile)
+		if err != nil {
+			return nil, err
+		}
+		store = fs
+	}
+	var sink ports.RecordSink = jsonl.Discard{}
+	if p.Settings.OutFile != "" {
+		js, err := jsonl.Open(p.Settings.OutFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: output file: %w", ports.ErrInvalidConfig, err)
+		}
+		p.Lifecycle.Append(fx.StopHook(js.Close))
+		sink = js
+	}
+	return core.NewSyncService(p.Portal, sink, store, p.Logger, p.Settings.Options)
+}
