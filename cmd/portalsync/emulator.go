@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/open-feature/go-sdk/openfeature"
+	"go.uber.org/fx"
+
+	"github.com/hlf/dynamicsportal/app"
+	"github.com/hlf/dynamicsportal/flags"
+	"github.com/hlf/dynamicsportal/ports"
+	"github.com/hlf/dynamicsportal/test/emulator"
+)
+
+// emulatorOptions are the flags of the emulator command.
+type emulatorOptions struct {
+	addr            string
+	seed            int64
+	certifications  int
+	tokenLifetime   time.Duration
+	limitRequests   int
+	limitWindow     time.Duration
+	limitConcurrent int
+	dopHint         int
+	faults          faultList
+}
+
+// faultList collects repeated --fault flags.
+type faultList []string
+
+func (f *faultList) String() string     { return strings.Join(*f, " ") }
+func (f *faultList) Set(s string) error { *f = append(*f, s); return nil }
+
+func emulatorFlags(fs *flag.FlagSet, e *env) {
+	o := &e.emulator
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:8443", "address to listen on")
+	fs.Int64Var(&o.seed, "seed", 1, "seed of the generated data")
+	fs.IntVar(&o.certifications, "certifications", emulator.DefaultCertifications, "number of certifications to seed")
+	fs.DurationVar(&o.tokenLifetime, "token-lifetime", emulator.DefaultTokenLifetime, "lifetime of issued tokens")
+	fs.IntVar(&o.limitRequests, "limit-requests", 0, "service protection: requests per window and user (0: off)")
+	fs.DurationVar(&o.limitWindow, "limit-window", 300*time.Second, "service protection: the sliding window")
+	fs.IntVar(&o.limitConcurrent, "limit-concurrent", 0, "service protection: concurrent requests per user (0: off)")
+	fs.IntVar(&o.dopHint, "dop-hint", 0, "x-ms-dop-hint sent on responses (0: none)")
+	fs.Var(&o.faults, "fault", "inject a fault, repeatable (syntax in the emulator package documentation), e.g. certifications:503,503")
+	fs.StringVar(&e.settings.logLevel, "log-level", "", "debug logs every request (env "+app.EnvLogLevel+")")
+	fs.StringVar(&e.settings.logFormat, "log-format", "", "text or json (env "+app.EnvLogFormat+")")
+}
+
+func runEmulator(ctx context.Context, e *env, _ []string) error {
+	cfg, err := e.settings.config()
+	if err != nil {
+		return err
+	}
+	o := e.emulator
+	opts := emulator.Options{
+		Addr:           o.addr,
+		Seed:           o.seed,
+		Certifications: o.certifications,
+		TokenLifetime:  o.tokenLifetime,
+		Limits:         emulator.Limits{Requests: o.limitRequests, Window: o.limitWindow, Concurrent: o.limitConcurrent},
+		DOPHint:        o.dopHint,
+		Logger:         app.NewLogger(cfg, e.stderr),
+	}
+	type injection struct {
+		route emulator.Route
+		fault emulator.Fault
+	}
+	var faults []injection
+	for _, spec := range o.faults {
+		r, f, err := emulator.ParseFault(spec)
+		if err != nil {
+			return usageError{fmt.Sprintf("--fault %q: %v", spec, err)}
+		}
+		faults = append(faults, injection{r, f})
+	}
+	em, err := emulator.Start(opts)
+	if err != nil {
+		return usageError{fmt.Sprintf("start the emulator: %v", err)}
+	}
+	defer em.Close()
+	for _, f := range faults {
+		em.Inject(f.route, f.fault)
+	}
+	for _, line := range em.Env() {
+		fmt.Fprintln(e.stdout, line)
+	}
+	fmt.Fprintln(e.stdout, flags.EnvVar(flags.PortalEnabled)+"=true")
+	fmt.Fprintf(e.stderr, "portal emulator serving %s with %d certifications; interrupt to stop\n", em.BaseURL(), o.certifications)
+	<-ctx.Done()
+	return nil
+}
+
+// demoCertifications is the size of the demo's roster.
+const demoCertifications = 300
+
+func runDemo(ctx context.Context, e *env, _ []string) error {
+	cfg, err := e.settings.config()
+	if err != nil {
+		return err
+	}
+	em, err := emulator.Start(emulator.Options{Certifications: demoCertifications, Seed: 1})
+	if err != nil {
+		return err
+	}
+	defer em.Close()
+	fmt.Fprintf(e.stderr, "demo: portal emulator at %s with %d certifications; running one sync pass through the live adapter\n",
+		em.BaseURL(), demoCertifications)
+
+	cfg.BaseURL, cfg.TenantID, cfg.AuthorityHost = em.BaseURL(), em.TenantID(), em.AuthorityHost()
+	on, err := flags.NewProvider(flags.ProviderOptions{LookupEnv: func(name string) (string, bool) {
+		if name == flags.EnvVar(flags.PortalEnabled) {
+			return "true", true
+		}
+		return "", false
+	}})
+	if err != nil {
+		return err
+	}
+	creds := ports.NewCredentials(em.ClientID(), em.ClientSecret())
+	return e.syncPass(ctx, cfg, []fx.Option{
+		fx.Supply(fx.Annotate(on, fx.As(new(openfeature.FeatureProvider)))),
+		fx.Supply(em.HTTPClient()),
+		fx.Decorate(func() ports.CredentialProvider {
+			return ports.CredentialProviderFunc(func(context.Context) (ports.Credentials, error) { return creds, nil })
+		}),
+	})
+}

@@ -1,0 +1,240 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/dig"
+	"go.uber.org/fx"
+
+	"github.com/hlf/dynamicsportal/app"
+	"github.com/hlf/dynamicsportal/core"
+	"github.com/hlf/dynamicsportal/ports"
+)
+
+// stopTimeout bounds the app's shutdown hooks.
+const stopTimeout = 10 * time.Second
+
+// open builds and starts the module with the environment's settings plus
+// extra options, fills targets, and returns the function that stops it.
+func (e *env) open(ctx context.Context, cfg app.Config, extra []fx.Option, targets ...any) (func(), error) {
+	logger := app.NewLogger(cfg, e.stderr)
+	opts := append([]fx.Option{
+		fx.Supply(cfg, logger),
+		app.WithSlogEvents(),
+		app.Module,
+		fx.Populate(targets...),
+	}, extra...)
+	a := fx.New(opts...)
+	if err := a.Err(); err != nil {
+		return nil, dig.RootCause(err)
+	}
+	if err := a.Start(ctx); err != nil {
+		return nil, dig.RootCause(err)
+	}
+	return func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
+		defer cancel()
+		_ = a.Stop(sctx)
+	}, nil
+}
+
+// portal starts the module and returns the portal the flag chose.
+func (e *env) portal(ctx context.Context) (ports.DynamicsPortal, func(), error) {
+	cfg, err := e.settings.config()
+	if err != nil {
+		return nil, nil, err
+	}
+	var p ports.DynamicsPortal
+	stop, err := e.open(ctx, cfg, nil, &p)
+	return p, stop, err
+}
+
+func runCheck(ctx context.Context, e *env, _ []string) error {
+	p, stop, err := e.portal(ctx)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	id, err := p.WhoAmI(ctx)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(e.stdout).Encode(id)
+}
+
+// listOptions are the flags of the listing commands.
+type listOptions struct {
+	modifiedSince string
+	pageSize      int
+}
+
+func listFlags(fs *flag.FlagSet, e *env) {
+	fs.StringVar(&e.list.modifiedSince, "modified-since", "", "only records modified after this RFC 3339 time")
+	fs.IntVar(&e.list.pageSize, "page-size", 0, "records per page, 1 to 5000 (default 5000)")
+}
+
+func (o listOptions) query() (ports.PageQuery, error) {
+	q := ports.PageQuery{PageSize: o.pageSize}
+	if o.pageSize < 0 || o.pageSize > 5000 {
+		return q, usageError{fmt.Sprintf("--page-size %d: want 1 to 5000", o.pageSize)}
+	}
+	if o.modifiedSince != "" {
+		t, err := time.Parse(time.RFC3339, o.modifiedSince)
+		if err != nil {
+			return q, usageError{fmt.Sprintf("--modified-since %q: want an RFC 3339 time such as 2026-11-01T00:00:00Z", o.modifiedSince)}
+		}
+		q.ModifiedSince = t
+	}
+	return q, nil
+}
+
+func runCertifications(ctx context.Context, e *env, _ []string) error {
+	return list(ctx, e, "certifications", ports.DynamicsPortal.ListCertifications)
+}
+
+func runAssignments(ctx context.Context, e *env, _ []string) error {
+	return list(ctx, e, "assignments", ports.DynamicsPortal.ListAssignments)
+}
+
+// list streams every page of a collection to stdout as JSON lines.
+func list[T any](ctx context.Context, e *env, what string, next func(ports.DynamicsPortal, context.Context, ports.PageQuery) (ports.Page[T], error)) error {
+	q, err := e.list.query()
+	if err != nil {
+		return err
+	}
+	p, stop, err := e.portal(ctx)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	out := bufio.NewWriter(e.stdout)
+	enc := json.NewEncoder(out)
+	progress := newProgress(e.stderr)
+	defer progress.done()
+	records := 0
+	for pages := 1; ; pages++ {
+		page, err := next(p, ctx, q)
+		if err != nil {
+			_ = out.Flush()
+			return err
+		}
+		for i := range page.Items {
+			if err := enc.Encode(&page.Items[i]); err != nil {
+				return err
+			}
+		}
+		if err := out.Flush(); err != nil {
+			return err
+		}
+		records += len(page.Items)
+		progress.show("%s: %d records, %d pages", what, records, pages)
+		if page.Next == "" {
+			return nil
+		}
+		q.Continuation = page.Next
+	}
+}
+
+// syncOptions are the flags of the sync command.
+type syncOptions struct {
+	pageSize       int
+	checkpoint     string
+	out            string
+	budget         time.Duration
+	expiringWithin string
+}
+
+func syncFlags(fs *flag.FlagSet, e *env) {
+	fs.IntVar(&e.sync.pageSize, "page-size", 0, "records per page, 1 to 5000 (default 5000)")
+	fs.StringVar(&e.sync.checkpoint, "checkpoint", "", "file that keeps the pass's progress, so an interrupted pass resumes")
+	fs.StringVar(&e.sync.out, "out", "", "write the records as JSON lines to this file")
+	fs.DurationVar(&e.sync.budget, "budget", core.DefaultBudget, "time budget of the pass; it stops cleanly when it runs out")
+	fs.StringVar(&e.sync.expiringWithin, "expiring-within", "30d", "window in which a certificate counts as expiring (e.g. 30d, 720h)")
+}
+
+// settings turns the sync flags into the module's sync settings.
+func (o syncOptions) settings(onPage func(ports.SyncCounts)) (app.SyncSettings, error) {
+	if o.pageSize < 0 || o.pageSize > 5000 {
+		return app.SyncSettings{}, usageError{fmt.Sprintf("--page-size %d: want 1 to 5000", o.pageSize)}
+	}
+	if o.budget <= 0 {
+		return app.SyncSettings{}, usageError{fmt.Sprintf("--budget %s: want a positive duration", o.budget)}
+	}
+	within, err := parseDays(o.expiringWithin)
+	if err != nil {
+		return app.SyncSettings{}, usageError{fmt.Sprintf("--expiring-within %q: %v", o.expiringWithin, err)}
+	}
+	return app.SyncSettings{
+		Options: core.SyncOptions{
+			PageSize:       o.pageSize,
+			ExpiringWithin: within,
+			Budget:         o.budget,
+			Location:       time.Local,
+			OnPage:         onPage,
+		},
+		CheckpointFile: o.checkpoint,
+		OutFile:        o.out,
+	}, nil
+}
+
+// parseDays reads a duration given in days ("30d") or as a Go duration
+// ("720h").
+func parseDays(s string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days < 0 {
+			return 0, errors.New("want a whole number of days such as 30d, or a duration such as 720h")
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, errors.New("want a whole number of days such as 30d, or a duration such as 720h")
+	}
+	return d, nil
+}
+
+func runSync(ctx context.Context, e *env, _ []string) error {
+	cfg, err := e.settings.config()
+	if err != nil {
+		return err
+	}
+	return e.syncPass(ctx, cfg, nil)
+}
+
+// syncPass runs one pass with the sync flags and prints its report.
+func (e *env) syncPass(ctx context.Context, cfg app.Config, extra []fx.Option) error {
+	progress := newProgress(e.stderr)
+	defer progress.done()
+	settings, err := e.sync.settings(func(c ports.SyncCounts) {
+		progress.show("sync: %d records, %d pages, %d written, %d unchanged, %d failed",
+			c.Read, c.Pages, c.Writes.Done, c.Writes.Unchanged, c.Writes.Failed)
+	})
+	if err != nil {
+		return err
+	}
+	var svc *core.SyncService
+	stop, err := e.open(ctx, cfg, append(extra, fx.Supply(settings)), &svc)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	report, runErr := svc.Run(ctx)
+	progress.done()
+	out, err := json.MarshalIndent(report, "", "  ")
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(e.stdout, "%s\n", out); err != nil {
+		return err
+	}
+	return runErr
+}
