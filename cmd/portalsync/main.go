@@ -26,11 +26,13 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/hlf/dynamicsportal/cmd/portalsync/internal/cli"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := cli.Run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }

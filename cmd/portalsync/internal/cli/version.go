@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -6,12 +6,13 @@ import (
 	"runtime/debug"
 )
 
-// version is set at build time with -ldflags "-X main.version=v1.2.3";
+// Version is set at build time with
+// -ldflags "-X github.com/hlf/dynamicsportal/cmd/portalsync/internal/cli.Version=v1.2.3";
 // otherwise the module version from the build information is printed.
-var version = ""
+var Version = ""
 
 func runVersion(_ context.Context, e *env, _ []string) error {
-	v := version
+	v := Version
 	if v == "" {
 		v = "(devel)"
 		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -21,7 +21,7 @@ func portalsync(t *testing.T, args ...string) (int, string, string) {
 		t.Setenv(k, "")
 	}
 	var stdout, stderr bytes.Buffer
-	code := run(t.Context(), args, &stdout, &stderr)
+	code := Run(t.Context(), args, &stdout, &stderr)
 	return code, stdout.String(), stderr.String()
 }
 
@@ -95,7 +95,7 @@ func TestHTTPBaseURLRefusedBeforeAnyCall(t *testing.T) {
 	t.Setenv("FEATURE_DYNAMICS_PORTAL_ENABLED", "true")
 	var stdout, stderr bytes.Buffer
 	t.Setenv("AZURE_TENANT_ID", "contoso.onmicrosoft.com")
-	code := run(t.Context(), []string{"check", "--base-url", "http://hlf.crm4.dynamics.com"}, &stdout, &stderr)
+	code := Run(t.Context(), []string{"check", "--base-url", "http://hlf.crm4.dynamics.com"}, &stdout, &stderr)
 	if code != 2 || !strings.HasPrefix(lastLine(stderr.String()), "portalsync: config: ") || !strings.Contains(stderr.String(), "https") {
 		t.Errorf("exit %d, stderr %q", code, stderr.String())
 	}

@@ -1,4 +1,7 @@
-package main
+// Package cli is the portalsync command line: its commands, settings,
+// output and exit statuses. The main package only wires it to the process;
+// tests run it in process.
+package cli
 
 import (
 	"context"
@@ -57,8 +60,11 @@ type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
 
-// run executes portalsync with args and returns the exit status.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// Run executes portalsync with args (without the program name) and returns
+// the exit status: 0 on success, 1 when the work failed, 2 for bad usage or
+// configuration. The last line written to stderr on failure is
+// "portalsync: <code>: <detail>".
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	e := &env{stdout: stdout, stderr: stderr}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		printUsage(stderr)
