@@ -94,8 +94,12 @@ func runEmulator(ctx context.Context, e *env, _ []string) error {
 	return nil
 }
 
-// demoCertifications is the size of the demo's roster.
-const demoCertifications = 300
+// The demo's roster, and its default page size: small enough that the pass
+// shows several pages.
+const (
+	demoCertifications = 300
+	demoPageSize       = 100
+)
 
 func runDemo(ctx context.Context, e *env, _ []string) error {
 	cfg, err := e.settings.config()
@@ -111,6 +115,9 @@ func runDemo(ctx context.Context, e *env, _ []string) error {
 		em.BaseURL(), demoCertifications)
 
 	cfg.BaseURL, cfg.TenantID, cfg.AuthorityHost = em.BaseURL(), em.TenantID(), em.AuthorityHost()
+	if e.sync.pageSize == 0 {
+		e.sync.pageSize = demoPageSize
+	}
 	on, err := flags.NewProvider(flags.ProviderOptions{LookupEnv: func(name string) (string, bool) {
 		if name == flags.EnvVar(flags.PortalEnabled) {
 			return "true", true
