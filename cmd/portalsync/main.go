@@ -27,7 +27,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/hlf/dynamicsportal/cmd/portalsync/internal/cli"
+	"github.com/hlf/dynamicsportal/internal/cli"
 )
 
 func main() {

@@ -88,7 +88,6 @@ func runEmulator(ctx context.Context, e *env, _ []string) error {
 	for _, line := range em.Env() {
 		fmt.Fprintln(e.stdout, line)
 	}
-	fmt.Fprintln(e.stdout, flags.EnvVar(flags.PortalEnabled)+"=true")
 	fmt.Fprintf(e.stderr, "portal emulator serving %s with %d certifications; interrupt to stop\n", em.BaseURL(), o.certifications)
 	<-ctx.Done()
 	return nil

@@ -7,7 +7,7 @@ import (
 )
 
 // Version is set at build time with
-// -ldflags "-X github.com/hlf/dynamicsportal/cmd/portalsync/internal/cli.Version=v1.2.3";
+// -ldflags "-X github.com/hlf/dynamicsportal/internal/cli.Version=v1.2.3";
 // otherwise the module version from the build information is printed.
 var Version = ""
 
