@@ -38,10 +38,15 @@ type File struct {
 }
 
 // NewFile returns a store keeping the checkpoint at path. The directory
-// must exist; the file need not.
+// must exist, so a mistyped path is refused before a pass starts rather than
+// after its first page; the file need not exist.
 func NewFile(path string) (*File, error) {
 	if path == "" {
 		return nil, fmt.Errorf("%w: empty checkpoint file path", ports.ErrInvalidConfig)
+	}
+	dir := filepath.Dir(path)
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("%w: checkpoint file %s: directory %s does not exist", ports.ErrInvalidConfig, path, dir)
 	}
 	return &File{path: path}, nil
 }
@@ -77,23 +82,23 @@ func (f *File) Load(context.Context) (ports.Checkpoint, error) {
 func (f *File) Save(_ context.Context, c ports.Checkpoint) error {
 	b, err := json.Marshal(c)
 	if err != nil {
-		return fmt.Errorf("save checkpoint: %w", err)
+		return fmt.Errorf("checkpoint %s: %w", f.path, err)
 	}
 	dir := filepath.Dir(f.path)
 	tmp, err := os.CreateTemp(dir, filepath.Base(f.path)+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("save checkpoint: %w", err)
+		return fmt.Errorf("checkpoint %s: %w", f.path, err)
 	}
 	if err := writeAndClose(tmp, b); err != nil {
 		_ = os.Remove(tmp.Name())
-		return fmt.Errorf("save checkpoint: %w", err)
+		return fmt.Errorf("checkpoint %s: %w", f.path, err)
 	}
 	if err := os.Rename(tmp.Name(), f.path); err != nil {
 		_ = os.Remove(tmp.Name())
-		return fmt.Errorf("save checkpoint: %w", err)
+		return fmt.Errorf("checkpoint %s: %w", f.path, err)
 	}
 	if err := syncDir(dir); err != nil {
-		return fmt.Errorf("save checkpoint: %w", err)
+		return fmt.Errorf("checkpoint %s: %w", f.path, err)
 	}
 	return nil
 }

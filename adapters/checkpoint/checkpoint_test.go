@@ -125,7 +125,20 @@ func TestFileErrors(t *testing.T) {
 		t.Error("Clear of a non-empty directory succeeded")
 	}
 
-	missing, _ := checkpoint.NewFile(filepath.Join(t.TempDir(), "missing", "cp"))
+	if _, err := checkpoint.NewFile(filepath.Join(t.TempDir(), "missing", "cp")); !errors.Is(err, ports.ErrInvalidConfig) {
+		t.Errorf("NewFile in a missing directory = %v, want ErrInvalidConfig", err)
+	}
+	gone := filepath.Join(t.TempDir(), "gone")
+	if err := os.Mkdir(gone, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	missing, err := checkpoint.NewFile(filepath.Join(gone, "cp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(gone); err != nil {
+		t.Fatal(err)
+	}
 	if err := missing.Save(t.Context(), sample); err == nil {
 		t.Error("Save in a missing directory succeeded")
 	}
