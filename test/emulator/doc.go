@@ -17,8 +17,10 @@
 // free port), the fixed test credentials below, 300 certifications seeded
 // from Seed 0, the real clock, one-hour tokens, no limits, no
 // x-ms-dop-hint, a certificate for 127.0.0.1, ::1 and localhost. Each
-// Start makes a new CA; CAFile, CAPEM, CertPool and HTTPClient hand it to
-// clients, and Env gives the environment the command line reads.
+// Start makes a new CA unless Options.CA hands in one (NewCA) to share
+// between emulators, so that one SSL_CERT_FILE makes a process trust them
+// all; CAFile, CAPEM, CertPool and HTTPClient hand it to clients, and Env
+// gives the environment the command line reads.
 //
 // The fixed test credentials (DefaultTenantID, DefaultClientID,
 // DefaultClientSecret) are:
@@ -162,5 +164,6 @@
 // Stats counts requests per route, token requests and issued tokens, TCP
 // connections accepted, 401s, 429s of the limits, faults served and writes
 // per record; Writes lists every applied write with its values, time and
-// correlation id. ResetStats starts them over.
+// correlation id. ResetStats starts them over. IssuedTokens lists every
+// access token handed out, so a test can check that no output holds one.
 package emulator

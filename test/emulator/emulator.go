@@ -83,6 +83,10 @@ type Options struct {
 	// keeps; default "x-correlation-id", with x-ms-client-request-id as the
 	// fallback.
 	CorrelationHeader string
+	// CA signs the server certificate; nil makes a new CA for this
+	// emulator. Share one CA between emulators so that a client trusts
+	// them all (see CA).
+	CA *CA
 	// Logger, when set, receives one debug record per request (method,
 	// route, path, status, duration, ids). Query strings, bodies, secrets
 	// and tokens are never logged.
@@ -201,17 +205,19 @@ func Start(opts Options) (*Emulator, error) {
 	}
 	e.store, e.identity = seed(o.Seed, o.Certifications, o.Mentors, ports.DateOf(o.Now().UTC()))
 
-	caPEM, caDER, cert, err := newCertificates(e.hosts)
+	ca := o.CA
+	if ca == nil {
+		var err error
+		if ca, err = NewCA(); err != nil {
+			return nil, fmt.Errorf("emulator: certificates: %w", err)
+		}
+	}
+	cert, err := ca.serverCert(e.hosts)
 	if err != nil {
 		return nil, fmt.Errorf("emulator: certificates: %w", err)
 	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		return nil, fmt.Errorf("emulator: certificates: %w", err)
-	}
-	e.caPEM = caPEM
-	e.pool = x509.NewCertPool()
-	e.pool.AddCert(ca)
+	e.caPEM = ca.pem
+	e.pool = ca.CertPool()
 
 	ln, err := net.Listen("tcp", o.Addr)
 	if err != nil {
@@ -231,7 +237,7 @@ func Start(opts Options) (*Emulator, error) {
 	e.tmpDir, err = os.MkdirTemp("", "portal-emulator-")
 	if err == nil {
 		e.caFile = filepath.Join(e.tmpDir, "ca.pem")
-		err = os.WriteFile(e.caFile, caPEM, 0o600)
+		err = os.WriteFile(e.caFile, e.caPEM, 0o600)
 	}
 	if err != nil {
 		_ = ln.Close()
@@ -388,6 +394,11 @@ func (e *Emulator) DeleteCertification(id string) bool {
 // RevokeTokens makes every token issued so far invalid: the Web API
 // answers 401 to them. New tokens work.
 func (e *Emulator) RevokeTokens() { e.tokens.revoke() }
+
+// IssuedTokens returns every access token the token endpoint handed out
+// since Start, revoked and expired ones included, in the order issued, so
+// a test can check that no output holds one.
+func (e *Emulator) IssuedTokens() []string { return e.tokens.issued() }
 
 // connState counts the TCP connections the server accepts.
 func (e *Emulator) connState(_ net.Conn, s http.ConnState) {

@@ -13,16 +13,25 @@ import (
 	"time"
 )
 
-// newCertificates makes a fresh CA and a server certificate signed by it for
-// hosts. Validity is in real time (clients check it against their own
-// clock), from an hour ago for a year.
-func newCertificates(hosts []string) (caPEM, caDER []byte, cert tls.Certificate, err error) {
+// CA is a certificate authority that signs emulators' server certificates.
+// Emulators started with the same CA (Options.CA) are all trusted by a
+// client that trusts it once, for example through SSL_CERT_FILE, which Go
+// reads only once per process. A CA is safe for concurrent use.
+type CA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	pem  []byte
+}
+
+// NewCA makes a new certificate authority. Validity is in real time
+// (clients check it against their own clock), from an hour ago for a year.
+func NewCA() (*CA, error) {
 	now := time.Now()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, nil, cert, err
+		return nil, err
 	}
-	caTmpl := &x509.Certificate{
+	tmpl := &x509.Certificate{
 		SerialNumber:          serial(),
 		Subject:               pkix.Name{CommonName: "Portal emulator test CA", Organization: []string{"HLF portal emulator"}},
 		NotBefore:             now.Add(-time.Hour),
@@ -32,18 +41,34 @@ func newCertificates(hosts []string) (caPEM, caDER []byte, cert tls.Certificate,
 		MaxPathLenZero:        true,
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 	}
-	caDER, err = x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		return nil, nil, cert, err
+		return nil, err
 	}
-	ca, err := x509.ParseCertificate(caDER)
+	cert, err := x509.ParseCertificate(der)
 	if err != nil {
-		return nil, nil, cert, err
+		return nil, err
 	}
+	return &CA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}, nil
+}
 
+// PEM is the CA certificate in PEM form.
+func (ca *CA) PEM() []byte { return append([]byte(nil), ca.pem...) }
+
+// CertPool is a new pool holding the CA certificate.
+func (ca *CA) CertPool() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(ca.cert)
+	return p
+}
+
+// serverCert makes a server certificate for hosts signed by ca, valid
+// from an hour ago for a year.
+func (ca *CA) serverCert(hosts []string) (tls.Certificate, error) {
+	now := time.Now()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, nil, cert, err
+		return tls.Certificate{}, err
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(),
@@ -60,13 +85,11 @@ func newCertificates(hosts []string) (caPEM, caDER []byte, cert tls.Certificate,
 			tmpl.DNSNames = append(tmpl.DNSNames, h)
 		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
-		return nil, nil, cert, err
+		return tls.Certificate{}, err
 	}
-	cert = tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-	caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
-	return caPEM, caDER, cert, nil
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }
 
 func serial() *big.Int {

@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +20,8 @@ import (
 type tokens struct {
 	mu sync.Mutex
 	m  map[string]tokenInfo
+	// all lists every token issued, revoked ones included.
+	all []string
 }
 
 type tokenInfo struct {
@@ -37,7 +40,14 @@ func (t *tokens) issue(clientID string, expiry time.Time) string {
 		t.m = map[string]tokenInfo{}
 	}
 	t.m[tok] = tokenInfo{clientID: clientID, expiry: expiry}
+	t.all = append(t.all, tok)
 	return tok
+}
+
+func (t *tokens) issued() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.all)
 }
 
 // check returns the client id of a token that is known and not expired.
