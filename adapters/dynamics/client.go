@@ -124,7 +124,7 @@ func New(baseURL string, creds ports.CredentialProvider, logger *slog.Logger, op
 		tokenURL: cfg.authority + "/" + cfg.tenant + "/oauth2/v2.0/token",
 		scope:    baseStr + "/.default",
 		creds:    creds,
-		hc:       hc,
+		hc:       tokenClient(hc),
 		log:      logger,
 	}
 	return c, nil

@@ -135,8 +135,8 @@ func TestDefaultHTTPClient(t *testing.T) {
 	if c.hc.CheckRedirect == nil || c.hc.CheckRedirect(nil, nil) != http.ErrUseLastResponse {
 		t.Errorf("the default client follows redirects")
 	}
-	if c.tokens.hc != c.hc {
-		t.Errorf("the token endpoint does not share the Web API's client")
+	if rt, ok := c.tokens.hc.Transport.(readingTransport); !ok || rt.next != c.hc.Transport {
+		t.Errorf("the token endpoint does not share the Web API's connection pool")
 	}
 }
 

@@ -1,9 +1,11 @@
 package dynamics
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -231,6 +233,42 @@ func tokenRetrieveFailure(re *oauth2.RetrieveError) *tokenFailure {
 		}
 	}
 	return &tokenFailure{pe: pe, retry: retry}
+}
+
+// maxTokenBody caps a token endpoint answer, as oauth2 itself does.
+const maxTokenBody = 1 << 20
+
+// tokenClient returns a copy of hc for the token endpoint whose transport
+// reads each answer in full before oauth2 sees it. A body cut short then
+// fails as a transport error (a networkError that is retried, like a
+// truncated Web API answer) instead of inside oauth2's own read, whose
+// error keeps no cause.
+func tokenClient(hc *http.Client) *http.Client {
+	next := hc.Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	tc := *hc
+	tc.Transport = readingTransport{next: next}
+	return &tc
+}
+
+// readingTransport reads the whole answer body (up to maxTokenBody) inside
+// RoundTrip.
+type readingTransport struct{ next http.RoundTripper }
+
+func (t readingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenBody))
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	return resp, nil
 }
 
 // headerSafe reports whether s can go into a header as it is: printable
