@@ -352,6 +352,10 @@ func (e *Emulator) HTTPClient() *http.Client {
 	t.TLSClientConfig = &tls.Config{RootCAs: e.CertPool(), MinVersion: tls.VersionTLS12}
 	t.ForceAttemptHTTP2 = false
 	t.Proxy = nil
+	// Keep as many idle connections as a client may have calls in flight
+	// (the portal's 52 concurrent requests), so concurrent writers reuse
+	// their connections instead of opening new ones.
+	t.MaxIdleConnsPerHost = 52
 	e.lifeMu.Lock()
 	e.transports = append(e.transports, t)
 	e.lifeMu.Unlock()
