@@ -3,11 +3,14 @@ package dynamics
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/failsafe-go/failsafe-go"
@@ -39,6 +42,10 @@ type call struct {
 	corr   []string // the correlation id, as a header value
 	prefer []string // the Prefer header, or nil
 	body   []byte   // the JSON body, or nil
+	// sizeHint, for collection reads, holds the size of the collection's
+	// last page, the likely size of this one.
+	sizeHint *atomic.Int64
+	records  int // for collection reads: the page size asked
 }
 
 // reply is what one attempt hands back: the answer's status, the headers
@@ -48,6 +55,7 @@ type reply struct {
 	contentType string
 	requestID   string
 	retryAfter  time.Duration
+	dopHint     int // x-ms-dop-hint, 0 when absent
 	body        []byte
 	oversized   bool
 	verdict     resilience.Verdict
@@ -66,7 +74,13 @@ func newCall(ctx context.Context, op, method, u string) call {
 		}
 	}
 	if id == "" {
-		id = uuid.NewString()
+		// A UUID v4 made here rather than by uuid.NewString, which moves
+		// the bytes to the heap: one allocation less on every call.
+		var v uuid.UUID
+		_, _ = rand.Read(v[:]) // never fails
+		v[6] = v[6]&0x0f | 0x40
+		v[8] = v[8]&0x3f | 0x80
+		id = v.String()
 	}
 	return call{op: op, method: method, url: u, corr: []string{id}}
 }
@@ -139,7 +153,11 @@ func canceled(k call, err error) error {
 // attempt sends k once, within the attempt limit and the call's deadline,
 // and judges the outcome for the retry policy. n counts the attempts.
 func (c *Client) attempt(ctx context.Context, deadline time.Time, k call, n int) (reply, error) {
-	limit, cause := time.Now().Add(c.timeouts.Attempt), errAttemptTimeout
+	if err := c.throttle.acquire(ctx, deadline, c.retry.MaxDelay); err != nil {
+		return reply{}, c.notSent(k, err)
+	}
+	sent := time.Now()
+	limit, cause := sent.Add(c.timeouts.Attempt), errAttemptTimeout
 	if limit.After(deadline) {
 		limit, cause = deadline, errTotalTimeout
 	}
@@ -152,6 +170,7 @@ func (c *Client) attempt(ctx context.Context, deadline time.Time, k call, n int)
 	}
 
 	r, err := c.exchange(actx, k)
+	c.throttle.release(sent, r.status, r.retryAfter, r.dopHint)
 	if debug {
 		c.logAttempt(ctx, k, n, r.status, r.requestID, time.Since(start))
 	}
@@ -188,6 +207,20 @@ func (c *Client) attempt(ctx context.Context, deadline time.Time, k call, n int)
 	}
 	r.verdict.Retry = retry
 	return r, err
+}
+
+// notSent maps the reason an attempt was not sent: the portal's pause
+// (a Retry-After) lasts longer than the call may wait, the call's deadline
+// passed while it waited for a free slot, or ctx ended (returned as it is).
+func (c *Client) notSent(k call, err error) error {
+	if tw, ok := err.(*throttleWait); ok {
+		return &ports.PortalError{Code: ports.CodeRateLimited, Op: k.op, CorrelationID: k.corr[0],
+			RetryAfter: tw.wait, Message: tw.Error() + "; not sent", Err: err}
+	}
+	if err == errTotalTimeout {
+		return c.guardError(k, 0)
+	}
+	return err
 }
 
 // exchange gets a token, sends the request and reads the answer. A 401
@@ -230,25 +263,36 @@ func (c *Client) exchange(ctx context.Context, k call) (reply, error) {
 	r := reply{
 		status:      resp.StatusCode,
 		contentType: resp.Header.Get("Content-Type"),
-		requestID:   resp.Header.Get("X-Ms-Service-Request-Id"),
+		requestID:   cleanText(resp.Header.Get("X-Ms-Service-Request-Id"), maxRequestID),
 	}
 	if ra := resp.Header.Get("Retry-After"); ra != "" {
 		r.retryAfter, _ = resilience.ParseRetryAfter(ra, time.Now())
 	}
+	if v := resp.Header.Get("X-Ms-Dop-Hint"); v != "" {
+		r.dopHint, _ = strconv.Atoi(v)
+	}
 	if resp.StatusCode == http.StatusUnauthorized {
 		c.tokens.invalidate(tok)
 	}
-	limit := int64(MaxErrorBody)
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+	limit, size := int64(MaxErrorBody), int64(0)
+	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
+	if ok {
 		limit = c.maxPageBody
+		if k.sizeHint != nil {
+			size = k.sizeHint.Load()
+		}
 	}
-	r.body, r.oversized, err = readCapped(resp, limit)
+	r.body, r.oversized, err = readCapped(resp, limit, size)
+	if ok && k.sizeHint != nil && err == nil && !r.oversized {
+		k.sizeHint.Store(int64(len(r.body)))
+	}
 	return r, err
 }
 
 // readCapped reads the body of resp, at most limit bytes. A longer body is
-// left unread and reported as oversized.
-func readCapped(resp *http.Response, limit int64) ([]byte, bool, error) {
+// left unread and reported as oversized. size, when not zero, is the
+// expected size of a body whose length is not announced.
+func readCapped(resp *http.Response, limit, size int64) ([]byte, bool, error) {
 	if resp.ContentLength > limit {
 		return nil, true, nil
 	}
@@ -257,11 +301,68 @@ func readCapped(resp *http.Response, limit int64) ([]byte, bool, error) {
 		_, err := io.ReadFull(resp.Body, b)
 		return b, false, err
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if int64(len(b)) > limit {
-		return nil, true, err
+	if size > 0 {
+		return readSized(resp.Body, limit, size)
 	}
-	return b, false, err
+	return readChunks(resp.Body, limit)
+}
+
+// readSized reads a body of unknown length, at most limit bytes, that is
+// expected to be about size bytes (a page as large as the collection's
+// last one): into one buffer with room to spare, so a page costs one
+// allocation of its size instead of chunks and then their join, which
+// hold it twice. A longer body goes on in chunks.
+func readSized(body io.Reader, limit, size int64) ([]byte, bool, error) {
+	b := make([]byte, min(size+size/8+512, limit+1))
+	n, err := io.ReadFull(body, b)
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		return b[:n], false, nil
+	case err != nil:
+		return nil, false, err
+	case int64(n) > limit:
+		return nil, true, nil
+	}
+	rest, over, err := readChunks(body, limit-int64(n))
+	if over || err != nil {
+		return nil, over, err
+	}
+	return append(b, rest...), false, nil
+}
+
+// readChunks reads a body of unknown length, at most limit bytes, in
+// chunks of growing size, and joins them only once the body is known to
+// fit: a body over the limit costs no more memory than the limit (reading
+// it whole first, as io.ReadAll does, costs twice that).
+func readChunks(body io.Reader, limit int64) ([]byte, bool, error) {
+	r := io.LimitReader(body, limit+1)
+	var (
+		chunks [][]byte
+		n      int64
+	)
+	for size := int64(4 << 10); ; size = min(2*size, 4<<20) {
+		c := make([]byte, min(size, limit+1-n))
+		k, err := io.ReadFull(r, c)
+		n += int64(k)
+		if n > limit {
+			return nil, true, nil
+		}
+		chunks = append(chunks, c[:k])
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break // the whole body is read
+		}
+		if err != nil {
+			return nil, false, err
+		}
+	}
+	if len(chunks) == 1 {
+		return chunks[0], false, nil
+	}
+	b := make([]byte, 0, n)
+	for _, c := range chunks {
+		b = append(b, c...)
+	}
+	return b, false, nil
 }
 
 // networkError maps a failure to get an answer (or to read it).

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/failsafe-go/failsafe-go"
@@ -27,6 +28,7 @@ type Client struct {
 	log      *slog.Logger
 	tokens   *tokenCache
 	exec     failsafe.Executor[reply]
+	throttle *throttle
 	retry    resilience.Settings
 	timeouts Timeouts
 	corrKey  string // canonical name of the correlation header
@@ -43,9 +45,10 @@ type Client struct {
 
 // entitySet holds the prebuilt URLs of one table.
 type entitySet struct {
-	path string // URL path of the collection, for continuation checks
-	list string // first page: $select and $orderby
-	item string // collection URL followed by "(": the id, ")" and a query follow
+	path     string        // URL path of the collection, for continuation checks
+	list     string        // first page: $select and $orderby
+	item     string        // collection URL followed by "(": the id, ")" and a query follow
+	lastPage *atomic.Int64 // body size of the last page read
 }
 
 // New returns a client for the environment at baseURL (for example
@@ -76,6 +79,7 @@ func New(baseURL string, creds ports.CredentialProvider, logger *slog.Logger, op
 		timeouts:    Timeouts{Attempt: DefaultAttemptTimeout, Total: DefaultTotalTimeout, Token: DefaultTokenTimeout},
 		now:         time.Now,
 		maxPageBody: MaxPageBody,
+		maxInFlight: DefaultMaxInFlight,
 	}
 	for _, opt := range opts {
 		if opt == nil {
@@ -92,7 +96,7 @@ func New(baseURL string, creds ports.CredentialProvider, logger *slog.Logger, op
 		logger = slog.New(slog.DiscardHandler)
 	}
 
-	hc := defaultHTTPClient()
+	hc := defaultHTTPClient(cfg.maxInFlight)
 	if cfg.hc != nil {
 		cp := *cfg.hc
 		cp.CheckRedirect = noRedirects
@@ -106,6 +110,7 @@ func New(baseURL string, creds ports.CredentialProvider, logger *slog.Logger, op
 		hc:            hc,
 		log:           logger,
 		exec:          resilience.NewExecutor[reply](cfg.retry),
+		throttle:      newThrottle(cfg.maxInFlight),
 		retry:         cfg.retry.WithDefaults(),
 		timeouts:      cfg.timeouts,
 		corrKey:       textproto.CanonicalMIMEHeaderKey(cfg.corrHeader),
@@ -139,9 +144,10 @@ func (c *Client) Close() error {
 
 func newEntitySet(api, apiPath, set, key, columns string) entitySet {
 	return entitySet{
-		path: apiPath + set,
-		list: api + set + "?$select=" + columns + "&$orderby=" + key + "%20asc",
-		item: api + set + "(",
+		path:     apiPath + set,
+		list:     api + set + "?$select=" + columns + "&$orderby=" + key + "%20asc",
+		item:     api + set + "(",
+		lastPage: new(atomic.Int64),
 	}
 }
 
@@ -173,8 +179,12 @@ func checkHTTPS(setting, raw string) (*url.URL, error) {
 }
 
 // defaultHTTPClient is the one client of an adapter: TLS 1.2 or later,
-// keep-alives, a pool large enough for concurrent writes, no redirects.
-func defaultHTTPClient() *http.Client {
+// keep-alives, no redirects, and a pool of at most maxConns connections
+// per host, all kept when idle. The adapter never has more requests in
+// flight; the cap also stops the transport from dialling extra
+// connections in the moment between an answer read and its connection
+// returned to the pool, which it would then close again.
+func defaultHTTPClient(maxConns int) *http.Client {
 	return &http.Client{
 		Transport: &http.Transport{
 			Proxy:                 http.ProxyFromEnvironment,
@@ -182,8 +192,9 @@ func defaultHTTPClient() *http.Client {
 			ForceAttemptHTTP2:     true,
 			TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
 			TLSHandshakeTimeout:   10 * time.Second,
-			MaxIdleConns:          128,
-			MaxIdleConnsPerHost:   64,
+			MaxIdleConns:          2 * maxConns,
+			MaxIdleConnsPerHost:   maxConns,
+			MaxConnsPerHost:       maxConns,
 			IdleConnTimeout:       90 * time.Second,
 			ExpectContinueTimeout: time.Second,
 		},

@@ -129,8 +129,17 @@ func TestDefaultHTTPClient(t *testing.T) {
 	if tr.TLSClientConfig == nil || tr.TLSClientConfig.MinVersion != tls.VersionTLS12 {
 		t.Errorf("TLS minimum is not 1.2")
 	}
-	if tr.DisableKeepAlives || tr.MaxIdleConnsPerHost < 64 {
-		t.Errorf("keep-alives %v, idle per host %d", !tr.DisableKeepAlives, tr.MaxIdleConnsPerHost)
+	// The pool keeps as many idle connections per host as the client may
+	// have requests in flight, and opens no more.
+	if tr.DisableKeepAlives || tr.MaxIdleConnsPerHost != DefaultMaxInFlight || tr.MaxConnsPerHost != DefaultMaxInFlight {
+		t.Errorf("keep-alives %v, idle per host %d, per host %d", !tr.DisableKeepAlives, tr.MaxIdleConnsPerHost, tr.MaxConnsPerHost)
+	}
+	small, err := New(testBase, goodCreds(), nil, WithTenant(testTenant), WithMaxInFlight(8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr := small.hc.Transport.(*http.Transport); tr.MaxIdleConnsPerHost != 8 || tr.MaxConnsPerHost != 8 {
+		t.Errorf("WithMaxInFlight(8): idle per host %d, per host %d", tr.MaxIdleConnsPerHost, tr.MaxConnsPerHost)
 	}
 	if c.hc.CheckRedirect == nil || c.hc.CheckRedirect(nil, nil) != http.ErrUseLastResponse {
 		t.Errorf("the default client follows redirects")

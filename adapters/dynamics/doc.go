@@ -12,6 +12,14 @@
 //     beyond the cap or the time left fails the call at once. Only
 //     idempotent calls are repeated: GETs, and the PATCH of sync metadata,
 //     which always carries If-Match: *.
+//   - Calls pace themselves together. A Retry-After on a failed answer holds
+//     every attempt of every call until it has passed; an attempt that
+//     would have to wait longer than the retry cap or the time its call
+//     has left fails at once with rateLimited and the time still to wait
+//     in RetryAfter, without being sent. At most 52 requests are in flight
+//     (WithMaxInFlight), fewer when the portal's x-ms-dop-hint says so;
+//     a 429 halves that number and it grows back by one after each run
+//     of as many successes. Calls beyond it queue in arrival order.
 //   - Each attempt, bounded by its own limit (30 s by default), takes a
 //     token from the in-memory cache (fetched with credentials asked from
 //     the provider at that moment, at most 2 s, shared by concurrent

@@ -14,6 +14,10 @@ import (
 // maxMessage caps the service message kept in a PortalError, in bytes.
 const maxMessage = 512
 
+// maxRequestID caps the service request id (x-ms-service-request-id, or the
+// token endpoint's trace id) kept for errors and logs, in bytes.
+const maxRequestID = 128
+
 // statusError maps a failed answer (not 2xx, or 2xx with an oversized
 // body) per the contract's table, with the Dataverse error body's code and
 // message when it has one.

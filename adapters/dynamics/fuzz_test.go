@@ -51,7 +51,26 @@ func FuzzErrorBody(f *testing.F) {
 		if len(body) > 2*maxMessage && strings.Contains(pe.Error(), string(body)) {
 			t.Fatalf("the error quotes the whole body")
 		}
+		// A clean message of a Dataverse error body is kept as it is.
+		var eb struct {
+			Error struct {
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if status >= 400 && status < 600 && json.Unmarshal(body, &eb) == nil && eb.Error.Message != "" &&
+			cleanMessage(eb.Error.Message, maxMessage) && isASCII(eb.Error.Message) && pe.Message != eb.Error.Message {
+			t.Fatalf("message %q became %q", eb.Error.Message, pe.Message)
+		}
 	})
+}
+
+func isASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 func FuzzTokenError(f *testing.F) {
@@ -123,6 +142,12 @@ func FuzzDecodePage(f *testing.F) {
 				t.Fatalf("unclean error %q", err)
 			}
 			return
+		}
+		var raw struct {
+			Value []json.RawMessage `json:"value"`
+		}
+		if json.Unmarshal(body, &raw) != nil || len(raw.Value) != len(p.Items) {
+			t.Fatalf("%d items from a body of %d values", len(p.Items), len(raw.Value))
 		}
 		for _, cert := range p.Items {
 			if !isGUID(cert.ID) || !optionalGUID(cert.ContactID) {

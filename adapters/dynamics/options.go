@@ -31,6 +31,9 @@ const (
 	DefaultTotalTimeout = 45 * time.Second
 	// DefaultTokenTimeout limits one token fetch.
 	DefaultTokenTimeout = 2 * time.Second
+	// DefaultMaxInFlight is the most Web API requests a client has in
+	// flight at once: the portal's limit of concurrent requests per user.
+	DefaultMaxInFlight = 52
 )
 
 // Size caps of the bodies the adapter reads.
@@ -79,6 +82,7 @@ type config struct {
 	hc          *http.Client
 	now         func() time.Time
 	maxPageBody int64
+	maxInFlight int
 }
 
 func invalid(format string, args ...any) error {
@@ -176,6 +180,22 @@ func WithRetry(r RetrySettings) Option {
 			return invalid("%v", err)
 		}
 		c.retry = s
+		return nil
+	}
+}
+
+// WithMaxInFlight sets the most Web API requests the client has in flight
+// at once, over all its calls, 1 to 1000 (default 52, the portal's limit of
+// concurrent requests per user). Calls beyond it wait their turn. The
+// client lowers it further to the portal's x-ms-dop-hint when it sends one,
+// halves it after a 429 and raises it back step by step as requests
+// succeed.
+func WithMaxInFlight(n int) Option {
+	return func(c *config) error {
+		if n < 1 || n > 1000 {
+			return invalid("max in flight: want 1 to 1000, got %d", n)
+		}
+		c.maxInFlight = n
 		return nil
 	}
 }

@@ -100,6 +100,10 @@ func (c *Client) WriteSyncMetadata(ctx context.Context, id string, m ports.SyncM
 	return resp, nil
 }
 
+// minRecord is less than the JSON of any record: its key alone,
+// {"hlf_certificationid":"…"}, takes 60 bytes.
+const minRecord = 48
+
 // listPage reads one page of the entity set s.
 func listPage[W, T any](ctx context.Context, c *Client, op string, s *entitySet, q ports.PageQuery, conv func(*W) (T, bool)) (ports.Page[T], error) {
 	u, err := c.pageURL(op, s, q)
@@ -108,6 +112,11 @@ func listPage[W, T any](ctx context.Context, c *Client, op string, s *entitySet,
 	}
 	k := newCall(ctx, op, http.MethodGet, u)
 	k.prefer = c.preferPageSize(q.PageSize)
+	k.sizeHint = s.lastPage
+	k.records = c.pageSize
+	if q.PageSize > 0 {
+		k.records = min(q.PageSize, MaxPageSize)
+	}
 	r, err := c.do(ctx, k)
 	if err != nil {
 		return ports.Page[T]{}, err
@@ -120,10 +129,19 @@ func listPage[W, T any](ctx context.Context, c *Client, op string, s *entitySet,
 // collection on the portal and differs from the page just read.
 func decodePage[W, T any](c *Client, s *entitySet, k call, r reply, conv func(*W) (T, bool)) (ports.Page[T], error) {
 	var w wirePage[W]
+	if k.records > 0 {
+		// Room for the page, so that decoding does not grow the array
+		// step by step (four times its size in copies). No record takes
+		// under minRecord bytes, so a short page gets a short array.
+		w.Value = make([]W, 0, min(k.records, len(r.body)/minRecord+1))
+	}
 	if err := decodeJSON(k, r, &w); err != nil {
 		return ports.Page[T]{}, err
 	}
-	if w.Value == nil {
+	r.body = nil // decoded: let the collector have it while the page is mapped
+	// A missing value array leaves the room made above untouched; null
+	// makes it nil, and [] an array without room.
+	if w.Value == nil || len(w.Value) == 0 && cap(w.Value) > 0 {
 		return ports.Page[T]{}, badAnswer(k, r, "collection answer without a value array")
 	}
 	if w.NextLink != "" {

@@ -214,7 +214,7 @@ func tokenRetrieveFailure(re *oauth2.RetrieveError) *tokenFailure {
 	var w wireTokenError
 	if json.Unmarshal(re.Body, &w) == nil {
 		pe.Message = cleanText(w.Description, maxMessage)
-		pe.ServiceRequestID = cleanText(w.TraceID, 128)
+		pe.ServiceRequestID = cleanText(w.TraceID, maxRequestID)
 	}
 	retry := false
 	switch {

@@ -192,8 +192,9 @@ func tlsFailure(err error) bool {
 // to it so a duration never overflows.
 const maxAsked = time.Duration(math.MaxInt64)
 
-// ParseRetryAfter reads a Retry-After header value: whole seconds ("120")
-// or an HTTP date, which counts from now. It reports false for an empty or
+// ParseRetryAfter reads a Retry-After header value: seconds ("120", or
+// with a decimal fraction such as "0.25", which some gateways send) or an
+// HTTP date, which counts from now. It reports false for an empty or
 // unreadable value. The delay is never negative; a date in the past gives 0.
 func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	v = strings.TrimSpace(v)
@@ -201,21 +202,57 @@ func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 		return 0, false
 	}
 	if v[0] >= '0' && v[0] <= '9' {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			if ne, ok := errors.AsType[*strconv.NumError](err); ok && ne.Err == strconv.ErrRange {
-				return maxAsked, true
-			}
-			return 0, false
-		}
-		if n > uint64(maxAsked/time.Second) {
-			return maxAsked, true
-		}
-		return time.Duration(n) * time.Second, true
+		return parseSeconds(v)
 	}
 	t, err := http.ParseTime(v)
 	if err != nil {
 		return 0, false
 	}
 	return max(t.Sub(now), 0), true
+}
+
+// parseSeconds reads whole seconds with an optional decimal fraction. A
+// fraction finer than a nanosecond rounds up, so the wait is never shorter
+// than asked.
+func parseSeconds(v string) (time.Duration, bool) {
+	whole, frac, dotted := strings.Cut(v, ".")
+	if dotted && !allDigits(frac) {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(whole, 10, 64)
+	if err != nil {
+		if ne, ok := errors.AsType[*strconv.NumError](err); ok && ne.Err == strconv.ErrRange {
+			return maxAsked, true
+		}
+		return 0, false
+	}
+	if n > uint64(maxAsked/time.Second) {
+		return maxAsked, true
+	}
+	d := time.Duration(n) * time.Second
+	var f time.Duration
+	scale := 100 * time.Millisecond
+	for i := 0; i < len(frac) && scale > 0; i++ {
+		f += time.Duration(frac[i]-'0') * scale
+		scale /= 10
+	}
+	if len(frac) > 9 && strings.Trim(frac[9:], "0") != "" {
+		f++
+	}
+	if d > maxAsked-f {
+		return maxAsked, true
+	}
+	return d + f, true
+}
+
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }

@@ -224,7 +224,20 @@ func TestParseRetryAfter(t *testing.T) {
 		{"9223372037", maxAsked, true},
 		{"", 0, false},
 		{"-5", 0, false},
-		{"1.5", 0, false},
+		{"1.5", 1500 * time.Millisecond, true},
+		{"0.05", 50 * time.Millisecond, true},
+		{" 2.000 ", 2 * time.Second, true},
+		{"0.0000000001", time.Nanosecond, true},
+		{"0.1234567890", 123456789 * time.Nanosecond, true},
+		{"9223372036.854775807", maxAsked, true},
+		{"9223372036.9", maxAsked, true},
+		{"99999999999999999999999.5", maxAsked, true},
+		{"1.", 0, false},
+		{"1.5.2", 0, false},
+		{"1.-5", 0, false},
+		{"1,5", 0, false},
+		{"1e3", 0, false},
+		{"0x10", 0, false},
 		{"5s", 0, false},
 		{"soon", 0, false},
 	} {
@@ -236,7 +249,8 @@ func TestParseRetryAfter(t *testing.T) {
 }
 
 func FuzzParseRetryAfter(f *testing.F) {
-	for _, s := range []string{"120", "0", "-1", "Sat, 28 Nov 2026 08:00:20 GMT", "99999999999999999999", "", "1e3", "\x00"} {
+	for _, s := range []string{"120", "0", "-1", "Sat, 28 Nov 2026 08:00:20 GMT", "99999999999999999999", "", "1e3", "\x00",
+		"0.05", "1.5", "1.", "9223372036.999999999", "0.0000000001"} {
 		f.Add(s)
 	}
 	now := time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC)
@@ -256,8 +270,16 @@ func FuzzParseRetryAfter(f *testing.F) {
 			if _, err := http.ParseTime(v); err == nil {
 				return
 			}
-			if _, err := strconv.ParseUint(v, 10, 64); err != nil && d != maxAsked {
+			whole, frac, dotted := strings.Cut(v, ".")
+			if _, err := strconv.ParseUint(whole, 10, 64); err != nil && d != maxAsked ||
+				dotted && strings.Trim(frac, "0123456789") != "" || dotted && frac == "" {
 				t.Fatalf("ParseRetryAfter(%q) accepted a value that is neither seconds nor a date", v)
+			}
+			// Seconds with a fraction: never shorter than asked, less
+			// than one second more than the whole seconds.
+			if n, err := strconv.ParseUint(whole, 10, 32); err == nil && dotted &&
+				(d < time.Duration(n)*time.Second || d > time.Duration(n+1)*time.Second) {
+				t.Fatalf("ParseRetryAfter(%q) = %v", v, d)
 			}
 		}
 	})
