@@ -198,12 +198,14 @@ func (s *sink) actions() []string {
 }
 
 // store is a checkpoint store behind the gomock mock that keeps every
-// saved checkpoint.
+// saved checkpoint: those of a pass's start (no continuation) in starts,
+// those of processed pages in saves.
 type store struct {
 	cp      *ports.Checkpoint
+	starts  []ports.Checkpoint
 	saves   []ports.Checkpoint
 	clears  int
-	saveErr error
+	saveErr error // returned by the saves of pages
 }
 
 func (s *store) install(m *mocks.MockCheckpointStore) {
@@ -214,6 +216,11 @@ func (s *store) install(m *mocks.MockCheckpointStore) {
 		return *s.cp, nil
 	}).AnyTimes()
 	m.EXPECT().Save(gomock.Any(), gomock.Any()).DoAndReturn(func(_ context.Context, c ports.Checkpoint) error {
+		if c.Next == "" {
+			s.starts = append(s.starts, c)
+			s.cp = &c
+			return nil
+		}
 		if s.saveErr != nil {
 			return s.saveErr
 		}

@@ -17,7 +17,18 @@ import (
 const (
 	DefaultExpiringWithin = 30 * 24 * time.Hour
 	DefaultBudget         = time.Hour
-	DefaultConcurrency    = 8
+	// DefaultConcurrency comes from the sync benchmarks (test/bench,
+	// 20 ms per write, on 2 cores): against the ideal time (writes ×
+	// latency / writers), 8 writers take 1.08, 16 take 1.09 to 1.14 in
+	// half the time, 32 take 1.13 to 1.20 and 52 take 1.28 to 1.36, the
+	// fixed costs of a pass (page reads, each page's last writes, the
+	// work per request) weighing more as the writes get faster. Beyond 16
+	// a pass against the real portal gains little: its limits allow about
+	// 20 requests per second and 20 minutes of execution per 5 minutes
+	// (4 requests always in flight) sustained, so more writers only spend
+	// the burst allowance sooner, and the adapter never has more requests
+	// in flight than the portal's x-ms-dop-hint anyway.
+	DefaultConcurrency = 16
 )
 
 // retryAfterFallback is how long a pass waits after a rateLimited answer
@@ -45,7 +56,7 @@ type SyncOptions struct {
 	// progress is finished.
 	Budget time.Duration
 	// Concurrency is the number of sync-metadata writes in flight within a
-	// page (default 8).
+	// page (default 16). The portal adapter may hold them back further.
 	Concurrency int
 	// Location gives "today" its date (default UTC).
 	Location *time.Location
@@ -163,8 +174,10 @@ func NewSyncService(portal ports.DynamicsPortal, sink ports.RecordSink, store po
 // It reads every certification page by page in key order, classifies each
 // against today's date, writes the sync metadata of the records whose status
 // changed or that were never synced (concurrently within a page), hands the
-// page to the sink, and saves a checkpoint. After the last page it clears the
-// checkpoint.
+// page to the sink, and saves a checkpoint. A fresh pass saves one before
+// its first page too (no continuation, only the start time), so a run cut
+// off on the first page is resumed like any other. After the last page it
+// clears the checkpoint.
 //
 // A write that fails with notFound (the record was deleted meanwhile) or
 // invalidRequest (the portal refused this one record, for example a 412) is
@@ -173,7 +186,9 @@ func NewSyncService(portal ports.DynamicsPortal, sink ports.RecordSink, store po
 // retried, as long as the budget allows. Any other failure, cancellation or
 // the end of the budget stops the pass: the page in progress is dropped,
 // the checkpoint of the last complete page stays, and the error keeps the
-// portal's *ports.PortalError in its chain.
+// portal's *ports.PortalError in its chain. A failure lets the writes
+// already sent finish before Run returns, so none of them lands after it;
+// a cancelled ctx cuts them off, and the portal may still apply those.
 func (s *SyncService) Run(ctx context.Context) (Report, error) {
 	start := s.opts.Now()
 	p := &pass{SyncService: s, deadline: start.Add(s.opts.Budget)}
@@ -220,7 +235,7 @@ func (p *pass) run(ctx context.Context, rep *Report) error {
 			return canceled(err)
 		}
 		q := ports.PageQuery{PageSize: p.opts.PageSize, Continuation: next}
-		page, err := retry(ctx, p, func() (ports.Page[ports.Certification], error) {
+		page, err := retry(ctx, ctx, p, func() (ports.Page[ports.Certification], error) {
 			return p.portal.ListCertifications(ctx, q)
 		})
 		if err != nil {
@@ -270,13 +285,19 @@ func (p *pass) begin(ctx context.Context, rep *Report) (string, error) {
 			return "", fmt.Errorf("record sink: %w", err)
 		}
 		rep.StartedAt = p.opts.Now().UTC().Truncate(time.Second)
+		// Save the start before the first page: a run interrupted on that
+		// page then resumes this pass, and the writes it made count as
+		// this pass's, instead of a fresh pass finding them unchanged.
+		if err := p.store.Save(ctx, ports.Checkpoint{StartedAt: rep.StartedAt}); err != nil {
+			return "", fmt.Errorf("save checkpoint: %w", err)
+		}
 		p.logger.LogAttrs(ctx, slog.LevelInfo, "sync pass started", p.settings()...)
 		return "", nil
 	case err != nil:
 		return "", fmt.Errorf("load checkpoint: %w", err)
-	case cp.Next == "":
-		// Save is never given the last page's empty Next: the pass clears
-		// the checkpoint instead.
+	case cp.Next == "" && (cp.StartedAt.IsZero() || cp.Counts != ports.SyncCounts{}):
+		// An empty Next is saved only at the start of a pass, before any
+		// page: the pass clears the checkpoint after its last page.
 		return "", errors.New("load checkpoint: it holds no continuation; remove it to start a fresh pass")
 	}
 	if err := p.sink.Rewind(ctx, cp.SinkPosition); err != nil {
@@ -337,10 +358,14 @@ func needsWrite(c *ports.Certification, computed ports.SyncStatus) bool {
 
 // writeAll writes the records without an action, at most Concurrency at a
 // time, and returns when every write has settled. The first write that
-// stops the pass cancels the others.
+// stops the pass stops the others from starting, or from waiting out a
+// throttle, but lets those already sent finish: a write cut off on the wire
+// may still be applied by the portal, unseen, after Run has returned, and a
+// pass run again at once would then read the record before the write lands
+// and write it a second time.
 func (p *pass) writeAll(ctx context.Context, records []ports.SyncRecord, writes int) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	stop, halt := context.WithCancel(ctx)
+	defer halt()
 	var (
 		next  atomic.Int64 // index of the next record to look at
 		wg    sync.WaitGroup
@@ -349,7 +374,7 @@ func (p *pass) writeAll(ctx context.Context, records []ports.SyncRecord, writes 
 	)
 	for range min(p.opts.Concurrency, writes) {
 		wg.Go(func() {
-			for ctx.Err() == nil {
+			for stop.Err() == nil {
 				i := int(next.Add(1) - 1)
 				if i >= len(records) {
 					return
@@ -357,11 +382,11 @@ func (p *pass) writeAll(ctx context.Context, records []ports.SyncRecord, writes 
 				if records[i].Action != "" {
 					continue
 				}
-				if err := p.write(ctx, &records[i]); err != nil {
+				if err := p.write(ctx, stop, &records[i]); err != nil {
 					mu.Lock()
 					if first == nil {
 						first = err
-						cancel()
+						halt()
 					}
 					mu.Unlock()
 					return
@@ -380,10 +405,11 @@ func (p *pass) writeAll(ctx context.Context, records []ports.SyncRecord, writes 
 }
 
 // write writes the sync metadata of one record and sets its action. It
-// returns an error only for a failure that stops the pass.
-func (p *pass) write(ctx context.Context, r *ports.SyncRecord) error {
+// returns an error only for a failure that stops the pass. Once stop is
+// done it sends nothing more; a call already sent ends only with ctx.
+func (p *pass) write(ctx, stop context.Context, r *ports.SyncRecord) error {
 	var m ports.SyncMetadata
-	resp, err := retry(ctx, p, func() (ports.SyncResponse, error) {
+	resp, err := retry(ctx, stop, p, func() (ports.SyncResponse, error) {
 		m = ports.SyncMetadata{Status: r.Computed, LastSyncedOn: p.opts.Now().UTC().Truncate(time.Second)}
 		return p.portal.WriteSyncMetadata(ctx, r.ID, m)
 	})
@@ -407,11 +433,15 @@ func (p *pass) write(ctx context.Context, r *ports.SyncRecord) error {
 }
 
 // retry makes one portal call, waiting first while the portal throttles the
-// pass, and again after each rateLimited answer, within the budget.
-func retry[T any](ctx context.Context, p *pass, call func() (T, error)) (T, error) {
+// pass, and again after each rateLimited answer, within the budget. It
+// makes no call, and stops waiting, once stop is done.
+func retry[T any](ctx, stop context.Context, p *pass, call func() (T, error)) (T, error) {
 	for {
-		if err := p.wait(ctx); err != nil {
-			var zero T
+		var zero T
+		if err := stop.Err(); err != nil {
+			return zero, canceled(err)
+		}
+		if err := p.wait(stop); err != nil {
 			return zero, err
 		}
 		v, err := call()

@@ -410,9 +410,13 @@ func TestServerErrorMidPageStopsThePass(t *testing.T) {
 	}
 }
 
-func TestFatalWriteCancelsTheOthersInFlight(t *testing.T) {
+// A write that stops the pass starts no other, but lets the one already
+// sent finish: Run returns only once it has settled, so no write of the
+// pass can land after Run, when a pass run again at once could read the
+// record first and write it a second time.
+func TestFatalWriteLetsTheWritesInFlightSettle(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newPortal(10, cert(1, nil, 0, time.Time{}), cert(2, nil, 0, time.Time{}))
+		p := newPortal(10, cert(1, nil, 0, time.Time{}), cert(2, nil, 0, time.Time{}), cert(3, nil, 0, time.Time{}))
 		p.writeErr[id(1)] = []error{&ports.PortalError{Code: ports.CodeAuthFailure, Op: "WriteSyncMetadata", StatusCode: 401}}
 		e := newEnv(t, nil) // the mock is set up call by call
 		e.clock = nil
@@ -420,20 +424,58 @@ func TestFatalWriteCancelsTheOthersInFlight(t *testing.T) {
 		m.EXPECT().ListCertifications(gomock.Any(), gomock.Any()).DoAndReturn(p.list)
 		m.EXPECT().WriteSyncMetadata(gomock.Any(), id(1), gomock.Any()).DoAndReturn(
 			func(ctx context.Context, id string, md ports.SyncMetadata) (ports.SyncResponse, error) {
-				synctest.Wait() // until the write of record 2 hangs
+				synctest.Wait() // until the write of record 2 is on the wire
 				return p.write(ctx, id, md)
 			})
 		m.EXPECT().WriteSyncMetadata(gomock.Any(), id(2), gomock.Any()).DoAndReturn(
-			func(ctx context.Context, _ string, _ ports.SyncMetadata) (ports.SyncResponse, error) {
-				<-ctx.Done() // a hung call, cut by the failure of the other write
-				return ports.SyncResponse{}, &ports.PortalError{Code: ports.CodeCanceled, Err: ctx.Err()}
+			func(ctx context.Context, id string, md ports.SyncMetadata) (ports.SyncResponse, error) {
+				time.Sleep(time.Second) // a slow answer, long after record 1 failed
+				if ctx.Err() != nil {
+					return ports.SyncResponse{}, &ports.PortalError{Code: ports.CodeCanceled, Err: ctx.Err()}
+				}
+				return p.write(ctx, id, md)
 			})
+		start := time.Now()
 		_, err := e.service(t, core.SyncOptions{Concurrency: 2}).Run(t.Context())
 		if !errors.Is(err, ports.ErrAuthFailure) {
 			t.Errorf("Run = %v, want the first failure, authFailure", err)
 		}
+		if got := p.Written(); !slices.Equal(got, []string{id(2)}) || p.calls[id(3)] != 0 || time.Since(start) < time.Second {
+			t.Errorf("written %v, calls %v after %v; want record 2 written in full, record 3 not started", got, p.calls, time.Since(start))
+		}
 		if len(e.sink.pages) != 0 || len(e.store.saves) != 0 {
 			t.Errorf("the failed page reached the sink (%d) or the checkpoint (%d)", len(e.sink.pages), len(e.store.saves))
+		}
+	})
+}
+
+// A throttled write waiting for its turn when another write stops the
+// pass gives up at once: it was never sent.
+func TestFatalWriteEndsTheThrottleWaits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newPortal(10, cert(1, nil, 0, time.Time{}), cert(2, nil, 0, time.Time{}))
+		p.writeErr[id(1)] = []error{&ports.PortalError{Code: ports.CodeServerError, Op: "WriteSyncMetadata", StatusCode: 500}}
+		p.writeErr[id(2)] = []error{throttled(time.Hour)}
+		// Record 1 fails only once record 2's call is under way, so record 2
+		// is throttled (or about to wait) when the pass must stop.
+		second := make(chan struct{})
+		p.onWrite = func(w string) {
+			switch w {
+			case id(2):
+				close(second)
+			case id(1):
+				<-second
+			}
+		}
+		e := newEnv(t, p)
+		e.clock = nil
+		start := time.Now()
+		_, err := e.service(t, core.SyncOptions{Concurrency: 2, Budget: 2 * time.Hour}).Run(t.Context())
+		if !errors.Is(err, ports.ErrServerError) {
+			t.Errorf("Run = %v, want the serverError of record 1", err)
+		}
+		if d := time.Since(start); d >= time.Hour || p.calls[id(2)] != 1 {
+			t.Errorf("Run took %v, record 2 called %d times; want it to stop waiting when record 1 failed", d, p.calls[id(2)])
 		}
 	})
 }
@@ -672,6 +714,7 @@ func TestCheckpointAndSinkFailures(t *testing.T) {
 	t.Run("clear", func(t *testing.T) {
 		e := newEnv(t, newPortal(10, cert(1, nil, 0, time.Time{})))
 		e.mocks.store.EXPECT().Load(gomock.Any()).Return(ports.Checkpoint{}, ports.ErrNoCheckpoint)
+		e.mocks.store.EXPECT().Save(gomock.Any(), gomock.Any()).Return(nil)
 		e.mocks.store.EXPECT().Clear(gomock.Any()).Return(boom)
 		e.sink.install(e.mocks.sink)
 		rep, err := e.serviceOnly(t, core.SyncOptions{}).Run(t.Context())
