@@ -1,0 +1,43 @@
+package e2e
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+
+	"github.com/hlf/dynamicsportal/adapters/dynamics"
+	"github.com/hlf/dynamicsportal/adapters/stub"
+	"github.com/hlf/dynamicsportal/ports"
+	"github.com/hlf/dynamicsportal/test/contract"
+)
+
+// The real adapter keeps the portal contract against the emulator: each
+// subtest gets a fresh emulator, so writes do not leak between them.
+func TestContractRealAdapterOverEmulator(t *testing.T) {
+	contract.Run(t, contract.Harness{New: func(t *testing.T) (ports.DynamicsPortal, contract.Data) {
+		e := startEmulator(t, nil)
+		creds := ports.CredentialProviderFunc(func(context.Context) (ports.Credentials, error) {
+			return ports.NewCredentials(e.ClientID(), e.ClientSecret()), nil
+		})
+		p, err := dynamics.New(e.BaseURL(), creds, nil,
+			dynamics.WithTenant(e.TenantID()),
+			dynamics.WithAuthorityHost(e.AuthorityHost()),
+			dynamics.WithHTTPClient(e.HTTPClient()))
+		if err != nil {
+			t.Fatalf("dynamics.New: %v", err)
+		}
+		t.Cleanup(func() { _ = p.Close() })
+		return p, contract.Data{
+			Certifications: e.Certifications(),
+			Assignments:    e.Assignments(),
+			WritesApplied:  true,
+		}
+	}})
+}
+
+// The stub keeps the same contract.
+func TestContractStub(t *testing.T) {
+	contract.Run(t, contract.Harness{New: func(*testing.T) (ports.DynamicsPortal, contract.Data) {
+		return stub.New(slog.New(slog.DiscardHandler)), contract.Data{Stub: true}
+	}})
+}

@@ -1,0 +1,121 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/hlf/dynamicsportal/adapters/dynamics"
+	"github.com/hlf/dynamicsportal/ports"
+	"github.com/hlf/dynamicsportal/test/emulator"
+)
+
+// A portal that never answers. The command line has no setting for the
+// adapter's time limits (30 s per attempt, 45 s per call), too long for a
+// test, so hung Web API answers are tested on the adapter itself with
+// short limits; the token endpoint's own 2 s limit is in the fault matrix.
+func TestHungAnswers(t *testing.T) {
+	const guard = 2 * time.Second
+	for _, tt := range []struct {
+		name     string
+		fault    string
+		timeouts dynamics.Timeouts
+		call     func(ctx context.Context, p *dynamics.Client, e *emulator.Emulator) error
+		route    emulator.Route
+		code     ports.ErrorCode // CodeUnknown: success
+		message  string
+		attempts int
+		writes   int
+		// within bounds the call's duration.
+		within time.Duration
+	}{
+		{name: "a hang once, then an answer", fault: "whoami:hang",
+			timeouts: dynamics.Timeouts{Attempt: 200 * time.Millisecond, Total: guard}, call: whoAmI,
+			route: emulator.RouteWhoAmI, attempts: 2, within: guard},
+		{name: "hangs until the retries run out", fault: "whoami:hang,times=always",
+			timeouts: dynamics.Timeouts{Attempt: 100 * time.Millisecond, Total: guard}, call: whoAmI,
+			route: emulator.RouteWhoAmI, code: ports.CodeNetworkError, message: "attempt time limit reached", attempts: 4,
+			within: guard},
+		{name: "a hang longer than the call's guard", fault: "certifications:hang,times=always",
+			timeouts: dynamics.Timeouts{Attempt: time.Minute, Total: 300 * time.Millisecond}, call: firstPage,
+			route: emulator.RouteCertifications, code: ports.CodeNetworkError, message: "no answer within 300ms", attempts: 1,
+			within: time.Second},
+		{name: "a hung write is not applied, and retried", fault: "patch:hang",
+			timeouts: dynamics.Timeouts{Attempt: 200 * time.Millisecond, Total: guard}, call: writeFirst,
+			route: emulator.RoutePatch, attempts: 2, writes: 1, within: guard},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := startEmulator(t, nil)
+			route, fault, err := emulator.ParseFault(tt.fault)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.Inject(route, fault)
+			var logs lockedBuffer
+			creds := ports.CredentialProviderFunc(func(context.Context) (ports.Credentials, error) {
+				return ports.NewCredentials(e.ClientID(), e.ClientSecret()), nil
+			})
+			p, err := dynamics.New(e.BaseURL(), creds, slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+				dynamics.WithTenant(e.TenantID()), dynamics.WithAuthorityHost(e.AuthorityHost()),
+				dynamics.WithTimeouts(tt.timeouts),
+				dynamics.WithRetry(dynamics.RetrySettings{BaseDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond}))
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			start := time.Now()
+			err = tt.call(t.Context(), p, e)
+			elapsed := time.Since(start)
+			switch {
+			case tt.code == ports.CodeUnknown && err != nil:
+				t.Errorf("call: %v, want success", err)
+			case tt.code != ports.CodeUnknown && (ports.CodeOf(err) != tt.code || !strings.Contains(err.Error(), tt.message)):
+				t.Errorf("call: %v, want %s with %q", err, tt.code, tt.message)
+			}
+			if elapsed > tt.within {
+				t.Errorf("the call took %s, want at most %s", elapsed, tt.within)
+			}
+			if got := e.Stats().Requests[tt.route]; got != tt.attempts {
+				t.Errorf("%d requests on %s, want %d", got, tt.route, tt.attempts)
+			}
+			if got := len(e.Writes()); got != tt.writes {
+				t.Errorf("%d writes applied, want %d", got, tt.writes)
+			}
+			msg := ""
+			if err != nil {
+				msg = err.Error()
+			}
+			otherScan.scan(t, []*emulator.Emulator{e}, nil, map[string]string{"log": logs.String(), "error": msg})
+			_ = p.Close()
+			if err := e.Close(); err != nil {
+				t.Errorf("close emulator: %v", err)
+			}
+			goleak.VerifyNone(t)
+		})
+	}
+}
+
+func whoAmI(ctx context.Context, p *dynamics.Client, _ *emulator.Emulator) error {
+	_, err := p.WhoAmI(ctx)
+	return err
+}
+
+func firstPage(ctx context.Context, p *dynamics.Client, _ *emulator.Emulator) error {
+	_, err := p.ListCertifications(ctx, ports.PageQuery{PageSize: pageSize})
+	return err
+}
+
+func writeFirst(ctx context.Context, p *dynamics.Client, e *emulator.Emulator) error {
+	certs := e.Certifications()
+	if len(certs) == 0 {
+		return errors.New("no record to write")
+	}
+	m := ports.SyncMetadata{Status: ports.SyncStatusValid, LastSyncedOn: time.Now()}
+	_, err := p.WriteSyncMetadata(ctx, certs[0].ID, m)
+	return err
+}
