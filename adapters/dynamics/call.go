@@ -314,12 +314,12 @@ func readCapped(resp *http.Response, limit, size int64) ([]byte, bool, error) {
 // hold it twice. A longer body goes on in chunks.
 func readSized(body io.Reader, limit, size int64) ([]byte, bool, error) {
 	b := make([]byte, min(size+size/8+512, limit+1))
-	n, err := io.ReadFull(body, b)
+	n, end, err := fill(body, b)
 	switch {
-	case err == io.EOF || err == io.ErrUnexpectedEOF:
-		return b[:n], false, nil
 	case err != nil:
 		return nil, false, err
+	case end:
+		return b[:n], false, nil
 	case int64(n) > limit:
 		return nil, true, nil
 	}
@@ -342,17 +342,17 @@ func readChunks(body io.Reader, limit int64) ([]byte, bool, error) {
 	)
 	for size := int64(4 << 10); ; size = min(2*size, 4<<20) {
 		c := make([]byte, min(size, limit+1-n))
-		k, err := io.ReadFull(r, c)
+		k, end, err := fill(r, c)
+		if err != nil {
+			return nil, false, err
+		}
 		n += int64(k)
 		if n > limit {
 			return nil, true, nil
 		}
 		chunks = append(chunks, c[:k])
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
+		if end {
 			break // the whole body is read
-		}
-		if err != nil {
-			return nil, false, err
 		}
 	}
 	if len(chunks) == 1 {
@@ -389,4 +389,23 @@ func (c *Client) logAttempt(ctx context.Context, k call, attempt, status int, re
 		n++
 	}
 	c.log.LogAttrs(ctx, slog.LevelDebug, "portal request", attrs[:n]...)
+}
+
+// fill reads into b until it is full or the body ends; end reports the
+// body's own end (io.EOF). Unlike io.ReadFull it keeps a short read apart
+// from io.ErrUnexpectedEOF, which is what a chunked body cut short by the
+// network gives: that error is returned, so a broken answer is never taken
+// for a complete one.
+func fill(r io.Reader, b []byte) (n int, end bool, err error) {
+	for n < len(b) {
+		m, err := r.Read(b[n:])
+		n += m
+		if err == io.EOF {
+			return n, true, nil
+		}
+		if err != nil {
+			return n, false, err
+		}
+	}
+	return n, false, nil
 }

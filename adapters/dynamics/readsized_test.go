@@ -50,6 +50,17 @@ func TestReadSized(t *testing.T) {
 	if _, _, err := readSized(io.MultiReader(bytes.NewReader(body[:9000]), iotest.ErrReader(boom)), 1<<20, 100); !errors.Is(err, boom) {
 		t.Errorf("error in the chunks: %v", err)
 	}
+	// A chunked body cut short by the network ends in io.ErrUnexpectedEOF,
+	// the error io.ReadFull also uses for a short read: it must stay an
+	// error (a broken connection, retried), not pass for a complete body.
+	cut := io.MultiReader(bytes.NewReader(body[:1000]), iotest.ErrReader(io.ErrUnexpectedEOF))
+	if b, _, err := readSized(cut, 1<<20, 60000); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("readSized: a body cut short read as %d bytes, err %v; want io.ErrUnexpectedEOF", len(b), err)
+	}
+	cut = io.MultiReader(bytes.NewReader(body[:1000]), iotest.ErrReader(io.ErrUnexpectedEOF))
+	if b, _, err := readChunks(cut, 1<<20); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("readChunks: a body cut short read as %d bytes, err %v; want io.ErrUnexpectedEOF", len(b), err)
+	}
 }
 
 // A collection read of a body without Content-Length remembers its size for
