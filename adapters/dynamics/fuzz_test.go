@@ -150,7 +150,7 @@ func FuzzDecodePage(f *testing.F) {
 			t.Fatalf("%d items from a body of %d values", len(p.Items), len(raw.Value))
 		}
 		for _, cert := range p.Items {
-			if !isGUID(cert.ID) || !optionalGUID(cert.ContactID) {
+			if !ports.IsID(cert.ID) || !optionalGUID(cert.ContactID) {
 				t.Fatalf("record with a malformed GUID: %+v", cert)
 			}
 		}

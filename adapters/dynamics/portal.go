@@ -45,7 +45,7 @@ func (c *Client) ListAssignments(ctx context.Context, q ports.PageQuery) (ports.
 // GetCertification returns the certification with the given GUID.
 func (c *Client) GetCertification(ctx context.Context, id string) (ports.Certification, error) {
 	const op = "GetCertification"
-	if !isGUID(id) {
+	if !ports.IsID(id) {
 		return ports.Certification{}, badRequest(op, "id is not a GUID")
 	}
 	k := newCall(ctx, op, http.MethodGet, c.cert.item+id+")?$select="+certificationColumns)
@@ -71,7 +71,7 @@ func (c *Client) GetCertification(ctx context.Context, id string) (ports.Certifi
 func (c *Client) WriteSyncMetadata(ctx context.Context, id string, m ports.SyncMetadata) (ports.SyncResponse, error) {
 	const op = "WriteSyncMetadata"
 	switch {
-	case !isGUID(id):
+	case !ports.IsID(id):
 		return ports.SyncResponse{}, badRequest(op, "id is not a GUID")
 	case m.Status < ports.SyncStatusValid || m.Status > ports.SyncStatusInactive:
 		return ports.SyncResponse{}, badRequest(op, "sync status must be 1 to 4")

@@ -36,7 +36,7 @@ type wireWhoAmI struct {
 }
 
 func (w wireWhoAmI) identity() (ports.Identity, bool) {
-	if !isGUID(w.UserID) || !isGUID(w.BusinessUnitID) || !isGUID(w.OrganizationID) {
+	if !ports.IsID(w.UserID) || !ports.IsID(w.BusinessUnitID) || !ports.IsID(w.OrganizationID) {
 		return ports.Identity{}, false
 	}
 	return ports.Identity{UserID: w.UserID, BusinessUnitID: w.BusinessUnitID, OrganizationID: w.OrganizationID}, true
@@ -59,7 +59,7 @@ type wireCertification struct {
 // certification maps w; it reports false when the key or a lookup is not a
 // GUID.
 func (w *wireCertification) certification() (ports.Certification, bool) {
-	if !isGUID(w.ID) || !optionalGUID(w.ContactID) {
+	if !ports.IsID(w.ID) || !optionalGUID(w.ContactID) {
 		return ports.Certification{}, false
 	}
 	return ports.Certification{
@@ -91,7 +91,7 @@ type wireAssignment struct {
 }
 
 func (w *wireAssignment) assignment() (ports.Assignment, bool) {
-	if !isGUID(w.ID) || !optionalGUID(w.MentorID) || !optionalGUID(w.CoordinatorID) || !optionalGUID(w.ChapterID) {
+	if !ports.IsID(w.ID) || !optionalGUID(w.MentorID) || !optionalGUID(w.CoordinatorID) || !optionalGUID(w.ChapterID) {
 		return ports.Assignment{}, false
 	}
 	return ports.Assignment{
@@ -164,7 +164,7 @@ type wireSync struct {
 }
 
 func (w wireSync) response() (ports.SyncResponse, bool) {
-	if !isGUID(w.ID) {
+	if !ports.IsID(w.ID) {
 		return ports.SyncResponse{}, false
 	}
 	return ports.SyncResponse{
@@ -225,25 +225,4 @@ func utcOrZero(t time.Time) time.Time {
 	return t.UTC()
 }
 
-func optionalGUID(s string) bool { return s == "" || isGUID(s) }
-
-// isGUID reports whether s is a GUID in the 8-4-4-4-12 hex form.
-func isGUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := range len(s) {
-		b := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if b != '-' {
-				return false
-			}
-		default:
-			if !(b >= '0' && b <= '9' || b >= 'a' && b <= 'f' || b >= 'A' && b <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
-}
+func optionalGUID(s string) bool { return s == "" || ports.IsID(s) }

@@ -106,7 +106,7 @@ func checkQuery(ctx context.Context, op string, q ports.PageQuery) error {
 }
 
 func checkID(op, id string) error {
-	if !isGUID(id) {
+	if !ports.IsID(id) {
 		return invalid(op, "id is not a GUID")
 	}
 	return nil
@@ -114,26 +114,4 @@ func checkID(op, id string) error {
 
 func invalid(op, msg string) error {
 	return &ports.PortalError{Code: ports.CodeInvalidRequest, Op: op, Message: msg}
-}
-
-// isGUID reports whether s has the form xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx
-// with hexadecimal digits.
-func isGUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := range len(s) {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
 }
