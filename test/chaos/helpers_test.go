@@ -2,11 +2,9 @@ package chaos
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net/url"
+	"maps"
 	"os"
 	"slices"
 	"sort"
@@ -17,6 +15,7 @@ import (
 	"github.com/hlf/dynamicsportal/core"
 	"github.com/hlf/dynamicsportal/ports"
 	"github.com/hlf/dynamicsportal/test/emulator"
+	"github.com/hlf/dynamicsportal/test/leakscan"
 )
 
 // windowDays is the expiring window of every pass here (the default 30d).
@@ -174,63 +173,21 @@ func checkRecordFile(t *testing.T, path string, e expectation) {
 	}
 }
 
-// secretScan searches output for secrets.
-type secretScan struct {
-	needles map[string]string // what to search for → a printable name
-	tokens  int
-	bytes   int
-	outputs int
-	hits    []string
-}
-
-// newSecretScan searches for the client secret (as it is and
-// form-encoded), the Basic form of the credentials, the access tokens, and
-// any Authorization header or bearer token.
-func newSecretScan(clientID, secret string, tokens []string) *secretScan {
-	s := &secretScan{needles: map[string]string{
-		secret:                  "the client secret",
-		url.QueryEscape(secret): "the form-encoded client secret",
-		base64.StdEncoding.EncodeToString([]byte(clientID + ":" + secret)):                                   "Basic credentials",
-		base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(clientID) + ":" + url.QueryEscape(secret))): "Basic credentials (encoded)",
-		"Authorization": "an Authorization header",
-		"Bearer ":       "a bearer token",
-	}}
-	for i, tok := range tokens {
-		s.needles[tok] = fmt.Sprintf("access token #%d", i+1)
-		s.tokens++
-	}
-	return s
-}
-
-// add searches one output, named for the report.
-func (s *secretScan) add(name string, b []byte) {
-	s.bytes += len(b)
-	s.outputs++
-	for needle, what := range s.needles {
-		if i := bytes.Index(b, []byte(needle)); i >= 0 {
-			s.hits = append(s.hits, fmt.Sprintf("%s holds %s at byte %d", name, what, i))
+// scanForSecrets searches every output for the client secret, the tokens
+// the emulator issued and any Authorization header or bearer token, fails
+// t on a hit, and logs what it scanned.
+func scanForSecrets(t *testing.T, clientID, secret string, tokens []string, outputs map[string][]byte) {
+	t.Helper()
+	s := leakscan.New()
+	s.Credentials(clientID, secret)
+	s.Tokens(tokens...)
+	for _, name := range slices.Sorted(maps.Keys(outputs)) {
+		for _, hit := range s.Scan(name, outputs[name]) {
+			t.Errorf("secret leak: %s", hit)
 		}
 	}
-}
-
-// addFile searches a file if it exists.
-func (s *secretScan) addFile(t *testing.T, name, path string) {
-	t.Helper()
-	if b := readIfExists(t, path); b != nil {
-		s.add(name, b)
-	}
-}
-
-// check fails the test on any hit and logs what was scanned.
-func (s *secretScan) check(t *testing.T) {
-	t.Helper()
-	sort.Strings(s.hits)
-	for _, h := range s.hits {
-		t.Errorf("secret leak: %s", h)
-	}
-	t.Logf("secret scan: %d bytes in %d outputs searched for %d needles (%d of them access tokens): %d hits",
-		s.bytes, s.outputs, len(s.needles), s.tokens, len(s.hits))
-	if s.tokens == 0 {
+	t.Logf("secret scan: %s", s.Summary())
+	if s.TokenCount() == 0 {
 		t.Errorf("no issued token to search for")
 	}
 }

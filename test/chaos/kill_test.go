@@ -179,12 +179,8 @@ func TestChaosSyncKilledProcess(t *testing.T) {
 	if err := emu.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s := newSecretScan(emu.ClientID(), secret, emu.IssuedTokens())
-	for name, b := range scan {
-		s.add(name, b)
-	}
-	s.add("emulator log", emuLog.Bytes())
-	s.check(t)
+	scan["emulator log"] = emuLog.Bytes()
+	scanForSecrets(t, emu.ClientID(), secret, emu.IssuedTokens(), scan)
 }
 
 // killAt kills cmd with SIGKILL once the emulator has applied at least at

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -21,6 +20,7 @@ import (
 	"github.com/hlf/dynamicsportal/core"
 	"github.com/hlf/dynamicsportal/ports"
 	"github.com/hlf/dynamicsportal/test/emulator"
+	"github.com/hlf/dynamicsportal/test/leakscan"
 )
 
 // The data of the emulators: 7 certifications, so that a page size of 3
@@ -388,43 +388,29 @@ type secretScan struct {
 }
 
 // scan checks outputs (name → content) for the secrets of the emulators:
-// their client secrets (and extra ones, such as a secret rotated away),
-// every token they issued, the Basic form of id:secret, the word
-// Authorization and a Bearer value. Each hit fails t.
+// their client secrets (and extra ones, such as a secret rotated away) in
+// every form they travel in, every token they issued, the marker every
+// test secret carries, the word Authorization and a Bearer value. Each hit
+// fails t.
 func (s *secretScan) scan(t *testing.T, emus []*emulator.Emulator, extraSecrets []string, outputs map[string]string) {
 	t.Helper()
-	needles := []string{"Authorization", "Bearer ", "SECRETMARKER"}
+	ls := leakscan.New()
+	ls.Text("SECRETMARKER", "the secret marker")
 	for _, e := range emus {
-		secrets := append([]string{e.ClientSecret()}, extraSecrets...)
-		for _, sec := range secrets {
-			basic := e.ClientID() + ":" + sec
-			needles = append(needles, sec,
-				base64.StdEncoding.EncodeToString([]byte(basic)),
-				base64.RawURLEncoding.EncodeToString([]byte(basic)))
+		for _, sec := range append([]string{e.ClientSecret()}, extraSecrets...) {
+			ls.Credentials(e.ClientID(), sec)
 		}
-		needles = append(needles, e.IssuedTokens()...)
+		ls.Tokens(e.IssuedTokens()...)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for name, out := range outputs {
 		s.bytes += len(out)
-		for _, n := range needles {
-			if n != "" && strings.Contains(out, n) {
-				hit := name + " holds " + describeNeedle(n)
-				s.hits = append(s.hits, t.Name()+": "+hit)
-				t.Errorf("%s", hit)
-			}
+		for _, hit := range ls.Scan(name, []byte(out)) {
+			s.hits = append(s.hits, t.Name()+": "+hit)
+			t.Errorf("%s", hit)
 		}
 	}
-}
-
-// describeNeedle names what was found without printing a secret.
-func describeNeedle(n string) string {
-	switch n {
-	case "Authorization", "Bearer ", "SECRETMARKER":
-		return "the text " + n
-	}
-	return "a secret, a token or an encoded credential"
 }
 
 // filesIn returns the regular files under dir, path → content.
