@@ -1,0 +1,420 @@
+// Package pgtest gives tests a real PostgreSQL server and an isolated,
+// migrated database per test.
+//
+// The server is, in order of preference, the one named by the environment
+// variable PORTALSYNC_TEST_DATABASE_URL (a URL of a role that may create
+// databases), or a throwaway cluster that the test binary starts itself
+// with the installed PostgreSQL's initdb and postgres: a temporary
+// directory, a Unix socket, no TCP port, password authentication, and the
+// postgres OS user when the tests run as root (PostgreSQL refuses to run as
+// root). The cluster lives as long as the test binary: a package's TestMain
+// runs its tests through Wrap, which stops it at the end.
+//
+// When neither is possible, a test that asks for a database fails when the
+// environment variable CI is "true", and is skipped with a message saying
+// how to enable it otherwise.
+//
+// Each test gets its own database, copied from a template database that
+// is prepared once (migrated) per template name, so tests are isolated and
+// need not migrate one by one.
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// EnvURL names the environment variable holding the URL of a server to use
+// instead of starting one.
+const EnvURL = "PORTALSYNC_TEST_DATABASE_URL"
+
+// howTo is the end of a skip message.
+const howTo = "install PostgreSQL 15 (apt-get install -y postgresql-15) so the tests can start a throwaway cluster, " +
+	"or set " + EnvURL + " to a server URL whose role may create databases"
+
+var (
+	mu      sync.Mutex
+	started *cluster // the running throwaway cluster, if any
+	adminURL string  // the server's URL once known
+	startErr error   // why the server could not be had
+	tried    bool
+	prepared = map[string]error{} // template name → result of preparing it
+)
+
+// Runner is what TestMain runs: *testing.M, or the value Wrap returns.
+type Runner interface{ Run() int }
+
+// Wrap returns m such that running it stops the throwaway cluster, if one
+// was started, before returning m.Run's exit code. Call it from TestMain,
+// alone or under goleak:
+//
+//	func TestMain(m *testing.M) { goleak.VerifyTestMain(pgtest.Wrap(m)) }
+func Wrap(m Runner) Runner { return wrapped{m} }
+
+type wrapped struct{ m Runner }
+
+func (w wrapped) Run() int {
+	defer Stop()
+	return w.m.Run()
+}
+
+// Stop stops the throwaway cluster, if one is running, and removes its
+// directory. Wrap's Run calls it; a TestMain that does more may call it itself.
+func Stop() {
+	mu.Lock()
+	defer mu.Unlock()
+	if started != nil {
+		started.stop()
+		started = nil
+	}
+	tried, adminURL, startErr = false, "", nil
+	clear(prepared)
+}
+
+// ServerURL returns the URL of the server's maintenance database, starting
+// the throwaway cluster at the first call. It fails or skips t when there is
+// no server (see the package comment).
+func ServerURL(t testing.TB) string {
+	t.Helper()
+	mu.Lock()
+	defer mu.Unlock()
+	if !tried {
+		tried = true
+		adminURL, startErr = server()
+	}
+	if startErr != nil {
+		unavailable(t, startErr)
+	}
+	return adminURL
+}
+
+func unavailable(t testing.TB, err error) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("no PostgreSQL for the tests (CI=true, so this fails): %v", err)
+	}
+	t.Skipf("no PostgreSQL for the tests: %v; to run them, %s", err, howTo)
+}
+
+func server() (string, error) {
+	if u := os.Getenv(EnvURL); u != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, u)
+		if err != nil {
+			return "", fmt.Errorf("%s: cannot connect: %w", EnvURL, redactErr(err, u))
+		}
+		_ = conn.Close(ctx)
+		return u, nil
+	}
+	c, err := startCluster()
+	if err != nil {
+		return "", err
+	}
+	started = c
+	return c.url, nil
+}
+
+// Template is a database prepared once and copied for each test.
+type Template struct {
+	// Name identifies the template's content, for example a hash of the
+	// migrations, so a changed preparation gets a new template on a
+	// shared server. Letters, digits and underscores, at most 40.
+	Name string
+	// Prepare fills the template database, given its URL.
+	Prepare func(ctx context.Context, url string) error
+}
+
+// Database creates a database for t, copied from tmpl (prepared first if
+// this is the first use of its name), drops it when t ends, and returns its
+// URL. The URL carries the server's password: never print it.
+func Database(t testing.TB, tmpl Template) string {
+	t.Helper()
+	admin := ServerURL(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	tmplName := "tmpl_" + tmpl.Name
+	if err := prepare(ctx, admin, tmplName, tmpl); err != nil {
+		t.Fatalf("pgtest: prepare template %s: %v", tmpl.Name, redactErr(err, admin))
+	}
+	name := "test_" + randomHex(8)
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		t.Fatalf("pgtest: connect: %v", redactErr(err, admin))
+	}
+	defer conn.Close(ctx)
+	// A template in use by another session cannot be copied: retry briefly.
+	for attempt := 0; ; attempt++ {
+		_, err = conn.Exec(ctx, "create database "+pgx.Identifier{name}.Sanitize()+" template "+pgx.Identifier{tmplName}.Sanitize())
+		if err == nil || attempt == 50 || !strings.Contains(err.Error(), "is being accessed by other users") {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("pgtest: create database: %v", redactErr(err, admin))
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, admin)
+		if err != nil {
+			t.Errorf("pgtest: connect to drop %s: %v", name, redactErr(err, admin))
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "drop database if exists "+pgx.Identifier{name}.Sanitize()+" with (force)"); err != nil {
+			t.Errorf("pgtest: drop %s: %v", name, redactErr(err, admin))
+		}
+	})
+	return WithDatabase(admin, name)
+}
+
+// prepare creates the template database once per server and name. An
+// advisory lock in the maintenance database keeps concurrent test binaries
+// sharing a server from preparing the same template twice.
+func prepare(ctx context.Context, admin, tmplName string, tmpl Template) error {
+	mu.Lock()
+	err, done := prepared[tmplName]
+	mu.Unlock()
+	if done {
+		return err
+	}
+	err = prepareOnce(ctx, admin, tmplName, tmpl)
+	mu.Lock()
+	prepared[tmplName] = err
+	mu.Unlock()
+	return err
+}
+
+func prepareOnce(ctx context.Context, admin, tmplName string, tmpl Template) error {
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "select pg_advisory_lock(7142024)"); err != nil {
+		return err
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), "select pg_advisory_unlock(7142024)") //nolint:errcheck
+	var ready bool
+	err = conn.QueryRow(ctx, "select exists(select from pg_database where datname = $1 and datistemplate)", tmplName).Scan(&ready)
+	if err != nil || ready {
+		return err
+	}
+	// A template left half-made by a killed run is made again.
+	if _, err := conn.Exec(ctx, "drop database if exists "+pgx.Identifier{tmplName}.Sanitize()); err != nil {
+		return err
+	}
+	if _, err := conn.Exec(ctx, "create database "+pgx.Identifier{tmplName}.Sanitize()); err != nil {
+		return err
+	}
+	if err := tmpl.Prepare(ctx, WithDatabase(admin, tmplName)); err != nil {
+		return err
+	}
+	_, err = conn.Exec(ctx, "alter database "+pgx.Identifier{tmplName}.Sanitize()+" with is_template true allow_connections false")
+	return err
+}
+
+// WithDatabase returns u with its database name replaced by name.
+func WithDatabase(u, name string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return u
+	}
+	p.Path = "/" + name
+	return p.String()
+}
+
+// Password returns the password of a URL, or "" (for leak scans).
+func Password(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || p.User == nil {
+		return ""
+	}
+	pw, _ := p.User.Password()
+	return pw
+}
+
+// redactErr keeps a server URL's password out of an error message.
+func redactErr(err error, u string) error {
+	if pw := Password(u); pw != "" && strings.Contains(err.Error(), pw) {
+		return errors.New(strings.ReplaceAll(err.Error(), pw, "xxxxx"))
+	}
+	return err
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// cluster is a throwaway PostgreSQL cluster run by this process.
+type cluster struct {
+	dir  string
+	cmd  *exec.Cmd
+	done chan struct{}
+	url  string
+}
+
+// binDir finds the directory of initdb and postgres: on the PATH, or the
+// newest /usr/lib/postgresql/<version>/bin (where Debian puts them).
+func binDir() (string, error) {
+	if p, err := exec.LookPath("initdb"); err == nil {
+		return filepath.Dir(p), nil
+	}
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	slices.SortFunc(dirs, func(a, b string) int {
+		va, _ := strconv.Atoi(filepath.Base(filepath.Dir(a)))
+		vb, _ := strconv.Atoi(filepath.Base(filepath.Dir(b)))
+		return vb - va
+	})
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
+			return d, nil
+		}
+	}
+	return "", errors.New("initdb not found on the PATH or in /usr/lib/postgresql/*/bin")
+}
+
+func startCluster() (*cluster, error) {
+	bin, err := binDir()
+	if err != nil {
+		return nil, err
+	}
+	// A short path: a Unix socket's path is limited to about 100 bytes.
+	dir, err := os.MkdirTemp("", "pgtest-")
+	if err != nil {
+		return nil, err
+	}
+	c := &cluster{dir: dir}
+	fail := func(err error) (*cluster, error) {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	cred, err := credential()
+	if err != nil {
+		return fail(err)
+	}
+	if cred != nil {
+		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
+			return fail(err)
+		}
+	}
+	password := randomHex(16)
+	pwfile := filepath.Join(dir, "pw")
+	if err := os.WriteFile(pwfile, []byte(password+"\n"), 0o600); err != nil {
+		return fail(err)
+	}
+	if cred != nil {
+		if err := os.Chown(pwfile, int(cred.Uid), int(cred.Gid)); err != nil {
+			return fail(err)
+		}
+	}
+	data := filepath.Join(dir, "data")
+	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres", "--pwfile", pwfile,
+		"--auth", "scram-sha-256", "--encoding", "UTF8", "--locale", "C", "--no-sync")
+	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	if out, err := initdb.CombinedOutput(); err != nil {
+		return fail(fmt.Errorf("initdb: %w: %s", err, lastLines(out, 5)))
+	}
+	os.Remove(pwfile)
+	logFile, err := os.Create(filepath.Join(dir, "postgres.log"))
+	if err != nil {
+		return fail(err)
+	}
+	defer logFile.Close()
+	c.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-k", dir,
+		"-c", "listen_addresses=", "-c", "fsync=off", "-c", "synchronous_commit=off",
+		"-c", "full_page_writes=off", "-c", "max_connections=200", "-c", "shared_buffers=64MB")
+	c.cmd.Stdout, c.cmd.Stderr = logFile, logFile
+	// The server dies with the test binary, even when the binary is killed.
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT}
+	if err := c.cmd.Start(); err != nil {
+		return fail(fmt.Errorf("start postgres: %w", err))
+	}
+	c.done = make(chan struct{})
+	go func() { _ = c.cmd.Wait(); close(c.done) }()
+	c.url = (&url.URL{Scheme: "postgres", User: url.UserPassword("postgres", password), Path: "/postgres",
+		RawQuery: url.Values{"host": {dir}, "sslmode": {"disable"}}.Encode()}).String()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		conn, err := pgx.Connect(ctx, c.url)
+		cancel()
+		if err == nil {
+			_ = conn.Close(context.Background())
+			return c, nil
+		}
+		select {
+		case <-c.done:
+			out, _ := os.ReadFile(logFile.Name())
+			return fail(fmt.Errorf("postgres exited: %s", lastLines(out, 5)))
+		default:
+		}
+		if time.Now().After(deadline) {
+			c.stop()
+			return nil, fmt.Errorf("postgres did not accept connections within 30s: %w", redactErr(err, c.url))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// credential returns the postgres OS user's credential when running as
+// root, and nil otherwise.
+func credential() (*syscall.Credential, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return nil, fmt.Errorf("running as root and there is no postgres OS user to run the server as: %w", err)
+	}
+	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
+	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
+	if err1 != nil || err2 != nil {
+		return nil, fmt.Errorf("postgres OS user: bad uid %q or gid %q", u.Uid, u.Gid)
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}
+
+// stop shuts the server down fast (SIGINT), waits for it, and removes the
+// cluster's directory.
+func (c *cluster) stop() {
+	if c.cmd != nil && c.cmd.Process != nil {
+		_ = c.cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-c.done:
+		case <-time.After(30 * time.Second):
+			_ = c.cmd.Process.Kill()
+			<-c.done
+		}
+	}
+	os.RemoveAll(c.dir)
+}
+
+func lastLines(b []byte, n int) string {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " | ")
+}
