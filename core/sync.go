@@ -35,6 +35,10 @@ const (
 // that names no delay, so it does not hammer a portal that is shedding load.
 const retryAfterFallback = 5 * time.Second
 
+// ErrStopped marks a pass that RunUntil stopped between two pages because
+// its stop channel was closed. The error also carries the code canceled.
+var ErrStopped = errors.New("sync pass stopped before its next page")
+
 // ErrBudgetExhausted marks a pass stopped because its time budget ran out.
 // When the pass was throttled at the time, the error also wraps the
 // portal's rateLimited *ports.PortalError, so ports.CodeOf reports
@@ -190,8 +194,18 @@ func NewSyncService(portal ports.DynamicsPortal, sink ports.RecordSink, store po
 // already sent finish before Run returns, so none of them lands after it;
 // a cancelled ctx cuts them off, and the portal may still apply those.
 func (s *SyncService) Run(ctx context.Context) (Report, error) {
+	return s.RunUntil(ctx, nil)
+}
+
+// RunUntil is Run with a gentler way to stop than cancelling ctx: once stop
+// is closed, the pass finishes the page in progress (its writes, the sink,
+// the checkpoint) and returns before reading the next one, with an error
+// wrapping ErrStopped that carries the code canceled. A nil stop never
+// closes. A scheduler uses it to hand a pass over at a page boundary when
+// its process shuts down.
+func (s *SyncService) RunUntil(ctx context.Context, stop <-chan struct{}) (Report, error) {
 	start := s.opts.Now()
-	p := &pass{SyncService: s, deadline: start.Add(s.opts.Budget)}
+	p := &pass{SyncService: s, deadline: start.Add(s.opts.Budget), stop: stop}
 	var rep Report
 	err := p.run(ctx, &rep)
 	rep.Duration = s.opts.Now().Sub(start)
@@ -216,6 +230,7 @@ func (s *SyncService) Run(ctx context.Context) (Report, error) {
 type pass struct {
 	*SyncService
 	deadline time.Time
+	stop     <-chan struct{} // closed: stop before the next page
 
 	mu        sync.Mutex
 	notBefore time.Time          // no portal call before this time
@@ -233,6 +248,11 @@ func (p *pass) run(ctx context.Context, rep *Report) error {
 		}
 		if err := ctx.Err(); err != nil {
 			return canceled(err)
+		}
+		select {
+		case <-p.stop:
+			return canceled(ErrStopped)
+		default:
 		}
 		q := ports.PageQuery{PageSize: p.opts.PageSize, Continuation: next}
 		page, err := retry(ctx, ctx, p, func() (ports.Page[ports.Certification], error) {

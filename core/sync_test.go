@@ -776,3 +776,35 @@ func TestReportJSON(t *testing.T) {
 		t.Errorf("JSON\n got %s\nwant %s", b, want)
 	}
 }
+
+func TestRunUntilStopsBetweenPages(t *testing.T) {
+	p := newPortal(3, sevenRecords().certs...)
+	e := newEnv(t, p)
+	stop := make(chan struct{})
+	// The stop comes while the first page is read: that page is finished,
+	// the second is not read.
+	p.onList = func() {
+		select {
+		case <-stop:
+		default:
+			close(stop)
+		}
+	}
+	rep, err := e.service(t, core.SyncOptions{PageSize: 3}).RunUntil(t.Context(), stop)
+	if !errors.Is(err, core.ErrStopped) || ports.CodeOf(err) != ports.CodeCanceled {
+		t.Fatalf("RunUntil = %v, want ErrStopped with the code canceled", err)
+	}
+	if rep.Pages != 1 || len(p.Queries()) != 1 || len(e.store.saves) != 1 || e.store.cp == nil || e.store.cp.Next != "from-3" {
+		t.Errorf("report %+v after %d reads, saves %d, checkpoint %+v; want the first page finished and checkpointed, no second read",
+			rep, len(p.Queries()), len(e.store.saves), e.store.cp)
+	}
+	if got, want := p.Written(), []string{id(1), id(3)}; !slices.Equal(got, want) {
+		t.Errorf("written %v, want the first page's writes %v", got, want)
+	}
+
+	// The next run resumes the pass and finishes it.
+	rep, err = e.serviceOnly(t, core.SyncOptions{PageSize: 3}).RunUntil(t.Context(), nil)
+	if err != nil || !rep.Complete || !rep.Resumed || rep.Pages != 3 {
+		t.Errorf("resumed run: %+v, %v; want the pass completed over 3 pages", rep, err)
+	}
+}
