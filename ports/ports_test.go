@@ -76,8 +76,17 @@ func TestDateJSON(t *testing.T) {
 const secret = "s3cr3t-VALUE-do-not-print"
 
 func TestCredentialsNeverPrintTheSecret(t *testing.T) {
-	c := ports.NewCredentials("app-id", secret)
-	if c.ClientID() != "app-id" || c.Secret() != secret {
+	for _, c := range []ports.Credentials{ports.NewCredentials("app-id", secret), ports.NewAssertionCredentials("app-id", secret)} {
+		key := "secret"
+		if c.IsAssertion() {
+			key = "assertion"
+		}
+		t.Run(key, func(t *testing.T) { checkRedacted(t, c, key) })
+	}
+}
+
+func checkRedacted(t *testing.T, c ports.Credentials, key string) {
+	if c.ClientID() != "app-id" || c.Secret()+c.Assertion() != secret {
 		t.Fatalf("accessors: %q", c.ClientID())
 	}
 	type holder struct {
@@ -98,13 +107,13 @@ func TestCredentialsNeverPrintTheSecret(t *testing.T) {
 	for _, l := range []*slog.Logger{slog.New(slog.NewTextHandler(&text, nil)), slog.New(slog.NewJSONHandler(&js, nil))} {
 		l.Info("creds", "c", c, "ptr", &c, slog.Any("any", c), slog.Group("g", "c", c))
 	}
-	if !strings.Contains(text.String(), "c.secret=[REDACTED]") || !strings.Contains(js.String(), `"client_id":"app-id"`) {
+	if !strings.Contains(text.String(), "c."+key+"=[REDACTED]") || !strings.Contains(js.String(), `"client_id":"app-id"`) {
 		t.Errorf("slog output:\n%s%s", text.String(), js.String())
 	}
 	outs = append(outs, text.String(), js.String())
 
 	b, err := json.Marshal(h)
-	if err != nil || !strings.Contains(string(b), `"clientId":"app-id"`) {
+	if err != nil || !strings.Contains(string(b), `"clientId":"app-id","`+key+`":"[REDACTED]"`) {
 		t.Errorf("JSON = %s, %v", b, err)
 	}
 	outs = append(outs, string(b))
@@ -118,12 +127,13 @@ func TestCredentialsNeverPrintTheSecret(t *testing.T) {
 // %p of a non-pointer bypasses Format: fmt reports the bad verb and prints
 // the struct's fields raw.
 func TestCredentialsPointerVerb(t *testing.T) {
-	c := ports.NewCredentials("app-id", secret)
-	if out := fmt.Sprintf("%p", c); strings.Contains(out, secret) {
-		t.Errorf("%%p of a value printed the secret: %s", out)
-	}
-	if out := fmt.Sprintf("%p", &c); strings.Contains(out, secret) {
-		t.Errorf("%%p of a pointer printed the secret")
+	for _, c := range []ports.Credentials{ports.NewCredentials("app-id", secret), ports.NewAssertionCredentials("app-id", secret)} {
+		if out := fmt.Sprintf("%p", c); strings.Contains(out, secret) {
+			t.Errorf("%%p of a value printed the secret: %s", out)
+		}
+		if out := fmt.Sprintf("%p", &c); strings.Contains(out, secret) {
+			t.Errorf("%%p of a pointer printed the secret")
+		}
 	}
 }
 
@@ -132,9 +142,13 @@ func TestCredentialsValidate(t *testing.T) {
 		c    ports.Credentials
 		want string
 	}{
+		{ports.Credentials{}, "client id and client secret are empty"},
 		{ports.NewCredentials("", ""), "client id and client secret are empty"},
 		{ports.NewCredentials("", "x"), "client id is empty"},
 		{ports.NewCredentials("x", ""), "client secret is empty"},
+		{ports.NewAssertionCredentials("", ""), "client id and client assertion are empty"},
+		{ports.NewAssertionCredentials("", "x"), "client id is empty"},
+		{ports.NewAssertionCredentials("x", ""), "client assertion is empty"},
 	} {
 		err := tt.c.Validate()
 		if !errors.Is(err, ports.ErrInvalidConfig) || !strings.Contains(err.Error(), tt.want) {
@@ -143,6 +157,22 @@ func TestCredentialsValidate(t *testing.T) {
 	}
 	if err := ports.NewCredentials("x", "y").Validate(); err != nil {
 		t.Errorf("valid credentials: %v", err)
+	}
+	if err := ports.NewAssertionCredentials("x", "a.b.c").Validate(); err != nil {
+		t.Errorf("valid assertion credentials: %v", err)
+	}
+}
+
+// A credential carries a secret or an assertion, never both: each accessor
+// answers only for its own kind.
+func TestCredentialsSecretOrAssertion(t *testing.T) {
+	s := ports.NewCredentials("id", "the-secret")
+	a := ports.NewAssertionCredentials("id", "the-assertion")
+	if s.IsAssertion() || s.Secret() != "the-secret" || s.Assertion() != "" {
+		t.Errorf("secret credentials: assertion %v, secret %q, assertion %q", s.IsAssertion(), s.Secret(), s.Assertion())
+	}
+	if !a.IsAssertion() || a.Assertion() != "the-assertion" || a.Secret() != "" {
+		t.Errorf("assertion credentials: assertion %v, secret %q, assertion %q", a.IsAssertion(), a.Secret(), a.Assertion())
 	}
 }
 

@@ -1,7 +1,11 @@
 // Package credentials provides the client credentials of the app
-// registration to the portal adapter, from the environment or from mounted
-// secret files. Both providers read at every call, so a rotated secret is
-// picked up at the next token fetch without a restart.
+// registration to the portal adapter: a client secret from the environment
+// or from mounted secret files, a federated workload token from a file
+// (workload identity federation), or a client assertion signed with a
+// certificate's private key. Every provider reads at every call, so a
+// rotated secret, token or certificate is picked up at the next token fetch
+// without a restart. Choose picks one from the environment, as Azure's SDKs
+// do.
 //
 // A missing or empty value is an error that names the variable or the file
 // and wraps ports.ErrInvalidConfig: the deployment is incomplete, and the
@@ -55,19 +59,21 @@ func (e *Env) Credentials(ctx context.Context) (ports.Credentials, error) {
 	if err := ctx.Err(); err != nil {
 		return ports.Credentials{}, err
 	}
-	id, err := e.get(EnvClientID)
+	id, err := lookupVar(e.lookup, EnvClientID)
 	if err != nil {
 		return ports.Credentials{}, err
 	}
-	secret, err := e.get(EnvClientSecret)
+	secret, err := lookupVar(e.lookup, EnvClientSecret)
 	if err != nil {
 		return ports.Credentials{}, err
 	}
 	return ports.NewCredentials(id, secret), nil
 }
 
-func (e *Env) get(name string) (string, error) {
-	v, ok := e.lookup(name)
+// lookupVar returns the value of the variable name, an error when it is
+// not set or empty.
+func lookupVar(lookup func(string) (string, bool), name string) (string, error) {
+	v, ok := lookup(name)
 	switch {
 	case !ok:
 		return "", fmt.Errorf("%w: environment variable %s is not set", ports.ErrInvalidConfig, name)
@@ -111,22 +117,9 @@ func (f *Files) Credentials(ctx context.Context) (ports.Credentials, error) {
 // readValue reads one credential file. Its errors name what and path and
 // never include the content.
 func readValue(what, path string) (string, error) {
-	if path == "" {
-		return "", fmt.Errorf("%w: no file named for the %s", ports.ErrInvalidConfig, what)
-	}
-	file, err := os.Open(path)
+	b, err := readFile(what, path)
 	if err != nil {
-		return "", fmt.Errorf("%w: %s file: %w", ports.ErrInvalidConfig, what, err)
-	}
-	defer file.Close()
-	b, err := io.ReadAll(io.LimitReader(file, MaxFileSize+1))
-	switch {
-	case err != nil:
-		// Read errors from the os package name the operation and the
-		// path, never the data.
-		return "", fmt.Errorf("%w: %s file: %w", ports.ErrInvalidConfig, what, err)
-	case len(b) > MaxFileSize:
-		return "", fmt.Errorf("%w: %s file %s is larger than %d bytes", ports.ErrInvalidConfig, what, path, MaxFileSize)
+		return "", err
 	}
 	if line, ok := bytes.CutSuffix(b, []byte("\n")); ok {
 		b = bytes.TrimSuffix(line, []byte("\r"))
@@ -135,4 +128,27 @@ func readValue(what, path string) (string, error) {
 		return "", fmt.Errorf("%w: %s file %s is empty", ports.ErrInvalidConfig, what, path)
 	}
 	return string(b), nil
+}
+
+// readFile reads one credential file of at most MaxFileSize bytes. Its
+// errors name what and path and never include the content.
+func readFile(what, path string) ([]byte, error) {
+	if path == "" {
+		return nil, fmt.Errorf("%w: no file named for the %s", ports.ErrInvalidConfig, what)
+	}
+	file, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s file: %w", ports.ErrInvalidConfig, what, err)
+	}
+	defer file.Close()
+	b, err := io.ReadAll(io.LimitReader(file, MaxFileSize+1))
+	switch {
+	case err != nil:
+		// Read errors from the os package name the operation and the
+		// path, never the data.
+		return nil, fmt.Errorf("%w: %s file: %w", ports.ErrInvalidConfig, what, err)
+	case len(b) > MaxFileSize:
+		return nil, fmt.Errorf("%w: %s file %s is larger than %d bytes", ports.ErrInvalidConfig, what, path, MaxFileSize)
+	}
+	return b, nil
 }

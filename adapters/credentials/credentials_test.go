@@ -183,3 +183,20 @@ func ExampleFromEnvLookup() {
 	fmt.Println(err)
 	// Output: invalid configuration: environment variable AZURE_CLIENT_SECRET is not set
 }
+
+func ExampleChoose() {
+	env := map[string]string{
+		"AZURE_CLIENT_ID":            "0b6f1e2a-4c3d-4e5f-8a9b-0c1d2e3f4a5b",
+		"AZURE_FEDERATED_TOKEN_FILE": "/var/run/secrets/azure/tokens/azure-identity-token",
+	}
+	lookup := func(key string) (string, bool) { v, ok := env[key]; return v, ok }
+	_, kind, err := credentials.Choose(lookup, "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token")
+	fmt.Println(kind, err)
+
+	env["AZURE_CLIENT_SECRET"] = "also-set"
+	_, _, err = credentials.Choose(lookup, "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token")
+	fmt.Println(err)
+	// Output:
+	// federated token <nil>
+	// invalid configuration: AZURE_FEDERATED_TOKEN_FILE and AZURE_CLIENT_SECRET are set at once: configure one credential only
+}
