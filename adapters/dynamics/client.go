@@ -126,13 +126,24 @@ func New(baseURL string, creds ports.CredentialProvider, logger *slog.Logger, op
 	c.tokens = &tokenCache{
 		now:      cfg.now,
 		timeout:  cfg.timeouts.Token,
-		tokenURL: cfg.authority + "/" + cfg.tenant + "/oauth2/v2.0/token",
+		tokenURL: TokenURL(cfg.authority, cfg.tenant),
 		scope:    baseStr + "/.default",
 		creds:    creds,
 		hc:       tokenClient(hc),
 		log:      logger,
 	}
 	return c, nil
+}
+
+// TokenURL is the token endpoint of tenant at the Entra ID authority host
+// (DefaultAuthorityHost when empty), as the client posts to it: the
+// audience of a certificate's client assertion
+// (credentials.FromCertificateFile).
+func TokenURL(authorityHost, tenant string) string {
+	if authorityHost == "" {
+		authorityHost = DefaultAuthorityHost
+	}
+	return strings.TrimRight(authorityHost, "/") + "/" + tenant + "/oauth2/v2.0/token"
 }
 
 // Close releases the idle connections of the client's HTTP transport. The

@@ -80,6 +80,16 @@ func runLoggedCalls(t *testing.T, h slog.Handler) []string {
 		c = newLoggedClient(t, bad, slog.New(h))
 		_, err = c.WhoAmI(ctx)
 		record(err)
+
+		// A client assertion, accepted and then refused.
+		for _, tok := range []http.HandlerFunc{goodToken, status(400, fixture(t, "token-error-invalid-client.json"))} {
+			ac, err := New(testBase, assertionCreds(), slog.New(h), WithTenant(testTenant), WithHTTPClient(&http.Client{Transport: &fakeNet{token: tok, api: whoami}}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = ac.WhoAmI(ctx)
+			record(err)
+		}
 	})
 	if len(errs) == 0 {
 		t.Fatal("no call failed")
@@ -93,7 +103,7 @@ func TestDebugLogAndErrorsHoldNoSecrets(t *testing.T) {
 	errs := runLoggedCalls(t, slog.NewTextHandler(&text, opts))
 	errs = append(errs, runLoggedCalls(t, slog.NewJSONHandler(&js, opts))...)
 	all := text.String() + js.String() + strings.Join(errs, "\n")
-	for _, leak := range []string{secretMarker, tokenMarker, skipMarker, "Bearer", "Authorization", "client_secret", `"value"`, "error_codes"} {
+	for _, leak := range []string{secretMarker, tokenMarker, skipMarker, assertionMarker, "ASSERTION-MARKER", "Bearer", "Authorization", "client_secret", "client_assertion", `"value"`, "error_codes"} {
 		if strings.Contains(all, leak) {
 			t.Errorf("logs or errors hold %q", leak)
 		}
@@ -141,12 +151,14 @@ func TestDebugLogRecords(t *testing.T) {
 			t.Errorf("unexpected record %v", rec)
 		}
 	}
-	// WhoAmI: 503 then 200; the listing; the write (401); the second client's token fails.
-	if !slices.Equal(attempts, []float64{1, 2, 1, 1, 1}) {
+	// WhoAmI: 503 then 200; the listing; the write (401); the second
+	// client's token fails; the assertion client's WhoAmI, then its token
+	// refused.
+	if !slices.Equal(attempts, []float64{1, 2, 1, 1, 1, 1, 1}) {
 		t.Errorf("attempts %v", attempts)
 	}
-	if tokenFetches != 2 {
-		t.Errorf("%d token fetch records, want 2", tokenFetches)
+	if tokenFetches != 4 {
+		t.Errorf("%d token fetch records, want 4", tokenFetches)
 	}
 }
 

@@ -124,7 +124,8 @@ func (tc *tokenCache) run(ctx context.Context, f *tokenFetch) {
 }
 
 // fetch asks the provider for the credentials, which live only as long as
-// this call, and exchanges them for a token.
+// this call, and exchanges them for a token: a secret goes in the form's
+// client_secret, an assertion in client_assertion (RFC 7523).
 func (tc *tokenCache) fetch(ctx context.Context) (*token, *tokenFailure) {
 	creds, err := tc.creds.Credentials(ctx)
 	if err != nil {
@@ -138,10 +139,16 @@ func (tc *tokenCache) fetch(ctx context.Context) (*token, *tokenFailure) {
 	}
 	cfg := clientcredentials.Config{
 		ClientID:     creds.ClientID(),
-		ClientSecret: creds.Secret(),
+		ClientSecret: creds.Secret(), // "" for an assertion: oauth2 then sends none
 		TokenURL:     tc.tokenURL,
 		Scopes:       []string{tc.scope},
 		AuthStyle:    oauth2.AuthStyleInParams,
+	}
+	if creds.IsAssertion() {
+		cfg.EndpointParams = url.Values{
+			"client_assertion_type": {ports.ClientAssertionType},
+			"client_assertion":      {creds.Assertion()},
+		}
 	}
 	debug := tc.log.Enabled(ctx, slog.LevelDebug)
 	var start time.Time

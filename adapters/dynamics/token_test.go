@@ -3,9 +3,12 @@ package dynamics
 import (
 	"context"
 	"errors"
+	"maps"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,6 +39,94 @@ func TestTokenRequest(t *testing.T) {
 		if !strings.Contains(form, p) {
 			t.Errorf("token form %q lacks %q", form, p)
 		}
+	}
+}
+
+// assertionMarker stands for a client assertion in tests: a JWT's shape,
+// searched for in every log byte and error string.
+const assertionMarker = "eyJhbGciOiJQUzI1NiJ9.eyJhdWQiOiJ4In0.ASSERTION-MARKER-r8Tn"
+
+func assertionCreds() ports.CredentialProvider {
+	return ports.CredentialProviderFunc(func(context.Context) (ports.Credentials, error) {
+		return ports.NewAssertionCredentials(testClientID, assertionMarker), nil
+	})
+}
+
+// An assertion goes in client_assertion with the jwt-bearer type, and no
+// client_secret is sent.
+func TestTokenRequestWithAssertion(t *testing.T) {
+	f := &fakeNet{api: okJSON(fixture(t, "whoami.json"))}
+	c, err := New(testBase, assertionCreds(), nil, WithTenant(testTenant), WithHTTPClient(&http.Client{Transport: f}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.WhoAmI(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	req := f.seen()[0]
+	if req.header.Get("Authorization") != "" {
+		t.Errorf("credentials sent in a header")
+	}
+	form, err := url.ParseQuery(string(req.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := url.Values{
+		"grant_type":            {"client_credentials"},
+		"client_id":             {testClientID},
+		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
+		"client_assertion":      {assertionMarker},
+		"scope":                 {testBase + "/.default"},
+	}
+	if !maps.EqualFunc(form, want, slices.Equal) {
+		t.Errorf("token form %v, want %v", form, want)
+	}
+}
+
+// An assertion the token endpoint refuses (expired, for another audience)
+// is an authFailure after one request: another attempt would send the same
+// assertion.
+func TestRefusedAssertionIsNotRetried(t *testing.T) {
+	for code, body := range map[string]string{
+		"expired":        `{"error":"invalid_client","error_description":"AADSTS700024: Client assertion is not within its valid time range.","error_codes":[700024],"trace_id":"t"}`,
+		"wrong audience": `{"error":"invalid_client","error_description":"AADSTS700023: Client assertion audience claim does not match Realm issuer.","error_codes":[700023],"trace_id":"t"}`,
+		"federated":      `{"error":"invalid_client","error_description":"AADSTS700212: No matching federated identity record found for presented assertion audience.","error_codes":[700212],"trace_id":"t"}`,
+	} {
+		synctest.Test(t, func(t *testing.T) {
+			f := &fakeNet{token: status(400, body), api: okJSON(fixture(t, "whoami.json"))}
+			c, err := New(testBase, assertionCreds(), nil, WithTenant(testTenant), WithHTTPClient(&http.Client{Transport: f}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.WhoAmI(t.Context())
+			pe := wantCode(t, err, ports.CodeAuthFailure)
+			if pe.ServiceCode != "invalid_client" || !strings.HasPrefix(pe.Message, "AADSTS700") || f.tokens.Load() != 1 {
+				t.Errorf("%s: error %+v after %d token requests, want 1", code, pe, f.tokens.Load())
+			}
+			if strings.Contains(err.Error(), assertionMarker) {
+				t.Errorf("%s: the error holds the assertion", code)
+			}
+		})
+	}
+}
+
+func TestTokenURL(t *testing.T) {
+	for _, tt := range []struct{ authority, want string }{
+		{"", "https://login.microsoftonline.com/" + testTenant + "/oauth2/v2.0/token"},
+		{"https://login.microsoftonline.us/", "https://login.microsoftonline.us/" + testTenant + "/oauth2/v2.0/token"},
+	} {
+		if got := TokenURL(tt.authority, testTenant); got != tt.want {
+			t.Errorf("TokenURL(%q) = %q, want %q", tt.authority, got, tt.want)
+		}
+	}
+	// The client posts to the same URL.
+	f := &fakeNet{api: okJSON(fixture(t, "whoami.json"))}
+	c := newNetClient(t, f, WithAuthorityHost("https://login.microsoftonline.us/"))
+	if _, err := c.WhoAmI(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := "https://" + f.seen()[0].host + f.seen()[0].path; got != TokenURL("https://login.microsoftonline.us", testTenant) {
+		t.Errorf("token request to %s", got)
 	}
 }
 
