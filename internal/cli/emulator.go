@@ -25,6 +25,9 @@ type emulatorOptions struct {
 	limitRequests   int
 	limitWindow     time.Duration
 	limitConcurrent int
+	limitExecution  time.Duration
+	operationCost   time.Duration
+	batchPerPart    bool
 	dopHint         int
 	faults          faultList
 }
@@ -44,6 +47,9 @@ func emulatorFlags(fs *flag.FlagSet, e *env) {
 	fs.IntVar(&o.limitRequests, "limit-requests", 0, "service protection: requests per window and user (0: off)")
 	fs.DurationVar(&o.limitWindow, "limit-window", 300*time.Second, "service protection: the sliding window")
 	fs.IntVar(&o.limitConcurrent, "limit-concurrent", 0, "service protection: concurrent requests per user (0: off)")
+	fs.DurationVar(&o.limitExecution, "limit-execution", 0, "service protection: execution time per window and user (0: off)")
+	fs.DurationVar(&o.operationCost, "operation-cost", 0, "execution time charged per operation, a $batch part being one (0: the time measured)")
+	fs.BoolVar(&o.batchPerPart, "batch-per-part", false, "count a $batch as one request per part against --limit-requests (default: one request)")
 	fs.IntVar(&o.dopHint, "dop-hint", 0, "x-ms-dop-hint sent on responses (0: none)")
 	fs.Var(&o.faults, "fault", "inject a fault, repeatable (syntax in the emulator package documentation), e.g. certifications:503,503")
 	fs.StringVar(&e.settings.logLevel, "log-level", "", "debug logs every request (env "+app.EnvLogLevel+")")
@@ -61,9 +67,10 @@ func runEmulator(ctx context.Context, e *env, _ []string) error {
 		Seed:           o.seed,
 		Certifications: o.certifications,
 		TokenLifetime:  o.tokenLifetime,
-		Limits:         emulator.Limits{Requests: o.limitRequests, Window: o.limitWindow, Concurrent: o.limitConcurrent},
-		DOPHint:        o.dopHint,
-		Logger:         app.NewLogger(cfg, e.stderr),
+		Limits: emulator.Limits{Requests: o.limitRequests, Window: o.limitWindow, Concurrent: o.limitConcurrent,
+			ExecutionTime: o.limitExecution, OperationCost: o.operationCost, BatchPerPart: o.batchPerPart},
+		DOPHint: o.dopHint,
+		Logger:  app.NewLogger(cfg, e.stderr),
 	}
 	type injection struct {
 		route emulator.Route

@@ -114,7 +114,25 @@
 // x-ms-ratelimit-burst-remaining-xrm-requests and
 // x-ms-ratelimit-time-remaining-xrm-requests. The window runs on the
 // emulator clock, so a test can advance it. The token endpoint is not
-// limited.
+// limited. Execution time is the time measured serving each request, or,
+// with OperationCost, a fixed cost per operation (a request, or each part
+// of a $batch) charged on admission. A $batch counts as one request
+// against Requests, or as one per part with BatchPerPart. As in Dataverse
+// a request is refused only once a limit is reached, so one admitted
+// batch may carry the window past it.
+//
+// # $batch
+//
+// POST $batch takes a multipart/mixed body of at most 1000 parts, each
+// application/http holding one PATCH of a certification (request line,
+// headers, a blank line, the JSON body; the path absolute, or relative to
+// the Web API). Parts are served one after another, each with the latency
+// and the faults of the patch route, and answered in request order in a
+// multipart/mixed body whose boundary starts with batchresponse_, each
+// part an HTTP/1.1 response. Without Prefer: odata.continue-on-error the
+// batch stops after the first failed part. Change sets and parts other
+// than a PATCH of a certification are not served (400, 501). A part
+// takes the batch's correlation id unless it carries its own.
 //
 // # Faults
 //
@@ -124,12 +142,17 @@
 // faulted request applies no write, so write counts stay exact; latency
 // alone delays a request and then serves it, applying a PATCH only if the
 // client is still waiting when the latency ends. Faults act before
-// authentication.
+// authentication. On the batch route, truncate, malformed and fewer-parts
+// serve the batch (its writes are applied) and then spoil the answer: cut
+// short, a part that is no HTTP response, the last part left out. A batch
+// part takes a patch-route status fault as its own answer; any other
+// patch-route fault it draws acts on the whole batch after the parts
+// before it were applied.
 //
 // The command line gives faults as ROUTE:ITEM[,ITEM...] (ParseFault), one
 // fault per spec:
 //
-//	ROUTE   token | whoami | certifications | certification | patch | assignments | *
+//	ROUTE   token | whoami | certifications | certification | patch | assignments | batch | *
 //	NNN                    answer HTTP status NNN (400-599) with an error body
 //	retry-after=S          with a status: Retry-After: S seconds (decimals allowed)
 //	retry-after-date=S     with a status: Retry-After as an HTTP date S seconds from now
@@ -145,6 +168,7 @@
 //	nextlink[=URL]         collections: a page whose nextLink is URL (default: another host)
 //	no-expires-in          token: a token response without expires_in
 //	negative-expires-in    token: a token response with a negative expires_in
+//	fewer-parts            batch: serve it, then leave the last part out of the answer
 //	times=N|always         the fault applies to N requests (default 1) or to all
 //
 // Examples: "certifications:503,retry-after=2,times=2" (two 503s, then

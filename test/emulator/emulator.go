@@ -103,9 +103,19 @@ type Limits struct {
 	Window time.Duration
 	// Concurrent is the most requests in progress at once.
 	Concurrent int
-	// ExecutionTime is the most time spent serving requests (added latency
-	// included, measured in real time) per Window.
+	// ExecutionTime is the most execution time per Window: the time spent
+	// serving requests (added latency included, measured in real time when
+	// they end), or OperationCost per operation when that is set.
 	ExecutionTime time.Duration
+	// OperationCost, when positive, is the execution time each operation
+	// is charged instead of the time measured: a request is one operation,
+	// a $batch request one per part. It is charged when the request is
+	// admitted, since its cost is known then.
+	OperationCost time.Duration
+	// BatchPerPart counts a $batch request as one request per part against
+	// Requests. By default a batch counts as one request, as Dataverse
+	// documents.
+	BatchPerPart bool
 }
 
 func (l Limits) on() bool { return l.Requests > 0 || l.Concurrent > 0 || l.ExecutionTime > 0 }
@@ -187,7 +197,7 @@ func Start(opts Options) (*Emulator, error) {
 	if o.CorrelationHeader == "" {
 		o.CorrelationHeader = DefaultCorrelationHeader
 	}
-	if o.Limits.Requests < 0 || o.Limits.Concurrent < 0 || o.Limits.ExecutionTime < 0 {
+	if o.Limits.Requests < 0 || o.Limits.Concurrent < 0 || o.Limits.ExecutionTime < 0 || o.Limits.OperationCost < 0 {
 		return nil, errors.New("emulator: negative limit")
 	}
 
@@ -456,8 +466,11 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c.route = route
 	e.stats.request(route)
-	if route == RoutePatch {
+	switch route {
+	case RoutePatch:
 		c.body, c.bodyErr = io.ReadAll(io.LimitReader(r.Body, maxPatchBody+1))
+	case RouteBatch:
+		c.body, c.bodyErr = io.ReadAll(io.LimitReader(r.Body, maxBatchBody+1))
 	}
 
 	if f, ok := e.faults.next(route); ok {
@@ -487,7 +500,19 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request, c *call, id 
 	if !ok {
 		return
 	}
-	release, ok := e.limits.acquire(w, user, e.now())
+	ops := 1
+	var parts []batchPart
+	if c.route == RouteBatch {
+		var aerr *apiError
+		if parts, aerr = e.readBatch(w, r, c); aerr != nil {
+			if aerr.status != 0 {
+				writeAPIError(w, aerr)
+			}
+			return
+		}
+		ops = len(parts)
+	}
+	release, ok := e.limits.acquire(w, user, e.now(), ops)
 	if !ok {
 		e.stats.throttled()
 		return
@@ -510,6 +535,8 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request, c *call, id 
 		e.serveGet(w, r, id)
 	case RoutePatch:
 		e.servePatch(w, r, c, id)
+	case RouteBatch:
+		e.serveBatch(w, r, c, parts)
 	}
 }
 
@@ -550,6 +577,12 @@ func (e *Emulator) route(r *http.Request) (Route, string, *apiError) {
 	}
 	notAllowed := &apiError{http.StatusMethodNotAllowed, codeNoSegment,
 		"The requested resource does not support http method '" + r.Method + "'."}
+	if seg == "$batch" {
+		if r.Method != http.MethodPost {
+			return "", "", notAllowed
+		}
+		return RouteBatch, "", nil
+	}
 	var collection Route
 	switch seg {
 	case "WhoAmI", "WhoAmI()":

@@ -32,13 +32,16 @@ const (
 	RoutePatch Route = "patch"
 	// RouteAssignments is GET hlf_assignments.
 	RouteAssignments Route = "assignments"
+	// RouteBatch is POST $batch. Each of its parts also takes the faults
+	// and the latency of RoutePatch, one part after another.
+	RouteBatch Route = "batch"
 	// RouteAll stands for every route in Inject, SetFaultRate and
 	// SetLatency. It takes only the faults every route can serve.
 	RouteAll Route = "*"
 )
 
 // routes lists the routes a request can take, RouteAll excluded.
-var routes = []Route{RouteToken, RouteWhoAmI, RouteCertifications, RouteCertification, RoutePatch, RouteAssignments}
+var routes = []Route{RouteToken, RouteWhoAmI, RouteCertifications, RouteCertification, RoutePatch, RouteAssignments, RouteBatch}
 
 func (r Route) valid() bool { return r == RouteAll || slices.Contains(routes, r) }
 
@@ -76,10 +79,13 @@ const (
 	// FaultNegativeExpiresIn issues a valid token in a response whose
 	// expires_in is negative. Token route only.
 	FaultNegativeExpiresIn FaultKind = "negative-expires-in"
+	// FaultFewerParts serves a $batch, then leaves the last part out of
+	// the answer. Batch route only.
+	FaultFewerParts FaultKind = "fewer-parts"
 )
 
 var faultKinds = []FaultKind{FaultStatus, FaultHang, FaultReset, FaultTruncate, FaultMalformed, FaultHTML,
-	FaultRedirect, FaultNextLink, FaultNoExpiresIn, FaultNegativeExpiresIn}
+	FaultRedirect, FaultNextLink, FaultNoExpiresIn, FaultNegativeExpiresIn, FaultFewerParts}
 
 // Fault is one injected misbehaviour. A request that draws a fault (other
 // than latency alone, nextlink and the token response faults, which still
@@ -152,6 +158,8 @@ func (f Fault) Validate(route Route) error {
 		return fmt.Errorf("nextlink applies to the collection routes, not %q", route)
 	case (k == FaultNoExpiresIn || k == FaultNegativeExpiresIn) && route != RouteToken:
 		return fmt.Errorf("%s applies to the token route, not %q", k, route)
+	case k == FaultFewerParts && route != RouteBatch:
+		return fmt.Errorf("%s applies to the batch route, not %q", k, route)
 	}
 	return nil
 }
@@ -317,9 +325,16 @@ func (e *Emulator) serveFault(w *recorder, r *http.Request, c *call, f Fault) bo
 	switch f.kind() {
 	case "":
 		return false
-	case FaultNextLink, FaultNoExpiresIn, FaultNegativeExpiresIn:
+	case FaultNextLink, FaultNoExpiresIn, FaultNegativeExpiresIn, FaultFewerParts:
 		c.fault = &f
 		return false
+	case FaultTruncate, FaultMalformed:
+		if c.route == RouteBatch {
+			c.fault = &f // the batch is served, then its answer spoilt
+			return false
+		}
+	}
+	switch f.kind() {
 	case FaultStatus:
 		e.serveStatusFault(w, r, c, f)
 	case FaultHang:
@@ -467,7 +482,7 @@ func ParseFault(spec string) (Route, Fault, error) {
 		seen[name] = true
 		var err error
 		switch name {
-		case "hang", "reset", "truncate", "malformed", "html", "no-expires-in", "negative-expires-in":
+		case "hang", "reset", "truncate", "malformed", "html", "no-expires-in", "negative-expires-in", "fewer-parts":
 			if hasValue {
 				return fail("%s takes no value", name)
 			}

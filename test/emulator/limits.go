@@ -51,10 +51,15 @@ type throttle struct {
 	wait time.Duration
 }
 
-// acquire admits a request of user at now, or answers 429 itself. It sets
-// the rate limit headers when limits are on. The returned release must be
-// called with the time the request ended and how long it was served.
-func (l *limiter) acquire(w http.ResponseWriter, user string, now time.Time) (release func(end time.Time, served time.Duration), ok bool) {
+// acquire admits a request of user at now holding ops operations (1, or
+// the parts of a $batch), or answers 429 itself. It sets the rate limit
+// headers when limits are on. The returned release must be called with the
+// time the request ended and how long it was served.
+//
+// A request is refused only once a limit is already reached, as Dataverse
+// does: an admitted batch may take the window past a limit by its own
+// operations.
+func (l *limiter) acquire(w http.ResponseWriter, user string, now time.Time, ops int) (release func(end time.Time, served time.Duration), ok bool) {
 	if !l.l.on() {
 		return func(time.Time, time.Duration) {}, true
 	}
@@ -67,8 +72,18 @@ func (l *limiter) acquire(w http.ResponseWriter, user string, now time.Time) (re
 	u.prune(now, l.l.Window)
 	t := l.check(u, now)
 	if t == nil {
-		u.reqs = append(u.reqs, now)
+		n := 1
+		if l.l.BatchPerPart {
+			n = max(ops, 1)
+		}
+		for range n {
+			u.reqs = append(u.reqs, now)
+		}
 		u.inflight++
+		if cost := l.l.OperationCost * time.Duration(max(ops, 1)); l.l.ExecutionTime > 0 && cost > 0 {
+			u.exec = append(u.exec, execEntry{at: now, d: cost})
+			u.execSum += cost
+		}
 	}
 	burst, execLeft := l.l.Requests-len(u.reqs), l.l.ExecutionTime-u.execSum
 	l.mu.Unlock()
@@ -90,7 +105,7 @@ func (l *limiter) acquire(w http.ResponseWriter, user string, now time.Time) (re
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		u.inflight--
-		if l.l.ExecutionTime > 0 {
+		if l.l.ExecutionTime > 0 && l.l.OperationCost <= 0 {
 			u.exec = append(u.exec, execEntry{at: end, d: served})
 			u.execSum += served
 		}

@@ -25,8 +25,12 @@ type Stats struct {
 	// Throttled counts the 429 answers of the service protection limits
 	// (injected 429 faults are counted in Faults).
 	Throttled int
-	// Faults counts the injected faults served, per route.
+	// Faults counts the injected faults served, per route; a fault drawn
+	// by a $batch part counts on RoutePatch.
 	Faults map[Route]int
+	// BatchParts counts the $batch parts served (each is also one
+	// operation of the execution-time limit).
+	BatchParts int
 	// Writes counts the applied writes per certification id.
 	Writes map[string]int
 }
@@ -78,6 +82,7 @@ type counters struct {
 	connections  int
 	refused      int // 401s
 	throttles    int // 429s
+	parts        int // $batch parts
 }
 
 func (c *counters) request(r Route) {
@@ -108,6 +113,7 @@ func (c *counters) tokenIssued()  { c.add(&c.tokensIssued) }
 func (c *counters) connection()   { c.add(&c.connections) }
 func (c *counters) unauthorized() { c.add(&c.refused) }
 func (c *counters) throttled()    { c.add(&c.throttles) }
+func (c *counters) part()         { c.add(&c.parts) }
 
 // Stats returns a snapshot of the counters.
 func (e *Emulator) Stats() Stats {
@@ -121,6 +127,7 @@ func (e *Emulator) Stats() Stats {
 		Unauthorized:  c.refused,
 		Throttled:     c.throttles,
 		Faults:        maps.Clone(c.faults),
+		BatchParts:    c.parts,
 	}
 	c.mu.Unlock()
 	if s.Requests == nil {
@@ -142,7 +149,7 @@ func (e *Emulator) ResetStats() {
 	c := &e.stats
 	c.mu.Lock()
 	c.requests, c.faults = nil, nil
-	c.tokensIssued, c.connections, c.refused, c.throttles = 0, 0, 0, 0
+	c.tokensIssued, c.connections, c.refused, c.throttles, c.parts = 0, 0, 0, 0, 0
 	c.mu.Unlock()
 	e.store.resetWrites()
 }
