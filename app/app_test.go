@@ -11,6 +11,9 @@ import (
 
 	"github.com/open-feature/go-sdk/openfeature"
 	"github.com/open-feature/go-sdk/openfeature/memprovider"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
 	"go.uber.org/goleak"
@@ -23,6 +26,7 @@ import (
 	"github.com/hlf/dynamicsportal/flags"
 	"github.com/hlf/dynamicsportal/mocks"
 	"github.com/hlf/dynamicsportal/ports"
+	"github.com/hlf/dynamicsportal/test/oteltest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -226,5 +230,45 @@ func TestUnevaluableFlagFallsBackToTheStub(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "flag service down") {
 		t.Errorf("the log does not say why the flag could not be evaluated:\n%s", logs.String())
+	}
+}
+
+func TestHostProvidersReachTheSyncPass(t *testing.T) {
+	tel := oteltest.New(t)
+	var svc *core.SyncService
+	opts, _ := options(t, app.Config{}, flagProvider(false),
+		fx.Supply(fx.Annotate(tel.TracerProvider, fx.As(new(trace.TracerProvider)))),
+		fx.Supply(fx.Annotate(tel.MeterProvider, fx.As(new(metric.MeterProvider)))),
+		fx.Populate(&svc))
+	fxtest.New(t, opts).RequireStart().RequireStop()
+	if _, err := svc.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(tel.Named(core.SpanPass)); n != 1 {
+		t.Errorf("%d pass spans reached the host's provider, want 1", n)
+	}
+	if got := tel.Metrics(t).Value(core.MetricPasses); got != 1 {
+		t.Errorf("%s = %v at the host's provider, want 1", core.MetricPasses, got)
+	}
+}
+
+func TestWithoutProvidersTheGlobalOnesAreNotUsed(t *testing.T) {
+	tel := oteltest.New(t)
+	prevTP, prevMP := otel.GetTracerProvider(), otel.GetMeterProvider()
+	otel.SetTracerProvider(tel.TracerProvider)
+	otel.SetMeterProvider(tel.MeterProvider)
+	t.Cleanup(func() { otel.SetTracerProvider(prevTP); otel.SetMeterProvider(prevMP) })
+
+	var svc *core.SyncService
+	opts, _ := options(t, app.Config{}, flagProvider(false), fx.Populate(&svc))
+	fxtest.New(t, opts).RequireStart().RequireStop()
+	if _, err := svc.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(tel.Spans()); n != 0 {
+		t.Errorf("%d spans reached the global provider, want none", n)
+	}
+	if ms := tel.Metrics(t); len(ms) != 0 {
+		t.Errorf("metrics reached the global provider: %v", ms)
 	}
 }

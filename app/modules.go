@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/open-feature/go-sdk/openfeature"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
 
@@ -141,10 +143,17 @@ type SyncParams struct {
 	Logger    *slog.Logger
 	Lifecycle fx.Lifecycle
 	Settings  SyncSettings `optional:"true"`
+	// TracerProvider and MeterProvider, when the host supplies them, get
+	// the pass's spans and metrics (see the README's Observability
+	// section); without them the pass reports nothing. The module never
+	// uses or installs the global providers.
+	TracerProvider trace.TracerProvider `optional:"true"`
+	MeterProvider  metric.MeterProvider `optional:"true"`
 }
 
 // NewSyncService builds the sync service with the sink and checkpoint store
-// the settings name. The output file is closed when the app stops.
+// the settings name, reporting to the graph's tracer and meter providers unless the
+// settings' options name their own. The output file is closed when the app stops.
 func NewSyncService(p SyncParams) (*core.SyncService, error) {
 	var store ports.CheckpointStore = checkpoint.NewMemory()
 	if p.Settings.CheckpointFile != "" {
@@ -163,5 +172,12 @@ func NewSyncService(p SyncParams) (*core.SyncService, error) {
 		p.Lifecycle.Append(fx.StopHook(js.Close))
 		sink = js
 	}
-	return core.NewSyncService(p.Portal, sink, store, p.Logger, p.Settings.Options)
+	opts := p.Settings.Options
+	if opts.TracerProvider == nil {
+		opts.TracerProvider = p.TracerProvider
+	}
+	if opts.MeterProvider == nil {
+		opts.MeterProvider = p.MeterProvider
+	}
+	return core.NewSyncService(p.Portal, sink, store, p.Logger, opts)
 }

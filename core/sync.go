@@ -10,6 +10,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/hlf/dynamicsportal/ports"
 )
 
@@ -70,6 +73,11 @@ type SyncOptions struct {
 	// Sleep waits d or until ctx is done, whichever is first, and returns
 	// ctx.Err() in the latter case (default a timer).
 	Sleep func(ctx context.Context, d time.Duration) error
+	// TracerProvider makes the spans of each pass and page (see the
+	// README's Observability section); nil means none.
+	TracerProvider trace.TracerProvider
+	// MeterProvider makes the pass's metrics; nil means none.
+	MeterProvider metric.MeterProvider
 	// OnPage, if set, receives the pass's totals after each processed page,
 	// for progress display. It runs on the pass's goroutine.
 	OnPage func(ports.SyncCounts)
@@ -116,6 +124,7 @@ type SyncService struct {
 	logger     *slog.Logger
 	opts       SyncOptions
 	windowDays int
+	tel        telemetry
 }
 
 // NewSyncService returns a sync service over the given ports. A nil logger
@@ -162,8 +171,13 @@ func NewSyncService(portal ports.DynamicsPortal, sink ports.RecordSink, store po
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	tel, err := newTelemetry(opts.TracerProvider, opts.MeterProvider)
+	if err != nil {
+		return nil, err
+	}
 	const day = 24 * time.Hour
 	return &SyncService{
+		tel:        tel,
 		portal:     portal,
 		sink:       sink,
 		store:      store,
@@ -193,6 +207,10 @@ func NewSyncService(portal ports.DynamicsPortal, sink ports.RecordSink, store po
 // portal's *ports.PortalError in its chain. A failure lets the writes
 // already sent finish before Run returns, so none of them lands after it;
 // a cancelled ctx cuts them off, and the portal may still apply those.
+//
+// The pass is one span, a child of ctx's span, with one child span per page;
+// the portal calls, sink and checkpoint work of a page run under the page's
+// span.
 func (s *SyncService) Run(ctx context.Context) (Report, error) {
 	return s.RunUntil(ctx, nil)
 }
@@ -204,11 +222,15 @@ func (s *SyncService) Run(ctx context.Context) (Report, error) {
 // closes. A scheduler uses it to hand a pass over at a page boundary when
 // its process shuts down.
 func (s *SyncService) RunUntil(ctx context.Context, stop <-chan struct{}) (Report, error) {
+	ctx, span := s.tel.tracer.Start(ctx, SpanPass)
+	defer span.End()
 	start := s.opts.Now()
 	p := &pass{SyncService: s, deadline: start.Add(s.opts.Budget), stop: stop}
 	var rep Report
 	err := p.run(ctx, &rep)
-	rep.Duration = s.opts.Now().Sub(start)
+	end := s.opts.Now()
+	rep.Duration = end.Sub(start)
+	s.tel.passDone(ctx, span, rep, end, err)
 	attrs := []slog.Attr{
 		slog.Int("read", rep.Read),
 		slog.Int("pages", rep.Pages),
@@ -254,45 +276,66 @@ func (p *pass) run(ctx context.Context, rep *Report) error {
 			return canceled(ErrStopped)
 		default:
 		}
-		q := ports.PageQuery{PageSize: p.opts.PageSize, Continuation: next}
-		page, err := retry(ctx, ctx, p, func() (ports.Page[ports.Certification], error) {
-			return p.portal.ListCertifications(ctx, q)
-		})
-		if err != nil {
-			return fmt.Errorf("read page %d: %w", rep.Pages+1, err)
-		}
-		records, err := p.processPage(ctx, page.Items, rep)
-		if err != nil {
+		more, err := p.page(ctx, next, rep)
+		if err != nil || more == "" {
 			return err
 		}
-		counts := rep.SyncCounts
-		tally(&counts, records)
-		position, err := p.sink.WritePage(ctx, records)
-		if err != nil {
-			return fmt.Errorf("record sink: %w", err)
-		}
-		if page.Next == "" {
-			if err := p.store.Clear(ctx); err != nil {
-				return fmt.Errorf("clear checkpoint: %w", err)
-			}
-			rep.SyncCounts, rep.Complete = counts, true
-		} else {
-			cp := ports.Checkpoint{Next: page.Next, SinkPosition: position, StartedAt: rep.StartedAt, Counts: counts}
-			if err := p.store.Save(ctx, cp); err != nil {
-				return fmt.Errorf("save checkpoint: %w", err)
-			}
-			rep.SyncCounts = counts
-		}
-		p.logger.LogAttrs(ctx, slog.LevelDebug, "sync page done",
-			slog.Int("page", counts.Pages), slog.Int("records", len(records)), slog.Int("written", counts.Writes.Done))
-		if p.opts.OnPage != nil {
-			p.opts.OnPage(counts)
-		}
-		if page.Next == "" {
-			return nil
-		}
-		next = page.Next
+		next = more
 	}
+}
+
+// page reads, processes and checkpoints the page at continuation next, under
+// a span of its own, and returns the continuation of the page after it
+// ("" after the last page).
+func (p *pass) page(ctx context.Context, next string, rep *Report) (string, error) {
+	ctx, span := p.tel.tracer.Start(ctx, SpanPage, trace.WithAttributes(attrPage.Int(rep.Pages+1)))
+	defer span.End()
+	more, err := p.pageIn(ctx, span, next, rep)
+	if err != nil {
+		failed(span, err)
+	}
+	return more, err
+}
+
+func (p *pass) pageIn(ctx context.Context, span trace.Span, next string, rep *Report) (string, error) {
+	q := ports.PageQuery{PageSize: p.opts.PageSize, Continuation: next}
+	page, err := retry(ctx, ctx, p, func() (ports.Page[ports.Certification], error) {
+		return p.portal.ListCertifications(ctx, q)
+	})
+	if err != nil {
+		return "", fmt.Errorf("read page %d: %w", rep.Pages+1, err)
+	}
+	records, err := p.processPage(ctx, page.Items, rep)
+	if err != nil {
+		return "", err
+	}
+	var this ports.SyncCounts
+	tally(&this, records)
+	counts := rep.SyncCounts
+	tally(&counts, records)
+	position, err := p.sink.WritePage(ctx, records)
+	if err != nil {
+		return "", fmt.Errorf("record sink: %w", err)
+	}
+	if page.Next == "" {
+		if err := p.store.Clear(ctx); err != nil {
+			return "", fmt.Errorf("clear checkpoint: %w", err)
+		}
+		rep.SyncCounts, rep.Complete = counts, true
+	} else {
+		cp := ports.Checkpoint{Next: page.Next, SinkPosition: position, StartedAt: rep.StartedAt, Counts: counts}
+		if err := p.store.Save(ctx, cp); err != nil {
+			return "", fmt.Errorf("save checkpoint: %w", err)
+		}
+		rep.SyncCounts = counts
+	}
+	p.tel.pageDone(ctx, span, this)
+	p.logger.LogAttrs(ctx, slog.LevelDebug, "sync page done",
+		slog.Int("page", counts.Pages), slog.Int("records", len(records)), slog.Int("written", counts.Writes.Done))
+	if p.opts.OnPage != nil {
+		p.opts.OnPage(counts)
+	}
+	return page.Next, nil
 }
 
 // begin loads the checkpoint, rewinds the sink to match it and returns the
