@@ -1,0 +1,15 @@
+// Package schedule runs the certification sync as a River job, so that the
+// replicas of a backend share one nightly pass: River (a PostgreSQL job
+// queue) elects the replica that enqueues the periodic job, keeps at most
+// one sync job pending or running cluster-wide, hands a pass whose process
+// died to another replica, and snoozes a pass that ran out of budget.
+//
+// The package is a thin shell around core.SyncService: the pass itself, its
+// checkpoint and its resumption are the core's. Everything here is plain
+// constructors; app.SchedulingModule wires them into an fx app.
+//
+// Triggers all insert the same job, uniquely (see SyncArgs): the periodic
+// job from a cron schedule (ParseSchedule), Enqueue (the command line's
+// "run it now"), and the SQL function portal.enqueue_sync() that the status
+// store's migrations create, so that pg_cron can be the trigger.
+package schedule

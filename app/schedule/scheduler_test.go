@@ -1,0 +1,181 @@
+package schedule_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/hlf/dynamicsportal/adapters/checkpoint"
+	"github.com/hlf/dynamicsportal/adapters/jsonl"
+	"github.com/hlf/dynamicsportal/adapters/stub"
+	"github.com/hlf/dynamicsportal/app/schedule"
+	"github.com/hlf/dynamicsportal/core"
+	"github.com/hlf/dynamicsportal/internal/pgtest"
+	"github.com/hlf/dynamicsportal/ports"
+)
+
+// riverTemplate is a database with River's tables.
+var riverTemplate = pgtest.Template{Name: "river_v0_51_2", Prepare: func(ctx context.Context, url string) error {
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	_, err = schedule.Migrate(ctx, pool)
+	return err
+}}
+
+func riverPool(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(t.Context(), pgtest.Database(t, riverTemplate))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+func jobState(t *testing.T, pool *pgxpool.Pool, id int64) (state string, errs []string) {
+	t.Helper()
+	err := pool.QueryRow(t.Context(),
+		"select state::text, coalesce((select array_agg(e->>'error') from unnest(errors) e), '{}') from river_job where id = $1", id).Scan(&state, &errs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return state, errs
+}
+
+func TestEnqueueIsUniqueWhilePendingOrRunning(t *testing.T) {
+	pool := riverPool(t)
+	ctx := t.Context()
+	first, err := schedule.Enqueue(ctx, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !first.Enqueued || first.State != "available" || first.JobID == 0 {
+		t.Fatalf("first enqueue %+v, want a new available job", first)
+	}
+	for _, state := range []string{"available", "running", "retryable", "scheduled"} {
+		if _, err := pool.Exec(ctx, "update river_job set state = $1::river_job_state, attempted_at = now(), finalized_at = null where id = $2", state, first.JobID); err != nil {
+			t.Fatal(err)
+		}
+		again, err := schedule.Enqueue(ctx, pool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again.Enqueued || again.JobID != first.JobID || again.State != state {
+			t.Errorf("enqueue with a job %s: %+v, want a no-op naming job %d", state, again, first.JobID)
+		}
+	}
+	// A finished job blocks nothing: the next tick's job is inserted.
+	for _, state := range []string{"completed", "discarded", "cancelled"} {
+		if _, err := pool.Exec(ctx, "update river_job set state = $1::river_job_state, finalized_at = now() where state <> 'completed' and state <> 'discarded' and state <> 'cancelled'", state); err != nil {
+			t.Fatal(err)
+		}
+		next, err := schedule.Enqueue(ctx, pool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !next.Enqueued || next.JobID == first.JobID {
+			t.Errorf("enqueue after a %s job: %+v, want a new job", state, next)
+		}
+	}
+	var n int
+	if err := pool.QueryRow(ctx, "select count(*) from river_job where kind = $1 and queue = $2 and max_attempts = $3", schedule.Kind, schedule.Queue, schedule.MaxAttempts).Scan(&n); err != nil || n != 4 {
+		t.Errorf("%d jobs of kind %s on queue %s (%v), want 4", n, schedule.Kind, schedule.Queue, err)
+	}
+}
+
+func TestMigrateTwiceAndCheck(t *testing.T) {
+	pool := riverPool(t)
+	lines, err := schedule.Migrate(t.Context(), pool)
+	if err != nil || len(lines) != 0 {
+		t.Errorf("Migrate on a migrated database = %q, %v; want nothing applied", lines, err)
+	}
+	if err := schedule.CheckMigrated(t.Context(), pool); err != nil {
+		t.Errorf("CheckMigrated: %v", err)
+	}
+	if _, err := pool.Exec(t.Context(), "drop table river_job cascade; delete from river_migration where version > 3"); err != nil {
+		t.Fatal(err)
+	}
+	if err := schedule.CheckMigrated(t.Context(), pool); !errors.Is(err, schedule.ErrNotMigrated) {
+		t.Errorf("CheckMigrated without River's tables = %v, want ErrNotMigrated", err)
+	}
+}
+
+// failingPortal fails every read with an authFailure.
+type failingPortal struct{ ports.DynamicsPortal }
+
+func (failingPortal) ListCertifications(context.Context, ports.PageQuery) (ports.Page[ports.Certification], error) {
+	return ports.Page[ports.Certification]{}, &ports.PortalError{Code: ports.CodeAuthFailure, Op: "token", Message: "AADSTS7000215: invalid client secret"}
+}
+
+func startScheduler(t *testing.T, pool *pgxpool.Pool, portal ports.DynamicsPortal, cfg schedule.Config) *schedule.Scheduler {
+	t.Helper()
+	svc, err := core.NewSyncService(portal, jsonl.Discard{}, checkpoint.NewMemory(), nil, core.SyncOptions{Budget: cfg.Budget})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := schedule.New(pool, svc, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.Stop(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+	return s
+}
+
+func waitState(t *testing.T, pool *pgxpool.Pool, id int64, want string, within time.Duration) []string {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		state, errs := jobState(t, pool, id)
+		if state == want {
+			return errs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %d is %s after %v, want %s (errors %q)", id, state, within, want, errs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestSchedulerCompletesAnEnqueuedPass(t *testing.T) {
+	pool := riverPool(t)
+	startScheduler(t, pool, stub.New(slog.New(slog.DiscardHandler)), schedule.Config{Budget: time.Second})
+	res, err := schedule.Enqueue(t.Context(), pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, pool, res.JobID, "completed", 10*time.Second)
+}
+
+func TestSchedulerRetriesAFailureThenDiscardsItWithItsError(t *testing.T) {
+	pool := riverPool(t)
+	startScheduler(t, pool, failingPortal{}, schedule.Config{Budget: time.Second, RetryBackoff: 10 * time.Millisecond})
+	res, err := schedule.Enqueue(t.Context(), pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := waitState(t, pool, res.JobID, "discarded", 20*time.Second)
+	if len(errs) != schedule.MaxAttempts {
+		t.Errorf("%d errors on the job row, want one per attempt, %d: %q", len(errs), schedule.MaxAttempts, errs)
+	}
+	for _, e := range errs {
+		if e != "read page 1: authFailure: token: AADSTS7000215: invalid client secret" {
+			t.Errorf("job error %q, want the pass's error with its code", e)
+		}
+	}
+}
