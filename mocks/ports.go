@@ -236,6 +236,45 @@ func (c *MockDynamicsPortalWriteSyncMetadataCall) DoAndReturn(f func(context.Con
 	return c
 }
 
+// WriteSyncMetadataBatch mocks base method.
+func (m *MockDynamicsPortal) WriteSyncMetadataBatch(ctx context.Context, writes []ports.SyncWrite) ([]ports.SyncWriteResult, error) {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "WriteSyncMetadataBatch", ctx, writes)
+	ret0, _ := ret[0].([]ports.SyncWriteResult)
+	ret1, _ := ret[1].(error)
+	return ret0, ret1
+}
+
+// WriteSyncMetadataBatch indicates an expected call of WriteSyncMetadataBatch.
+func (mr *MockDynamicsPortalMockRecorder) WriteSyncMetadataBatch(ctx, writes any) *MockDynamicsPortalWriteSyncMetadataBatchCall {
+	mr.mock.ctrl.T.Helper()
+	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "WriteSyncMetadataBatch", reflect.TypeOf((*MockDynamicsPortal)(nil).WriteSyncMetadataBatch), ctx, writes)
+	return &MockDynamicsPortalWriteSyncMetadataBatchCall{Call: call}
+}
+
+// MockDynamicsPortalWriteSyncMetadataBatchCall wrap *gomock.Call
+type MockDynamicsPortalWriteSyncMetadataBatchCall struct {
+	*gomock.Call
+}
+
+// Return rewrite *gomock.Call.Return
+func (c *MockDynamicsPortalWriteSyncMetadataBatchCall) Return(arg0 []ports.SyncWriteResult, arg1 error) *MockDynamicsPortalWriteSyncMetadataBatchCall {
+	c.Call = c.Call.Return(arg0, arg1)
+	return c
+}
+
+// Do rewrite *gomock.Call.Do
+func (c *MockDynamicsPortalWriteSyncMetadataBatchCall) Do(f func(context.Context, []ports.SyncWrite) ([]ports.SyncWriteResult, error)) *MockDynamicsPortalWriteSyncMetadataBatchCall {
+	c.Call = c.Call.Do(f)
+	return c
+}
+
+// DoAndReturn rewrite *gomock.Call.DoAndReturn
+func (c *MockDynamicsPortalWriteSyncMetadataBatchCall) DoAndReturn(f func(context.Context, []ports.SyncWrite) ([]ports.SyncWriteResult, error)) *MockDynamicsPortalWriteSyncMetadataBatchCall {
+	c.Call = c.Call.DoAndReturn(f)
+	return c
+}
+
 // MockCredentialProvider is a mock of CredentialProvider interface.
 type MockCredentialProvider struct {
 	ctrl     *gomock.Controller

@@ -34,6 +34,37 @@ type DynamicsPortal interface {
 	// certification. It never creates a record: a missing one fails with
 	// ErrNotFound.
 	WriteSyncMetadata(ctx context.Context, id string, m SyncMetadata) (SyncResponse, error)
+
+	// WriteSyncMetadataBatch writes the sync columns of up to
+	// MaxBatchWrites certifications, each independently of the others,
+	// in as few requests as the portal allows (Dataverse's $batch). It
+	// returns one result per write, in order, each holding what
+	// WriteSyncMetadata would have returned for it: a missing record is
+	// ErrNotFound in its result and the others are still written. The
+	// error is for the call as a whole (the portal answered the batch
+	// with a failure or an answer that cannot be used, the caller
+	// cancelled, more than MaxBatchWrites writes): then there are no
+	// results, and any of the writes may or may not have been applied.
+	WriteSyncMetadataBatch(ctx context.Context, writes []SyncWrite) ([]SyncWriteResult, error)
+}
+
+// MaxBatchWrites is the most writes one WriteSyncMetadataBatch takes: the
+// parts a Dataverse $batch may hold.
+const MaxBatchWrites = 1000
+
+// SyncWrite is one write of a WriteSyncMetadataBatch.
+type SyncWrite struct {
+	// ID is the certification's key.
+	ID       string
+	Metadata SyncMetadata
+}
+
+// SyncWriteResult is the outcome of one SyncWrite: Err is nil and
+// Response the portal's answer, or Err is the *PortalError the write
+// failed with.
+type SyncWriteResult struct {
+	Response SyncResponse
+	Err      error
 }
 
 // PageQuery asks for one page of a collection.

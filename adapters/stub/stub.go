@@ -88,6 +88,25 @@ func (*Portal) WriteSyncMetadata(ctx context.Context, id string, m ports.SyncMet
 	return ports.SyncResponse{ID: id, Status: m.Status, LastSyncedOn: m.LastSyncedOn, Skipped: true}, nil
 }
 
+// WriteSyncMetadataBatch acknowledges each write as WriteSyncMetadata
+// does: a well-formed one is answered with Skipped set, a malformed one
+// with its invalidRequest in its result. More than ports.MaxBatchWrites
+// writes are refused as a whole.
+func (p *Portal) WriteSyncMetadataBatch(ctx context.Context, writes []ports.SyncWrite) ([]ports.SyncWriteResult, error) {
+	const op = "WriteSyncMetadataBatch"
+	if err := checkContext(ctx, op); err != nil {
+		return nil, err
+	}
+	if len(writes) > ports.MaxBatchWrites {
+		return nil, invalid(op, "more writes than a batch may hold")
+	}
+	results := make([]ports.SyncWriteResult, len(writes))
+	for i, w := range writes {
+		results[i].Response, results[i].Err = p.WriteSyncMetadata(ctx, w.ID, w.Metadata)
+	}
+	return results, nil
+}
+
 func checkContext(ctx context.Context, op string) error {
 	if err := ctx.Err(); err != nil {
 		return &ports.PortalError{Code: ports.CodeCanceled, Op: op, Err: err}

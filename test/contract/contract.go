@@ -221,6 +221,71 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 
+	t.Run("WriteSyncMetadataBatch", func(t *testing.T) {
+		p, d := h.New(t)
+		first, last := missingID, missingID
+		if n := len(d.Certifications); n > 0 {
+			first, last = d.Certifications[0].ID, d.Certifications[n-1].ID
+		}
+		at := time.Date(2026, 11, 28, 1, 0, 7, 0, time.UTC)
+		writes := []ports.SyncWrite{
+			{ID: last, Metadata: ports.SyncMetadata{Status: ports.SyncStatusExpired, LastSyncedOn: at}},
+			{ID: missingID, Metadata: ports.SyncMetadata{Status: ports.SyncStatusValid, LastSyncedOn: at}},
+			{ID: "not-a-guid", Metadata: ports.SyncMetadata{Status: ports.SyncStatusValid, LastSyncedOn: at}},
+			{ID: first, Metadata: ports.SyncMetadata{Status: ports.SyncStatusInactive, LastSyncedOn: at}},
+		}
+		results, err := p.WriteSyncMetadataBatch(t.Context(), writes)
+		if err != nil {
+			t.Fatalf("WriteSyncMetadataBatch: %v", err)
+		}
+		if len(results) != len(writes) {
+			t.Fatalf("%d results for %d writes", len(results), len(writes))
+		}
+		if !errors.Is(results[2].Err, ports.ErrInvalidRequest) {
+			t.Errorf("malformed id: %+v, want invalidRequest", results[2])
+		}
+		if !d.WritesApplied {
+			for _, i := range []int{0, 1, 3} {
+				if results[i].Err != nil || !results[i].Response.Skipped || results[i].Response.ID != writes[i].ID {
+					t.Errorf("write %d: %+v, want skipped", i, results[i])
+				}
+			}
+			return
+		}
+		if !errors.Is(results[1].Err, ports.ErrNotFound) {
+			t.Errorf("missing record: %+v, want notFound", results[1])
+		}
+		for _, i := range []int{0, 3} {
+			r, w := results[i], writes[i]
+			if r.Err != nil || r.Response.Skipped || r.Response.ID != w.ID || r.Response.Status != w.Metadata.Status || !r.Response.LastSyncedOn.Equal(at) {
+				t.Errorf("write %d: %+v, want the written values for %s", i, r, w.ID)
+				continue
+			}
+			got, err := p.GetCertification(t.Context(), w.ID)
+			if err != nil {
+				t.Fatalf("GetCertification after write: %v", err)
+			}
+			if got.SyncStatus != w.Metadata.Status || !got.LastSyncedOn.Equal(at) {
+				t.Errorf("after write %d: status %v, last synced %v", i, got.SyncStatus, got.LastSyncedOn)
+			}
+		}
+	})
+
+	t.Run("WriteSyncMetadataBatchLimits", func(t *testing.T) {
+		p, _ := h.New(t)
+		results, err := p.WriteSyncMetadataBatch(t.Context(), nil)
+		if err != nil || len(results) != 0 {
+			t.Errorf("empty batch = %v, %v; want no results and no error", results, err)
+		}
+		writes := make([]ports.SyncWrite, ports.MaxBatchWrites+1)
+		for i := range writes {
+			writes[i] = ports.SyncWrite{ID: missingID, Metadata: ports.SyncMetadata{Status: ports.SyncStatusValid, LastSyncedOn: time.Now()}}
+		}
+		if _, err := p.WriteSyncMetadataBatch(t.Context(), writes); !errors.Is(err, ports.ErrInvalidRequest) {
+			t.Errorf("%d writes = %v, want invalidRequest", len(writes), err)
+		}
+	})
+
 	t.Run("CanceledContext", func(t *testing.T) {
 		p, _ := h.New(t)
 		ctx, cancel := context.WithCancel(t.Context())
