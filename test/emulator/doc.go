@@ -44,6 +44,29 @@
 // wrong secret). SetClientSecret rotates the secret (tokens already issued
 // stay valid); RevokeTokens invalidates every issued token.
 //
+// In place of the secret the form may carry a client assertion
+// (client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer
+// and client_assertion), of one of two kinds:
+//
+//   - a JWT signed with the key of a registered certificate
+//     (Options.ClientCertificates, RegisterClientCertificate; make one with
+//     NewClientCertificate): header x5t#S256 (or x5t) naming it, alg PS256
+//     or RS256; iss and sub the client id; aud the token endpoint on any
+//     host the server certificate covers;
+//   - a federated workload token of the emulator's fake issuer
+//     (FederatedIssuer; FederatedToken makes one, valid or not): ES256,
+//     aud api://AzureADTokenExchange, sub Options.FederatedSubject.
+//
+// Both must hold exp, and nbf if present, around the emulator clock's now,
+// without skew. A failed check is invalid_client 401 with Entra ID's code:
+// AADSTS50027 (malformed), 700027 (unknown certificate, bad signature),
+// 700021 (iss or sub not the client id), 700023 (wrong audience), 700024
+// (expired or not yet valid), 700211 (unknown issuer), 50013 (federated
+// token's signature), 700212 (federated audience), 70021 (federated
+// subject). A secret and an assertion together, or a missing or other
+// assertion type, are invalid_request 400. ReceivedAssertions lists every
+// assertion received, so a test can check that no output holds one.
+//
 // # Web API
 //
 // Under {BaseURL}/api/data/v9.2/ the emulator serves GET WhoAmI, GET

@@ -87,6 +87,15 @@ type Options struct {
 	// emulator. Share one CA between emulators so that a client trusts
 	// them all (see CA).
 	CA *CA
+	// ClientCertificates are the certificate credentials of the app
+	// registration: the token endpoint accepts client assertions signed
+	// with their keys (see RegisterClientCertificate).
+	ClientCertificates []*ClientCertificate
+	// FederatedSubject is the subject of the federated credential: the
+	// token endpoint accepts federated tokens of the emulator's fake
+	// issuer (FederatedToken) for this subject. Default
+	// DefaultFederatedSubject.
+	FederatedSubject string
 	// Logger, when set, receives one debug record per request (method,
 	// route, path, status, duration, ids). Query strings, bodies, secrets
 	// and tokens are never logged.
@@ -140,6 +149,7 @@ type Emulator struct {
 
 	store  *store
 	tokens tokens
+	creds  *credentials
 	limits *limiter
 	faults faults
 	stats  counters
@@ -200,6 +210,13 @@ func Start(opts Options) (*Emulator, error) {
 	if o.Limits.Requests < 0 || o.Limits.Concurrent < 0 || o.Limits.ExecutionTime < 0 || o.Limits.OperationCost < 0 {
 		return nil, errors.New("emulator: negative limit")
 	}
+	if o.FederatedSubject == "" {
+		o.FederatedSubject = DefaultFederatedSubject
+	}
+	creds, err := newCredentials(o.FederatedSubject, o.ClientCertificates)
+	if err != nil {
+		return nil, fmt.Errorf("emulator: federated issuer key: %w", err)
+	}
 
 	e := &Emulator{
 		opts:     o,
@@ -208,6 +225,7 @@ func Start(opts Options) (*Emulator, error) {
 		done:     make(chan struct{}),
 		serveErr: make(chan error, 1),
 		limits:   newLimiter(o.Limits),
+		creds:    creds,
 		log:      o.Logger,
 	}
 	for _, h := range o.CertHosts {

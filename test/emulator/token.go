@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/hlf/dynamicsportal/ports"
 )
 
 // tokens are the access tokens issued and not revoked.
@@ -175,6 +177,23 @@ func (e *Emulator) checkTokenRequest(w http.ResponseWriter, r *http.Request, ten
 	}
 	if te := e.checkScope(scope); te != nil {
 		return "", te
+	}
+	assertion, assertionType := form.Get("client_assertion"), form.Get("client_assertion_type")
+	if assertion != "" || assertionType != "" {
+		switch {
+		case secret != "":
+			return "", &tokenError{http.StatusBadRequest, "invalid_request", 700025,
+				"Only one of 'client_assertion' or 'client_secret' may be presented."}
+		case assertion == "":
+			return "", missing("client_assertion")
+		case assertionType != ports.ClientAssertionType:
+			return "", &tokenError{http.StatusBadRequest, "invalid_request", 900144,
+				"The request body must contain the following parameter: 'client_assertion_type' with the value '" + ports.ClientAssertionType + "'."}
+		}
+		if te := e.checkAssertion(assertion, id); te != nil {
+			return "", te
+		}
+		return e.opts.ClientID, nil
 	}
 	if secret == "" {
 		return "", &tokenError{http.StatusUnauthorized, "invalid_client", 7000216,
