@@ -122,3 +122,13 @@ func (s SchedulingSettings) config(budget time.Duration) (schedule.Config, time.
 	}
 	return cfg, grace, nil
 }
+
+// Check validates the settings for a pass of the given budget (0: the
+// default) without building anything. Errors wrap ports.ErrInvalidConfig.
+func (s SchedulingSettings) Check(budget time.Duration) error {
+	_, _, err := s.config(budget)
+	if err == nil {
+		_, err = schedule.CheckConfig(s.RescueAfter, budget, s.RetryBackoff)
+	}
+	return err
+}

@@ -81,6 +81,17 @@ func (c Config) withDefaults() (Config, error) {
 	return c, nil
 }
 
+// CheckConfig validates a rescue time and retry backoff for a pass of the
+// given budget (0: core.DefaultBudget) and returns the rescue time that
+// applies. Errors wrap ports.ErrInvalidConfig.
+func CheckConfig(rescueAfter, budget, retryBackoff time.Duration) (time.Duration, error) {
+	if budget == 0 {
+		budget = core.DefaultBudget
+	}
+	c, err := Config{Budget: budget, RescueAfter: rescueAfter, RetryBackoff: retryBackoff}.withDefaults()
+	return c.RescueAfter, err
+}
+
 // Scheduler runs sync jobs on River: one worker on the portal_sync queue,
 // and the periodic job when the process is River's leader.
 type Scheduler struct {

@@ -40,7 +40,7 @@ func (e *env) open(ctx context.Context, cfg app.Config, extra []fx.Option, targe
 		return nil, dig.RootCause(err)
 	}
 	return func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout+e.extraStop)
 		defer cancel()
 		_ = a.Stop(sctx)
 	}, nil

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/hlf/dynamicsportal/app"
 	"github.com/hlf/dynamicsportal/ports"
@@ -43,6 +44,9 @@ type env struct {
 	list           listOptions
 	sync           syncOptions
 	emulator       emulatorOptions
+	serve          serveOptions
+	// extraStop lengthens the app's stop timeout (serve's grace period).
+	extraStop time.Duration
 }
 
 var commands = []command{
@@ -52,6 +56,8 @@ var commands = []command{
 	{name: "sync", summary: "run one certification sync pass and print its report", run: runSync, flags: syncFlags, portal: true},
 	{name: "emulator", summary: "serve the local portal emulator until interrupted", run: runEmulator, flags: emulatorFlags},
 	{name: "demo", summary: "run a sync pass against an in-process emulator", run: runDemo, flags: syncFlags},
+	{name: "serve", summary: "run the nightly sync on River until SIGTERM (needs DATABASE_URL)", run: runServe, flags: serveFlags, portal: true},
+	{name: "enqueue", summary: "insert one sync job now; a no-op when one is pending or running", run: runEnqueue, flags: databaseFlags},
 	{name: "version", summary: "print the version", run: runVersion},
 }
 

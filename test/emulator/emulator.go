@@ -97,8 +97,9 @@ type Options struct {
 	// DefaultFederatedSubject.
 	FederatedSubject string
 	// Logger, when set, receives one debug record per request (method,
-	// route, path, status, duration, ids). Query strings, bodies, secrets
-	// and tokens are never logged.
+	// route, path, whether a listing is continued with a $skiptoken,
+	// status, duration, ids). Query strings, bodies, secrets and tokens
+	// are never logged.
 	Logger *slog.Logger
 }
 
@@ -663,6 +664,7 @@ func (e *Emulator) logRequest(r *http.Request, c *call, rec *recorder, start tim
 		slog.String("method", r.Method),
 		slog.String("route", string(c.route)),
 		slog.String("path", r.URL.Path),
+		slog.Bool("continued", r.URL.Query().Has("$skiptoken")),
 		slog.Int("status", status),
 		slog.Duration("duration", time.Since(start)),
 		slog.String("service_request_id", c.reqID),

@@ -1,0 +1,210 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.uber.org/fx"
+
+	"github.com/hlf/dynamicsportal/app"
+	"github.com/hlf/dynamicsportal/app/schedule"
+	"github.com/hlf/dynamicsportal/core"
+)
+
+// envDatabaseURL names the database of the status store and the scheduler.
+const envDatabaseURL = "DATABASE_URL"
+
+// serveOptions are the flags of serve and enqueue.
+type serveOptions struct {
+	databaseURL  string
+	schedule     string
+	listen       string
+	grace        time.Duration
+	rescueAfter  time.Duration
+	retryBackoff time.Duration
+	noMigrate    bool
+}
+
+func databaseFlags(fs *flag.FlagSet, e *env) {
+	fs.StringVar(&e.serve.databaseURL, "database-url", "", "PostgreSQL URL of the status store (env "+envDatabaseURL+"); a secret, never printed")
+}
+
+func serveFlags(fs *flag.FlagSet, e *env) {
+	databaseFlags(fs, e)
+	fs.IntVar(&e.sync.pageSize, "page-size", 0, "records per page, 1 to 5000 (default 5000)")
+	fs.DurationVar(&e.sync.budget, "budget", core.DefaultBudget, "time budget of each run of the pass; when it runs out the job snoozes and resumes")
+	fs.StringVar(&e.sync.expiringWithin, "expiring-within", "30d", "window in which a certificate counts as expiring (e.g. 30d, 720h)")
+	fs.StringVar(&e.serve.schedule, "schedule", schedule.DefaultSchedule, `when the leader enqueues the pass: cron syntax with optional CRON_TZ=, or "@every D"; "off" for none`)
+	fs.StringVar(&e.serve.listen, "listen", "", "serve /healthz on this address (e.g. :8080); none when empty")
+	fs.DurationVar(&e.serve.grace, "shutdown-grace", app.DefaultShutdownGrace, "on SIGTERM, how long the running pass may finish its page before it is cancelled")
+	fs.DurationVar(&e.serve.rescueAfter, "rescue-after", 0, "how long a job may run before it is taken for dead and run by another replica; longer than the budget plus 45s (default budget + 1m45s)")
+	fs.DurationVar(&e.serve.retryBackoff, "retry-backoff", schedule.DefaultRetryBackoff, "wait before a failed job's second attempt, doubled for each further one")
+	fs.BoolVar(&e.serve.noMigrate, "no-migrate", false, "do not apply migrations at start; refuse to start when they are missing")
+}
+
+// databaseURL returns the flag or the environment's URL, or a usage error.
+func (o serveOptions) url(cmd string) (string, error) {
+	u := o.databaseURL
+	if u == "" {
+		u = strings.TrimSpace(os.Getenv(envDatabaseURL))
+	}
+	if u == "" {
+		return "", usageError{cmd + " needs the database: set " + envDatabaseURL + " or --database-url"}
+	}
+	return u, nil
+}
+
+// openPool connects to the database; its errors never hold the URL.
+func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, usageError{"the database URL is malformed"}
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = 10 * time.Second
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err == nil {
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err = pool.Ping(pctx)
+		cancel()
+		if err != nil {
+			pool.Close()
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("databaseError: cannot reach the database at %s:%d as %s", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.User)
+	}
+	return pool, nil
+}
+
+// migrate applies the migrations, or checks them with --no-migrate.
+func (e *env) migrate(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) error {
+	if e.serve.noMigrate {
+		return schedule.CheckMigrated(ctx, pool)
+	}
+	applied, err := schedule.Migrate(ctx, pool)
+	for _, m := range applied {
+		logger.Info("migration applied", "migration", m)
+	}
+	return err
+}
+
+func runServe(ctx context.Context, e *env, _ []string) error {
+	cfg, err := e.settings.config()
+	if err != nil {
+		return err
+	}
+	url, err := e.serve.url("serve")
+	if err != nil {
+		return err
+	}
+	settings, err := e.sync.settings(nil)
+	if err != nil {
+		return err
+	}
+	if e.serve.grace <= 0 {
+		return usageError{fmt.Sprintf("--shutdown-grace %s: want a positive duration", e.serve.grace)}
+	}
+	scheduling := app.SchedulingSettings{
+		Schedule:      e.serve.schedule,
+		RescueAfter:   e.serve.rescueAfter,
+		RetryBackoff:  e.serve.retryBackoff,
+		ShutdownGrace: e.serve.grace,
+	}
+	if err := scheduling.Check(settings.Options.Budget); err != nil {
+		return err
+	}
+	logger := app.NewLogger(cfg, e.stderr)
+	pool, err := openPool(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := e.migrate(ctx, pool, logger); err != nil {
+		return err
+	}
+	e.extraStop = e.serve.grace
+	stop, err := e.open(ctx, cfg, []fx.Option{
+		fx.Supply(settings, pool, scheduling),
+		app.SchedulingModule,
+	})
+	if err != nil {
+		return err
+	}
+	var health *http.Server
+	if e.serve.listen != "" {
+		if health, err = serveHealth(e.serve.listen, pool, logger); err != nil {
+			stop()
+			return err
+		}
+	}
+	logger.Info("serving the sync schedule", "schedule", e.serve.schedule, "pid", os.Getpid())
+	<-ctx.Done()
+	logger.Info("shutting down: no new sync job; the running pass finishes its page", "grace", e.serve.grace)
+	stop()
+	if health != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = health.Shutdown(sctx)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// serveHealth serves /healthz on addr: 200 when the database answers
+// within 2 s, 503 otherwise. It logs the address it listens on.
+func serveHealth(addr string, pool *pgxpool.Pool, logger *slog.Logger) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, usageError{fmt.Sprintf("--listen %s: %v", addr, err)}
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := pool.Ping(ctx); err != nil {
+			http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("healthz server stopped", "error", err.Error())
+		}
+	}()
+	logger.Info("healthz listening", "addr", ln.Addr().String())
+	return srv, nil
+}
+
+func runEnqueue(ctx context.Context, e *env, _ []string) error {
+	url, err := e.serve.url("enqueue")
+	if err != nil {
+		return err
+	}
+	pool, err := openPool(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := schedule.CheckMigrated(ctx, pool); err != nil {
+		return err
+	}
+	res, err := schedule.Enqueue(ctx, pool)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(e.stdout).Encode(res)
+}
