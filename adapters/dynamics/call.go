@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/failsafe-go/failsafe-go"
+	"github.com/failsafe-go/failsafe-go/timeout"
 	"github.com/google/uuid"
 
 	"github.com/hlf/dynamicsportal/adapters/dynamics/resilience"
@@ -92,53 +93,47 @@ func idempotent(method string) bool {
 	return method == http.MethodGet || method == http.MethodPatch
 }
 
-// do runs k within the total time limit and the retry policy and returns
-// the successful (2xx) reply, or the call's *ports.PortalError.
-//
-// The first attempt runs directly: a call that succeeds at once, the usual
-// case, costs no executor and no guard context. Only when the first
-// attempt asks for a retry does the call enter the retry policy, which is
-// handed that first outcome as its own first attempt, so the policy alone
-// decides every wait and every further attempt.
+// do runs k in one failsafe-go executor and returns the successful (2xx)
+// reply, or the call's *ports.PortalError. The executor is composed of the
+// client's three policies, outermost first: the total time limit of the
+// call, the retry policy (idempotent calls only; built for this call), and
+// the time limit of each attempt. Every attempt, the first included, runs inside it.
 func (c *Client) do(ctx context.Context, k call) (reply, error) {
 	if err := ctx.Err(); err != nil {
 		return reply{}, canceled(k, err)
 	}
 	deadline := time.Now().Add(c.timeouts.Total)
-	r, err := c.attempt(ctx, deadline, k, 1)
-	if r.verdict.Retry {
-		r, err = c.retryCall(ctx, deadline, k, r, err)
+	exec := failsafe.With(c.total, resilience.NewRetryPolicy[reply](c.retry), c.perAttempt)
+	if !idempotent(k.method) {
+		exec = failsafe.With(c.total, c.perAttempt)
 	}
+	var last reply // the last attempt's answer, kept when a time limit replaces it
+	r, err := exec.WithContext(ctx).GetWithExecution(func(e failsafe.Execution[reply]) (reply, error) {
+		r, err := c.attempt(e.Context(), deadline, k, e.Attempts())
+		last = r
+		return r, err
+	})
 	switch {
 	case err == nil && r.status >= 200 && r.status < 300 && !r.oversized:
 		return r, nil
 	case ctx.Err() != nil:
 		return reply{}, canceled(k, ctx.Err())
+	case errors.Is(err, timeout.ErrExceeded):
+		if !time.Now().Before(deadline) {
+			return reply{}, c.guardError(k, last.status)
+		}
+		pe := networkError(k, last, errAttemptTimeout)
+		pe.Message = "attempt time limit reached"
+		return reply{}, pe
 	case err != nil:
+		if _, ok := err.(*ports.PortalError); !ok {
+			// The attempt was cut by the call's time limit (its context
+			// ended) before it could tell.
+			return reply{}, c.guardError(k, last.status)
+		}
 		return reply{}, err
 	}
 	return reply{}, statusError(k, r)
-}
-
-// retryCall runs the retries of k under the total time guard. Its error is
-// a *ports.PortalError, or ctx's error.
-func (c *Client) retryCall(ctx context.Context, deadline time.Time, k call, first reply, firstErr error) (reply, error) {
-	gctx, cancel := context.WithDeadlineCause(ctx, deadline, errTotalTimeout)
-	defer cancel()
-	r, err := c.exec.WithContext(gctx).GetWithExecution(func(e failsafe.Execution[reply]) (reply, error) {
-		if e.IsFirstAttempt() {
-			return first, firstErr
-		}
-		return c.attempt(e.Context(), deadline, k, e.Attempts())
-	})
-	if _, ok := err.(*ports.PortalError); err != nil && !ok {
-		// The policy stopped waiting: the caller gave up or the guard hit.
-		if ctx.Err() != nil {
-			return reply{}, ctx.Err()
-		}
-		return reply{}, c.guardError(k, r.status)
-	}
-	return r, err
 }
 
 func (c *Client) guardError(k call, status int) *ports.PortalError {
@@ -150,28 +145,27 @@ func canceled(k call, err error) error {
 	return &ports.PortalError{Code: ports.CodeCanceled, Op: k.op, CorrelationID: k.corr[0], Err: err}
 }
 
-// attempt sends k once, within the attempt limit and the call's deadline,
-// and judges the outcome for the retry policy. n counts the attempts.
+// mayWait is the one decision about a pause the portal asked for, whether
+// on this call's own answer (a 429 or 503 with Retry-After) or on another
+// call's, shared through the throttle: the call waits it when it is within
+// the retry policy's cap and the time the call has left before deadline.
+// Otherwise the call fails at once with rateLimited and RetryAfter, and the
+// caller decides (the sync pass waits within its budget or stops).
+func (c *Client) mayWait(asked time.Duration, deadline time.Time) bool {
+	return c.retry.Allows(asked, time.Until(deadline))
+}
+
+// attempt sends k once and judges the outcome for the retry policy. ctx is
+// the attempt's context from the executor: its time limit policies end it.
+// n counts the attempts.
 func (c *Client) attempt(ctx context.Context, deadline time.Time, k call, n int) (reply, error) {
-	if err := c.throttle.acquire(ctx, deadline, c.retry.MaxDelay); err != nil {
+	if err := c.throttle.acquire(ctx, func(d time.Duration) bool { return c.mayWait(d, deadline) }); err != nil {
 		return reply{}, c.notSent(k, err)
 	}
-	sent := time.Now()
-	limit, cause := sent.Add(c.timeouts.Attempt), errAttemptTimeout
-	if limit.After(deadline) {
-		limit, cause = deadline, errTotalTimeout
-	}
-	actx, cancel := context.WithDeadlineCause(ctx, limit, cause)
-	defer cancel()
-	debug := c.log.Enabled(ctx, slog.LevelDebug)
-	var start time.Time
-	if debug {
-		start = time.Now()
-	}
-
-	r, err := c.exchange(actx, k)
-	c.throttle.release(sent, r.status, r.retryAfter, r.dopHint)
-	if debug {
+	start := time.Now()
+	r, err := c.exchange(ctx, k)
+	c.throttle.release(start, r.status, r.retryAfter, r.dopHint)
+	if c.log.Enabled(ctx, slog.LevelDebug) {
 		c.logAttempt(ctx, k, n, r.status, r.requestID, time.Since(start))
 	}
 
@@ -183,15 +177,7 @@ func (c *Client) attempt(ctx context.Context, deadline time.Time, k call, n int)
 			cp.CorrelationID = k.corr[0]
 			pe, retry, r.retryAfter = &cp, tf.retry, cp.RetryAfter
 		} else {
-			switch context.Cause(actx) {
-			case errTotalTimeout:
-				pe = c.guardError(k, r.status)
-			case errAttemptTimeout:
-				pe, retry = networkError(k, r, errAttemptTimeout), true
-				pe.Message = "attempt time limit reached"
-			default:
-				pe, retry = networkError(k, r, err), resilience.TransientNetworkError(err)
-			}
+			pe, retry = networkError(k, r, err), resilience.TransientNetworkError(err)
 		}
 		err = pe
 	} else {
@@ -199,7 +185,7 @@ func (c *Client) attempt(ctx context.Context, deadline time.Time, k call, n int)
 	}
 	retry = retry && ctx.Err() == nil && idempotent(k.method)
 	if retry && r.retryAfter > 0 {
-		if c.retry.Allows(r.retryAfter, time.Until(deadline)) {
+		if c.mayWait(r.retryAfter, deadline) {
 			r.verdict.Delay = r.retryAfter
 		} else {
 			retry = false // the server asks for more than the call may wait
@@ -210,15 +196,12 @@ func (c *Client) attempt(ctx context.Context, deadline time.Time, k call, n int)
 }
 
 // notSent maps the reason an attempt was not sent: the portal's pause
-// (a Retry-After) lasts longer than the call may wait, the call's deadline
-// passed while it waited for a free slot, or ctx ended (returned as it is).
+// (a Retry-After) lasts longer than the call may wait, or ctx ended while
+// the attempt waited (returned as it is; do maps it).
 func (c *Client) notSent(k call, err error) error {
 	if tw, ok := err.(*throttleWait); ok {
 		return &ports.PortalError{Code: ports.CodeRateLimited, Op: k.op, CorrelationID: k.corr[0],
 			RetryAfter: tw.wait, Message: tw.Error() + "; not sent", Err: err}
-	}
-	if err == errTotalTimeout {
-		return c.guardError(k, 0)
 	}
 	return err
 }

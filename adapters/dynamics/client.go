@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/failsafe-go/failsafe-go"
+	"github.com/failsafe-go/failsafe-go/timeout"
 
 	"github.com/hlf/dynamicsportal/adapters/dynamics/resilience"
 	"github.com/hlf/dynamicsportal/ports"
@@ -27,11 +27,14 @@ type Client struct {
 	hc       *http.Client
 	log      *slog.Logger
 	tokens   *tokenCache
-	exec     failsafe.Executor[reply]
 	throttle *throttle
-	retry    resilience.Settings
-	timeouts Timeouts
-	corrKey  string // canonical name of the correlation header
+	// The time limits of every call's executor (see do), built once; the
+	// retry policy is built for each call from retry.
+	total      timeout.Timeout[reply]
+	perAttempt timeout.Timeout[reply]
+	retry      resilience.Settings
+	timeouts   Timeouts
+	corrKey    string // canonical name of the correlation header
 
 	scheme, host string // of the base URL, for continuation checks
 	whoAmIURL    string
@@ -109,7 +112,8 @@ func New(baseURL string, creds ports.CredentialProvider, logger *slog.Logger, op
 	c := &Client{
 		hc:            hc,
 		log:           logger,
-		exec:          resilience.NewExecutor[reply](cfg.retry),
+		total:         timeout.New[reply](cfg.timeouts.Total),
+		perAttempt:    timeout.New[reply](cfg.timeouts.Attempt),
 		throttle:      newThrottle(cfg.maxInFlight),
 		retry:         cfg.retry.WithDefaults(),
 		timeouts:      cfg.timeouts,

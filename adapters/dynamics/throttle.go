@@ -46,18 +46,18 @@ type throttleWait struct{ wait time.Duration }
 func (t *throttleWait) Error() string { return "the portal asked to wait " + t.wait.String() }
 
 // acquire waits until a request may be sent, then counts it in flight;
-// release must follow. It waits for the "not before" time when that is at
-// most maxWait away and before deadline, and otherwise returns a
-// *throttleWait at once; it waits for a free slot until deadline
-// (errTotalTimeout). It returns ctx's error when ctx ends first.
-func (t *throttle) acquire(ctx context.Context, deadline time.Time, maxWait time.Duration) error {
+// release must follow. A "not before" time still ahead is waited for when
+// mayWait allows it (the call's one decision about a pause, Client.mayWait),
+// and otherwise acquire returns a *throttleWait at once, without sending.
+// A free slot is waited for as long as ctx lasts (the call's time limits
+// end it). It returns ctx's error when ctx ends first.
+func (t *throttle) acquire(ctx context.Context, mayWait func(time.Duration) bool) error {
 	for {
 		t.mu.Lock()
 		if !t.notBefore.IsZero() {
-			now := time.Now()
-			if wait := t.notBefore.Sub(now); wait > 0 {
+			if wait := time.Until(t.notBefore); wait > 0 {
 				t.mu.Unlock()
-				if wait > maxWait || now.Add(wait).After(deadline) {
+				if !mayWait(wait) {
 					return &throttleWait{wait: wait}
 				}
 				if err := sleepCtx(ctx, wait); err != nil {
@@ -75,7 +75,7 @@ func (t *throttle) acquire(ctx context.Context, deadline time.Time, maxWait time
 		ready := make(chan struct{})
 		t.queue = append(t.queue, ready)
 		t.mu.Unlock()
-		if err := t.await(ctx, deadline, ready); err != nil {
+		if err := t.await(ctx, ready); err != nil {
 			return err
 		}
 		t.mu.Lock()
@@ -94,31 +94,25 @@ func (t *throttle) acquire(ctx context.Context, deadline time.Time, maxWait time
 }
 
 // await waits for ready, which release closes once the caller holds a
-// slot. When ctx or the deadline ends first, the caller leaves the queue,
-// or hands on the slot it was given meanwhile.
-func (t *throttle) await(ctx context.Context, deadline time.Time, ready chan struct{}) error {
-	timer := time.NewTimer(time.Until(deadline))
-	defer timer.Stop()
-	var err error
+// slot. When ctx ends first, the caller leaves the queue, or hands on the
+// slot it was given meanwhile.
+func (t *throttle) await(ctx context.Context, ready chan struct{}) error {
 	select {
 	case <-ready:
 		return nil
 	case <-ctx.Done():
-		err = ctx.Err()
-	case <-timer.C:
-		err = errTotalTimeout
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for i, q := range t.queue {
 		if q == ready {
 			t.queue = append(t.queue[:i], t.queue[i+1:]...)
-			return err
+			return ctx.Err()
 		}
 	}
 	t.inflight-- // given a slot at the last moment
 	t.wakeLocked()
-	return err
+	return ctx.Err()
 }
 
 // release ends a request that acquire admitted at sent, with what its

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/failsafe-go/failsafe-go"
+	"github.com/failsafe-go/failsafe-go/timeout"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
@@ -24,8 +26,6 @@ import (
 const tokenMargin = 60 * time.Second
 
 const tokenOp = "token"
-
-var errTokenTimeout = errors.New("token fetch time limit reached")
 
 // token is an access token as the cache holds it.
 type token struct {
@@ -44,10 +44,17 @@ func (f *tokenFailure) Error() string { return f.pe.Error() }
 
 // tokenCache holds one access token in memory and fetches a new one when it
 // is missing or within tokenMargin of its expiry. Concurrent callers share
-// one fetch. A fetch runs on its own context, limited to timeout and
-// detached from the caller's cancellation, so one caller giving up does not
-// fail the fetch for the others; each caller stops waiting when its own
-// context ends.
+// one fetch. A fetch runs in its own goroutine, on a context detached from
+// the caller's cancellation, so one caller giving up does not fail the
+// fetch for the others; each caller stops waiting when its own context
+// ends.
+//
+// A fetch runs in a failsafe-go executor with one timeout policy, limit.
+// When the limit passes, the policy's listener hands every waiting caller
+// the failure at once and lets the next caller start a new fetch, even if
+// the credential provider or the endpoint ignores its cancelled context and
+// keeps the fetch's goroutine busy; what that fetch brings later is
+// dropped.
 //
 // A token whose answer carried no expires_in, or a zero or negative one, has
 // no known lifetime: it serves the callers that waited for that fetch and is
@@ -68,6 +75,7 @@ type tokenCache struct {
 }
 
 type tokenFetch struct {
+	once sync.Once
 	done chan struct{}
 	tok  *token
 	err  *tokenFailure
@@ -109,18 +117,41 @@ func (tc *tokenCache) get(ctx context.Context) (*token, error) {
 // invalidate drops t if it is still the cached token (after a 401).
 func (tc *tokenCache) invalidate(t *token) { tc.cur.CompareAndSwap(t, nil) }
 
+// run makes the fetch f within the time limit and hands its outcome to the
+// callers.
 func (tc *tokenCache) run(ctx context.Context, f *tokenFetch) {
-	ctx, cancel := context.WithTimeoutCause(ctx, tc.timeout, errTokenTimeout)
-	defer cancel()
-	tok, err := tc.fetch(ctx)
-	tc.mu.Lock()
-	if err == nil && tc.fresh(tok) {
-		tc.cur.Store(tok)
+	limit := timeout.NewBuilder[*token](tc.timeout).
+		OnTimeoutExceeded(func(failsafe.ExecutionDoneEvent[*token]) { tc.finish(f, nil, tc.timedOut()) }).
+		Build()
+	tok, err := failsafe.With(limit).WithContext(ctx).GetWithExecution(func(e failsafe.Execution[*token]) (*token, error) {
+		tok, tf := tc.fetch(e.Context())
+		if tf != nil {
+			return nil, tf
+		}
+		return tok, nil
+	})
+	tf, _ := err.(*tokenFailure)
+	if err != nil && tf == nil {
+		tf = tc.timedOut() // timeout.ErrExceeded: finish was already called
 	}
-	tc.inflight = nil
-	tc.mu.Unlock()
-	f.tok, f.err = tok, err
-	close(f.done)
+	tc.finish(f, tok, tf)
+}
+
+// finish ends the fetch f once, with its token or its failure: the first
+// of the fetch itself and its time limit wins.
+func (tc *tokenCache) finish(f *tokenFetch, tok *token, err *tokenFailure) {
+	f.once.Do(func() {
+		tc.mu.Lock()
+		if err == nil && tc.fresh(tok) {
+			tc.cur.Store(tok)
+		}
+		if tc.inflight == f {
+			tc.inflight = nil
+		}
+		tc.mu.Unlock()
+		f.tok, f.err = tok, err
+		close(f.done)
+	})
 }
 
 // fetch asks the provider for the credentials, which live only as long as
@@ -129,7 +160,7 @@ func (tc *tokenCache) run(ctx context.Context, f *tokenFetch) {
 func (tc *tokenCache) fetch(ctx context.Context) (*token, *tokenFailure) {
 	creds, err := tc.creds.Credentials(ctx)
 	if err != nil {
-		if context.Cause(ctx) == errTokenTimeout {
+		if ctx.Err() != nil {
 			return nil, tc.timedOut()
 		}
 		return nil, &tokenFailure{pe: &ports.PortalError{Code: ports.CodeAuthFailure, Op: tokenOp, Err: err}}
@@ -192,8 +223,8 @@ func (tc *tokenCache) failure(ctx context.Context, err error) *tokenFailure {
 	if re, ok := errors.AsType[*oauth2.RetrieveError](err); ok {
 		return tokenRetrieveFailure(re)
 	}
-	if context.Cause(ctx) == errTokenTimeout {
-		return tc.timedOut()
+	if ctx.Err() != nil {
+		return tc.timedOut() // the fetch's own context ends only at its time limit
 	}
 	if ue, ok := errors.AsType[*url.Error](err); ok {
 		return &tokenFailure{retry: resilience.TransientNetworkError(ue.Err), pe: &ports.PortalError{

@@ -3,10 +3,10 @@
 // network failures are worth another attempt, and how a Retry-After header
 // is read.
 //
-// The policy is built once per adapter and used for every call. It never
-// returns failsafe-go's own errors: when the retries run out, the last
-// attempt's result comes back unchanged, so the caller maps it to its own
-// error type.
+// A policy is built for each call and composed into the call's executor, between the call's total time limit and the limit of each
+// attempt. It never returns failsafe-go's own retry errors: when the
+// retries run out, the last attempt's result comes back unchanged, so the
+// caller maps it to its own error type.
 package resilience
 
 import (
@@ -25,6 +25,7 @@ import (
 
 	"github.com/failsafe-go/failsafe-go"
 	"github.com/failsafe-go/failsafe-go/retrypolicy"
+	"github.com/failsafe-go/failsafe-go/timeout"
 )
 
 // The defaults of Settings.
@@ -110,29 +111,48 @@ type Judged interface {
 	Verdict() Verdict
 }
 
-// NewExecutor returns the executor of the retry policy described by s (zero
-// fields take their defaults). An attempt is repeated when its result's
-// Verdict says so, after the server's delay when it asked for one, else
-// after the exponential backoff, without jitter. When the retries run out,
-// the last result and error are returned as they are.
+// NewRetryPolicy returns the retry policy of one call, described by s
+// (zero fields take their defaults). An attempt is repeated when its
+// result's Verdict says so, or when a timeout policy inside the retry
+// policy cut it (timeout.ErrExceeded: the attempt's own time limit). It
+// waits the server's delay when the verdict carries one, else the
+// exponential backoff, without jitter. When the retries run out, the last
+// result and error are returned as they are, never failsafe-go's
+// ExceededError.
 //
-// Bind each call's context with WithContext: its cancellation or deadline
-// ends a wait at once.
-func NewExecutor[R Judged](s Settings) failsafe.Executor[R] {
+// The policy keeps the last verdict's delay itself, because reading it
+// back from the execution races with a timeout policy around the retries
+// (failsafe-go v0.9.8 writes the execution's last result when it cancels).
+// So a policy serves one execution at a time: build one per call.
+func NewRetryPolicy[R Judged](s Settings) retrypolicy.RetryPolicy[R] {
 	s = s.WithDefaults()
-	policy := retrypolicy.NewBuilder[R]().
-		HandleIf(func(r R, _ error) bool { return r.Verdict().Retry }).
+	var delay time.Duration // the server's delay in the last verdict judged
+	return retrypolicy.NewBuilder[R]().
+		HandleIf(func(r R, err error) bool {
+			v := r.Verdict()
+			delay = v.Delay
+			return v.Retry || errors.Is(err, timeout.ErrExceeded)
+		}).
 		WithMaxRetries(s.MaxRetries).
 		WithBackoffFactor(s.BaseDelay, s.MaxDelay, s.Factor).
-		WithDelayFunc(func(exec failsafe.ExecutionAttempt[R]) time.Duration {
-			if d := exec.LastResult().Verdict().Delay; d > 0 {
-				return d
+		WithDelayFunc(func(failsafe.ExecutionAttempt[R]) time.Duration {
+			if delay > 0 {
+				return delay
 			}
 			return -1 // the backoff
 		}).
 		ReturnLastFailure().
 		Build()
-	return failsafe.With[R](policy)
+}
+
+// NewExecutor returns an executor of the retry policy alone (see
+// NewRetryPolicy), for a caller that needs no time limits around it. Like
+// the policy, it serves one call at a time.
+//
+// Bind each call's context with WithContext: its cancellation or deadline
+// ends a wait at once.
+func NewExecutor[R Judged](s Settings) failsafe.Executor[R] {
+	return failsafe.With[R](NewRetryPolicy[R](s))
 }
 
 // RetryableStatus reports whether an HTTP status is worth another attempt:
