@@ -16,7 +16,6 @@ import (
 	"go.uber.org/fx/fxevent"
 
 	"github.com/hlf/dynamicsportal/adapters/checkpoint"
-	"github.com/hlf/dynamicsportal/adapters/credentials"
 	"github.com/hlf/dynamicsportal/adapters/jsonl"
 	"github.com/hlf/dynamicsportal/core"
 	"github.com/hlf/dynamicsportal/flags"
@@ -55,11 +54,13 @@ func WithSlogEvents() fx.Option {
 	})
 }
 
-// CredentialsModule provides the environment credential provider
-// (AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, read at each token fetch). A host
-// replaces it with fx.Decorate, for example with credentials.FromFiles.
+// CredentialsModule provides the credential provider the environment
+// configures (NewCredentialProvider): a federated token file, a
+// certificate or a client secret, read at each token fetch. A host
+// replaces it with fx.Decorate, for example with credentials.FromFiles or
+// a managed identity provider of its own.
 var CredentialsModule = fx.Module("dynamicsportal.credentials",
-	fx.Provide(func() ports.CredentialProvider { return credentials.FromEnv() }),
+	fx.Provide(NewCredentialProvider),
 )
 
 // PortalModule provides the ports.DynamicsPortal chosen by the flag. It

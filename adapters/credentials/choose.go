@@ -12,9 +12,9 @@ type Kind string
 
 // The kinds of credential Choose picks from.
 const (
-	KindFederated   Kind = "federated token"
+	KindFederated   Kind = "federated"
 	KindCertificate Kind = "certificate"
-	KindSecret      Kind = "client secret"
+	KindSecret      Kind = "secret"
 )
 
 // Choose picks the credential the environment configures, read through

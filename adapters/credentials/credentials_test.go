@@ -197,6 +197,6 @@ func ExampleChoose() {
 	_, _, err = credentials.Choose(lookup, "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token")
 	fmt.Println(err)
 	// Output:
-	// federated token <nil>
+	// federated <nil>
 	// invalid configuration: AZURE_FEDERATED_TOKEN_FILE and AZURE_CLIENT_SECRET are set at once: configure one credential only
 }

@@ -439,6 +439,13 @@ func TestConfigErrors(t *testing.T) {
 		{"bad page size", base, []string{"sync", "--page-size", "0x"}},
 		{"output file in a missing directory", base, []string{"sync", "--out", filepath.Join(dir, "missing", "records.jsonl")}},
 		{"checkpoint in a missing directory", base, []string{"sync", "--checkpoint", filepath.Join(dir, "missing", "checkpoint.json")}},
+		{"federated token file and client secret", append(base, "AZURE_FEDERATED_TOKEN_FILE="+flagsOn), []string{"check"}},
+		{"certificate and client secret", append(base, "AZURE_CLIENT_CERTIFICATE_PATH="+flagsOn), []string{"sync"}},
+		{"certificate password", append(withoutVar(base, "AZURE_CLIENT_SECRET"), "AZURE_CLIENT_CERTIFICATE_PATH="+flagsOn,
+			"AZURE_CLIENT_CERTIFICATE_PASSWORD="+newSecret()), []string{"check"}},
+		{"missing federated token file", append(withoutVar(base, "AZURE_CLIENT_SECRET"), "AZURE_FEDERATED_TOKEN_FILE="+filepath.Join(dir, "missing-token")), []string{"check"}},
+		{"federated token file without a JWT", append(withoutVar(base, "AZURE_CLIENT_SECRET"), "AZURE_FEDERATED_TOKEN_FILE="+flagsOn), []string{"check"}},
+		{"certificate file without a key", append(withoutVar(base, "AZURE_CLIENT_SECRET"), "AZURE_CLIENT_CERTIFICATE_PATH="+flagsOn), []string{"check"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			e.ResetStats()
