@@ -24,25 +24,35 @@ const stopTimeout = 10 * time.Second
 
 // open builds and starts the module with the environment's settings plus
 // extra options, fills targets, and returns the function that stops it.
+// With --otel or OTEL_EXPORTER_OTLP_ENDPOINT set, or metric readers in
+// e.metricReaders, the module reports to OpenTelemetry providers that
+// export until the returned function has run.
 func (e *env) open(ctx context.Context, cfg app.Config, extra []fx.Option, targets ...any) (func(), error) {
 	logger := app.NewLogger(cfg, e.stderr)
+	tel, err := newTelemetry(ctx, otelWanted(e.settings.otel), e.metricReaders...)
+	if err != nil {
+		return nil, err
+	}
 	opts := append([]fx.Option{
 		fx.Supply(cfg, logger),
 		app.WithSlogEvents(),
 		app.Module,
 		fx.Populate(targets...),
-	}, extra...)
-	a := fx.New(opts...)
+	}, tel.options()...)
+	a := fx.New(append(opts, extra...)...)
 	if err := a.Err(); err != nil {
+		tel.close(ctx, e)
 		return nil, dig.RootCause(err)
 	}
 	if err := a.Start(ctx); err != nil {
+		tel.close(ctx, e)
 		return nil, dig.RootCause(err)
 	}
 	return func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout+e.extraStop)
 		defer cancel()
 		_ = a.Stop(sctx)
+		tel.close(ctx, e)
 	}, nil
 }
 

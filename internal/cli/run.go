@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+
 	"github.com/hlf/dynamicsportal/app"
 	"github.com/hlf/dynamicsportal/ports"
 )
@@ -47,6 +49,10 @@ type env struct {
 	serve          serveOptions
 	// extraStop lengthens the app's stop timeout (serve's grace period).
 	extraStop time.Duration
+	// metricReaders are extra OpenTelemetry metric readers for the
+	// module's metrics, such as the Prometheus exporter serve puts behind
+	// /metrics.
+	metricReaders []sdkmetric.Reader
 }
 
 var commands = []command{

@@ -11,6 +11,7 @@ import (
 type settings struct {
 	baseURL, tenantID, authorityHost, flagsFile, correlationHeader string
 	logLevel, logFormat                                            string
+	otel                                                           bool
 }
 
 func (s *settings) declare(fs *flag.FlagSet, portal bool) {
@@ -21,6 +22,7 @@ func (s *settings) declare(fs *flag.FlagSet, portal bool) {
 		fs.StringVar(&s.flagsFile, "flags", "", "flagd-format JSON flags file (env "+app.EnvFlagsFile+")")
 		fs.StringVar(&s.correlationHeader, "correlation-header", "", "correlation id header (env "+app.EnvCorrelationHeader+"; default x-correlation-id)")
 	}
+	fs.BoolVar(&s.otel, "otel", false, "export traces and metrics over OTLP/HTTP, configured by the standard OTEL_* variables (on when "+envOTLPEndpoint+" is set)")
 	fs.StringVar(&s.logLevel, "log-level", "", "debug, info, warn or error (env "+app.EnvLogLevel+"; default info)")
 	fs.StringVar(&s.logFormat, "log-format", "", "text or json (env "+app.EnvLogFormat+"; default text)")
 }

@@ -12,13 +12,17 @@ import (
 var Version = ""
 
 func runVersion(_ context.Context, e *env, _ []string) error {
-	v := Version
-	if v == "" {
-		v = "(devel)"
-		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-			v = bi.Main.Version
-		}
-	}
-	_, err := fmt.Fprintf(e.stdout, "portalsync %s\n", v)
+	_, err := fmt.Fprintf(e.stdout, "portalsync %s\n", version())
 	return err
+}
+
+// version is Version, or the module version from the build information.
+func version() string {
+	if Version != "" {
+		return Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
 }
