@@ -96,3 +96,12 @@ type WriteCounts struct {
 	Unchanged int `json:"unchanged"`
 	Failed    int `json:"failed"`
 }
+
+// AssignmentSink receives the assignments a sync pass mirrors: every
+// assignment, in key order, one page at a time.
+type AssignmentSink interface {
+	// WriteAssignments stores one page. last is true for the last page of
+	// the listing: the sink then drops the assignments it holds that this
+	// pass did not write (they no longer exist in the portal).
+	WriteAssignments(ctx context.Context, page []Assignment, last bool) error
+}

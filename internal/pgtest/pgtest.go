@@ -50,10 +50,10 @@ const howTo = "install PostgreSQL 15 (apt-get install -y postgresql-15) so the t
 	"or set " + EnvURL + " to a server URL whose role may create databases"
 
 var (
-	mu      sync.Mutex
-	started *cluster // the running throwaway cluster, if any
-	adminURL string  // the server's URL once known
-	startErr error   // why the server could not be had
+	mu       sync.Mutex
+	started  *cluster // the running throwaway cluster, if any
+	adminURL string   // the server's URL once known
+	startErr error    // why the server could not be had
 	tried    bool
 	prepared = map[string]error{} // template name → result of preparing it
 )
@@ -162,7 +162,7 @@ func Database(t testing.TB, tmpl Template) string {
 	defer conn.Close(ctx)
 	// A template in use by another session cannot be copied: retry briefly.
 	for attempt := 0; ; attempt++ {
-		_, err = conn.Exec(ctx, "create database "+pgx.Identifier{name}.Sanitize()+" template "+pgx.Identifier{tmplName}.Sanitize())
+		_, err = conn.Exec(ctx, "create database "+pgx.Identifier{name}.Sanitize()+" template "+pgx.Identifier{tmplName}.Sanitize()+" strategy file_copy")
 		if err == nil || attempt == 50 || !strings.Contains(err.Error(), "is being accessed by other users") {
 			break
 		}

@@ -1,0 +1,108 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/hlf/dynamicsportal/internal/pgtest"
+)
+
+// empty is a template with nothing in it.
+var empty = pgtest.Template{Name: "empty", Prepare: func(context.Context, string) error { return nil }}
+
+func TestMigrateAppliesEachMigrationOnce(t *testing.T) {
+	u := pgtest.Database(t, empty)
+	pool, err := pgxpool.New(t.Context(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	applied, err := Migrate(t.Context(), pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"00001_supabase_roles_and_auth_uid.sql", "00002_portal_tables.sql", "00003_portal_certification_statuses.sql"}
+	if !slices.Equal(applied, want) {
+		t.Errorf("applied %v, want %v", applied, want)
+	}
+	again, err := Migrate(t.Context(), pool)
+	if err != nil || len(again) != 0 {
+		t.Errorf("second Migrate applied %v, %v; want nothing", again, err)
+	}
+	// goose keeps its versions in a table of its own name, not the
+	// default a host's own goose migrations would use.
+	conn := connect(t, u)
+	if got := queryStrings(t, conn, "select tablename::text from pg_tables where tablename like '%migrations' or tablename like 'goose%'"); !slices.Equal(got, []string{migrationsTable}) {
+		t.Errorf("version tables %v, want [%s]", got, migrationsTable)
+	}
+}
+
+// On Supabase auth.uid() exists already: the migration keeps it.
+func TestMigrateKeepsAnExistingAuthUID(t *testing.T) {
+	u := pgtest.Database(t, empty)
+	conn := connect(t, u)
+	const fixed = "11111111-2222-4333-8444-555555555555"
+	exec(t, conn, "create schema auth")
+	exec(t, conn, "create function auth.uid() returns uuid language sql stable as $$ select '"+fixed+"'::uuid $$")
+	pool, err := pgxpool.New(t.Context(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := Migrate(t.Context(), pool); err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	if err := conn.QueryRow(t.Context(), "select auth.uid()::text").Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got != fixed {
+		t.Errorf("auth.uid() = %s, want the existing function's %s", got, fixed)
+	}
+}
+
+// auth.uid() as the migration defines it reads the subject of the claims.
+func TestAuthUIDReadsTheClaims(t *testing.T) {
+	_, conn := openStore(t)
+	for _, tc := range []struct{ claims, want string }{
+		{`{"sub": "` + uuidOf("uM1") + `"}`, uuidOf("uM1")},
+		{`{"role": "authenticated"}`, "null"},
+		{``, "null"},
+	} {
+		tx, err := conn.Begin(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(t.Context(), "select set_config('request.jwt.claims', $1, true)", tc.claims); err != nil {
+			t.Fatal(err)
+		}
+		var got *string
+		err = tx.QueryRow(t.Context(), "select auth.uid()::text").Scan(&got)
+		_ = tx.Rollback(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := "null"
+		if got != nil {
+			s = *got
+		}
+		if s != tc.want {
+			t.Errorf("claims %q: auth.uid() = %s, want %s", tc.claims, s, tc.want)
+		}
+	}
+}
+
+func TestMigrateOnAClosedPoolFails(t *testing.T) {
+	pool, err := pgxpool.New(t.Context(), database(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool.Close()
+	if _, err := Migrate(t.Context(), pool); !errors.Is(err, ErrDatabase) {
+		t.Errorf("Migrate on a closed pool = %v, want ErrDatabase", err)
+	}
+}

@@ -1,0 +1,319 @@
+package postgres
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hlf/dynamicsportal/ports"
+)
+
+func cert(id, mentor string, status ports.SyncStatus, expires string) ports.SyncRecord {
+	r := ports.SyncRecord{
+		Certification: ports.Certification{ID: id, ContactID: mentor, Name: "Peer mentor basic course", Type: 1,
+			IssuedOn: ports.Date{Year: 2024, Month: 1, Day: 2}, ModifiedOn: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
+		Computed: status, Action: ports.ActionWritten,
+	}
+	if expires != "" {
+		r.ExpiresOn, _ = ports.ParseDate(expires)
+	}
+	if status == ports.SyncStatusInactive {
+		r.State = ports.StateInactive
+	}
+	return r
+}
+
+// ids returns a GUID made of one repeated hex digit and a number, easy to
+// read in failures: id('c', 1) = cccccccc-0000-4000-8000-000000000001.
+func id(kind byte, n int) string {
+	k := strings.Repeat(string(kind), 8)
+	return k + "-0000-4000-8000-" + strings.Repeat("0", 12-len(itoa(n))) + itoa(n)
+}
+
+func itoa(n int) string {
+	const digits = "0123456789"
+	if n < 10 {
+		return digits[n : n+1]
+	}
+	return itoa(n/10) + digits[n%10:n%10+1]
+}
+
+func TestPageAndCheckpointCommitTogether(t *testing.T) {
+	for _, mode := range queryModes {
+		t.Run(mode, func(t *testing.T) {
+			s, conn := openStore(t, "default_query_exec_mode="+mode)
+			ctx := t.Context()
+			if err := s.Rewind(ctx, ""); err != nil {
+				t.Fatal(err)
+			}
+			pos, err := s.WritePage(ctx, []ports.SyncRecord{
+				cert(id('c', 1), id('a', 1), ports.SyncStatusValid, "2030-01-01"),
+				cert(id('c', 2), id('a', 1), ports.SyncStatusExpired, "2020-01-01"),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Not visible before the checkpoint commits it.
+			if got := queryStrings(t, conn, "select id::text from portal.certifications"); len(got) != 0 {
+				t.Fatalf("rows visible before the checkpoint: %v", got)
+			}
+			cp := ports.Checkpoint{Next: "page-2", SinkPosition: pos, StartedAt: time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC),
+				Counts: ports.SyncCounts{Read: 2, Pages: 1}}
+			if err := s.Save(ctx, cp); err != nil {
+				t.Fatal(err)
+			}
+			got := queryStrings(t, conn, "select id::text || ' ' || mentor_id::text || ' ' || status || ' ' || coalesce(expires_on::text, '-') || ' ' || active::text from portal.certifications order by id")
+			want := []string{
+				id('c', 1) + " " + id('a', 1) + " valid 2030-01-01 true",
+				id('c', 2) + " " + id('a', 1) + " expired 2020-01-01 true",
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("rows %q, want %q", got, want)
+			}
+			loaded, err := s.Load(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if loaded.Next != cp.Next || loaded.SinkPosition != pos || !loaded.StartedAt.Equal(cp.StartedAt) || loaded.Counts != cp.Counts {
+				t.Errorf("Load = %+v, want %+v", loaded, cp)
+			}
+		})
+	}
+}
+
+func TestAPageWithoutItsCheckpointIsNotStored(t *testing.T) {
+	s, conn := openStore(t)
+	ctx := t.Context()
+	if err := s.Rewind(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	pos, err := s.WritePage(ctx, []ports.SyncRecord{cert(id('c', 1), id('a', 1), ports.SyncStatusValid, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Save(ctx, ports.Checkpoint{Next: "2", SinkPosition: pos}); err != nil {
+		t.Fatal(err)
+	}
+	// The next page is written, then the process dies before its
+	// checkpoint: the page and the checkpoint are both absent.
+	if _, err := s.WritePage(ctx, []ports.SyncRecord{cert(id('c', 2), id('a', 1), ports.SyncStatusValid, "")}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if got := queryStrings(t, conn, "select id::text from portal.certifications order by id"); !slices.Equal(got, []string{id('c', 1)}) {
+		t.Errorf("rows after a page lost its checkpoint: %v, want only the first page's", got)
+	}
+	if got := queryStrings(t, conn, "select checkpoint->>'next' from portal.sync_checkpoint"); !slices.Equal(got, []string{"2"}) {
+		t.Errorf("checkpoint next = %v, want [2]", got)
+	}
+}
+
+func TestRewindDropsThePageInFlight(t *testing.T) {
+	s, conn := openStore(t)
+	ctx := t.Context()
+	if err := s.Rewind(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	pos, err := s.WritePage(ctx, []ports.SyncRecord{cert(id('c', 1), id('a', 1), ports.SyncStatusValid, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Rewind(ctx, pos); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Save(ctx, ports.Checkpoint{Next: "2", SinkPosition: pos}); err != nil {
+		t.Fatal(err)
+	}
+	if got := queryStrings(t, conn, "select id::text from portal.certifications"); len(got) != 0 {
+		t.Errorf("the page written before Rewind was stored: %v", got)
+	}
+}
+
+func TestACompletePassRemovesRecordsGoneFromThePortal(t *testing.T) {
+	s, conn := openStore(t)
+	ctx := t.Context()
+	pass := func(records ...ports.SyncRecord) {
+		t.Helper()
+		if err := s.Rewind(ctx, ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Save(ctx, ports.Checkpoint{StartedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.WritePage(ctx, records); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Clear(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pass(cert(id('c', 1), id('a', 1), ports.SyncStatusValid, ""), cert(id('c', 2), id('a', 1), ports.SyncStatusValid, ""),
+		cert(id('c', 3), id('a', 2), ports.SyncStatusValid, ""))
+	// c2 was deleted in the portal, c3 became inactive.
+	pass(cert(id('c', 1), id('a', 1), ports.SyncStatusValid, ""), cert(id('c', 3), id('a', 2), ports.SyncStatusInactive, ""))
+	got := queryStrings(t, conn, "select id::text || ' ' || status || ' ' || active::text from portal.certifications order by id")
+	want := []string{id('c', 1) + " valid true", id('c', 3) + " inactive false"}
+	if !slices.Equal(got, want) {
+		t.Errorf("rows %q, want %q", got, want)
+	}
+	if _, err := s.Load(ctx); !errors.Is(err, ports.ErrNoCheckpoint) {
+		t.Errorf("Load after Clear: %v, want ErrNoCheckpoint", err)
+	}
+}
+
+func TestAResumedPassKeepsItsNumber(t *testing.T) {
+	u := database(t)
+	conn := connect(t, u)
+	ctx := t.Context()
+	s, err := Open(ctx, u, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An earlier complete pass stored c1 and c2.
+	if err := s.Rewind(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.WritePage(ctx, []ports.SyncRecord{cert(id('c', 1), id('a', 1), ports.SyncStatusValid, ""), cert(id('c', 2), id('a', 1), ports.SyncStatusValid, "")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Clear(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A new pass stores page 1 (c1) and is interrupted.
+	if err := s.Rewind(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	pos, err := s.WritePage(ctx, []ports.SyncRecord{cert(id('c', 1), id('a', 1), ports.SyncStatusValid, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Save(ctx, ports.Checkpoint{Next: "2", SinkPosition: pos}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	// Another process resumes it, stores page 2 (c3) and completes: c1
+	// stays (stored by this pass before the interruption), c2 goes.
+	s2, err := Open(ctx, u, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	cp, err := s2.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.Rewind(ctx, cp.SinkPosition); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s2.WritePage(ctx, []ports.SyncRecord{cert(id('c', 3), id('a', 1), ports.SyncStatusValid, "")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.Clear(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := queryStrings(t, conn, "select id::text from portal.certifications order by id")
+	if want := []string{id('c', 1), id('c', 3)}; !slices.Equal(got, want) {
+		t.Errorf("rows %v, want %v", got, want)
+	}
+}
+
+func TestRewindRefusesAForeignPosition(t *testing.T) {
+	s, _ := openStore(t)
+	for _, pos := range []string{"1024", "-3", "0"} {
+		err := s.Rewind(t.Context(), pos)
+		if pos == "1024" {
+			// A byte offset of a JSON-lines file parses as a number: it is
+			// taken as a pass number, and only sweeps depend on it.
+			if err != nil {
+				t.Errorf("Rewind(%q): %v", pos, err)
+			}
+			continue
+		}
+		if !errors.Is(err, ErrDatabase) || !strings.Contains(err.Error(), "not a sync pass") {
+			t.Errorf("Rewind(%q) = %v, want a databaseError naming the position", pos, err)
+		}
+	}
+	if err := s.Rewind(t.Context(), "page-7"); err == nil {
+		t.Error("Rewind(page-7) succeeded")
+	}
+}
+
+func TestRecordsWithoutAMentorAreSkipped(t *testing.T) {
+	s, conn := openStore(t)
+	ctx := t.Context()
+	if _, err := s.WritePage(ctx, []ports.SyncRecord{
+		cert(id('c', 1), "", ports.SyncStatusValid, ""),
+		cert("not-a-guid", id('a', 1), ports.SyncStatusValid, ""),
+		cert(id('c', 3), id('a', 1), ports.SyncStatusExpiring, "2026-12-24"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Save(ctx, ports.Checkpoint{Next: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := queryStrings(t, conn, "select id::text from portal.certifications"); !slices.Equal(got, []string{id('c', 3)}) {
+		t.Errorf("rows %v, want only the record with a mentor", got)
+	}
+}
+
+func TestAssignmentsAreMirroredAndSwept(t *testing.T) {
+	for _, mode := range queryModes {
+		t.Run(mode, func(t *testing.T) {
+			s, conn := openStore(t, "default_query_exec_mode="+mode)
+			ctx := t.Context()
+			start := ports.Date{Year: 2025, Month: 3, Day: 1}
+			a := func(n int, chapter string, end ports.Date, state ports.RecordState) ports.Assignment {
+				return ports.Assignment{ID: id('e', n), MentorID: id('a', n), CoordinatorID: id('b', 1), ChapterID: chapter,
+					Status: 1, StartDate: start, EndDate: end, State: state, ModifiedOn: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+			}
+			if err := s.Rewind(ctx, ""); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.WriteAssignments(ctx, []ports.Assignment{a(1, id('d', 1), ports.Date{}, ports.StateActive), a(2, "", ports.Date{}, ports.StateActive)}, false); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.WriteAssignments(ctx, []ports.Assignment{a(3, id('d', 2), start.AddDays(10), ports.StateInactive), {ID: id('e', 4)}}, true); err != nil {
+				t.Fatal(err)
+			}
+			q := "select id::text || ' ' || coalesce(chapter_id::text, '-') || ' ' || coalesce(starts_on::text, '-') || ' ' || coalesce(ends_on::text, '-') || ' ' || active::text from portal.assignments order by id"
+			want := []string{
+				id('e', 1) + " " + id('d', 1) + " 2025-03-01 - true",
+				id('e', 2) + " - 2025-03-01 - true",
+				id('e', 3) + " " + id('d', 2) + " 2025-03-01 2025-03-11 false",
+			}
+			if got := queryStrings(t, conn, q); !slices.Equal(got, want) {
+				t.Errorf("rows %q, want %q", got, want)
+			}
+			// The next pass no longer lists e2: its last page sweeps it.
+			if err := s.Rewind(ctx, ""); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.WriteAssignments(ctx, []ports.Assignment{a(1, id('d', 1), ports.Date{}, ports.StateActive)}, false); err != nil {
+				t.Fatal(err)
+			}
+			if got := queryStrings(t, conn, "select id::text from portal.assignments order by id"); len(got) != 3 {
+				t.Errorf("swept before the last page: %v", got)
+			}
+			if err := s.WriteAssignments(ctx, []ports.Assignment{a(3, id('d', 2), start.AddDays(10), ports.StateInactive)}, true); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := queryStrings(t, conn, "select id::text from portal.assignments order by id"), []string{id('e', 1), id('e', 3)}; !slices.Equal(got, want) {
+				t.Errorf("after the second listing: %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+func TestLoadWithoutCheckpointAndDamaged(t *testing.T) {
+	s, conn := openStore(t)
+	if _, err := s.Load(t.Context()); !errors.Is(err, ports.ErrNoCheckpoint) {
+		t.Fatalf("Load = %v, want ErrNoCheckpoint", err)
+	}
+	exec(t, conn, `insert into portal.sync_checkpoint (checkpoint) values ('{"next": 7}')`)
+	_, err := s.Load(t.Context())
+	if err == nil || errors.Is(err, ports.ErrNoCheckpoint) || !strings.Contains(err.Error(), "damaged") {
+		t.Errorf("Load of a damaged checkpoint = %v", err)
+	}
+}

@@ -1,0 +1,185 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/hlf/dynamicsportal/ports"
+)
+
+var (
+	_ ports.RecordSink      = (*Store)(nil)
+	_ ports.AssignmentSink  = (*Store)(nil)
+	_ ports.CheckpointStore = (*Store)(nil)
+)
+
+// ErrDatabase marks a failure of the database: it cannot be reached,
+// refused the credentials, or failed a statement. Its text is the command
+// line's error code.
+var ErrDatabase = errors.New("databaseError")
+
+// Defaults of Options.
+const (
+	DefaultConnectTimeout   = 10 * time.Second
+	DefaultStatementTimeout = 30 * time.Second
+)
+
+// Options tune a Store. The zero value of each field means its default.
+type Options struct {
+	// ConnectTimeout bounds each new connection (default 10s; a
+	// connect_timeout in the URL wins). It applies to Open only: a pool
+	// handed to New keeps its own settings.
+	ConnectTimeout time.Duration
+	// StatementTimeout bounds each operation of the store: a statement
+	// still running then is cancelled (default 30s).
+	StatementTimeout time.Duration
+	// Logger receives warnings, such as a record skipped because it has no
+	// mentor (default: none).
+	Logger *slog.Logger
+}
+
+// Store is the status store on a pgx pool. Its methods are safe for
+// concurrent use, but one sync pass at a time may use it as its sink and
+// checkpoint store.
+type Store struct {
+	pool     *pgxpool.Pool
+	owned    bool // Close closes the pool
+	opts     Options
+	password string // of the URL Open was given, kept out of errors
+
+	mu      sync.Mutex
+	pass    int64  // the sync pass being stored, 0 before the first
+	pending pgx.Tx // a page written, waiting for its checkpoint
+}
+
+// Open connects to the database at url (postgres://… or key=value form)
+// and checks that it answers. A failure wraps ErrDatabase (or
+// ports.ErrInvalidConfig for a malformed URL) and never holds the URL's
+// password.
+func Open(ctx context.Context, url string, opts Options) (*Store, error) {
+	opts = opts.withDefaults()
+	pw := passwordOf(url)
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("%w: database URL: %s", ports.ErrInvalidConfig, scrub(err, pw).Error())
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = opts.ConnectTimeout
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, dbError("connect", err, pw)
+	}
+	s := &Store{pool: pool, owned: true, opts: opts, password: pw}
+	pctx, cancel := s.timeout(ctx)
+	defer cancel()
+	if err := pool.Ping(pctx); err != nil {
+		pool.Close()
+		return nil, dbError("connect", err, pw)
+	}
+	return s, nil
+}
+
+// New returns a store on the host's own pool, which Close leaves open.
+func New(pool *pgxpool.Pool, opts Options) *Store {
+	return &Store{pool: pool, opts: opts.withDefaults()}
+}
+
+func (o Options) withDefaults() Options {
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = DefaultConnectTimeout
+	}
+	if o.StatementTimeout <= 0 {
+		o.StatementTimeout = DefaultStatementTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// Pool returns the store's pool, for a host that runs more on the same
+// database (River, say).
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Close rolls back a page still waiting for its checkpoint and closes the
+// pool if Open made it.
+func (s *Store) Close() {
+	s.mu.Lock()
+	s.rollbackPending()
+	s.mu.Unlock()
+	if s.owned {
+		s.pool.Close()
+	}
+}
+
+// timeout returns ctx bounded by the statement timeout.
+func (s *Store) timeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.opts.StatementTimeout)
+}
+
+// fail wraps a database failure of op.
+func (s *Store) fail(op string, err error) error { return dbError(op, err, s.password) }
+
+func dbError(op string, err error, password string) error {
+	if errors.Is(err, context.Canceled) {
+		return &ports.PortalError{Code: ports.CodeCanceled, Op: op, Err: scrub(err, password)}
+	}
+	return fmt.Errorf("%w: %s: %w", ErrDatabase, op, scrub(err, password))
+}
+
+// scrub returns err, or an error with the same text minus the password
+// when the text holds it.
+func scrub(err error, password string) error {
+	if password == "" || !strings.Contains(err.Error(), password) {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), password, "xxxxx"))
+}
+
+// passwordOf returns the password a database URL or key=value string
+// carries, or "".
+func passwordOf(s string) string {
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		if pw, ok := u.User.Password(); ok {
+			return pw
+		}
+	}
+	// A URL that does not parse: userinfo between "://" and the last "@".
+	if _, rest, ok := strings.Cut(s, "://"); ok {
+		if at := strings.LastIndex(rest, "@"); at >= 0 {
+			if _, pw, ok := strings.Cut(rest[:at], ":"); ok {
+				return pw
+			}
+		}
+	}
+	// key=value form.
+	for _, f := range strings.Fields(s) {
+		if v, ok := strings.CutPrefix(f, "password="); ok {
+			return strings.Trim(v, "'")
+		}
+	}
+	return ""
+}
+
+// Redact returns a database URL with its password replaced by xxxxx, for
+// messages that name the database.
+func Redact(s string) string {
+	pw := passwordOf(s)
+	if pw == "" {
+		return s
+	}
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return strings.ReplaceAll(s, pw, "xxxxx")
+}

@@ -1,0 +1,159 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hlf/dynamicsportal/internal/pgtest"
+	"github.com/hlf/dynamicsportal/ports"
+)
+
+func TestOpenAnUnreachableDatabaseFailsFast(t *testing.T) {
+	const secret = "s3cret-Unreachable"
+	// Port 1 on loopback: nothing listens, the connection is refused.
+	start := time.Now()
+	_, err := Open(t.Context(), "postgres://portal:"+secret+"@127.0.0.1:1/portal?sslmode=disable", Options{ConnectTimeout: 2 * time.Second})
+	if !errors.Is(err, ErrDatabase) {
+		t.Fatalf("Open = %v, want ErrDatabase", err)
+	}
+	if strings.Contains(err.Error(), secret) {
+		t.Errorf("error holds the password: %v", err)
+	}
+	if !strings.HasPrefix(err.Error(), "databaseError: connect: ") {
+		t.Errorf("error %q does not say what failed", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("Open took %s", d)
+	}
+}
+
+func TestOpenAMalformedURLIsAConfigError(t *testing.T) {
+	const secret = "s3cret-Malformed"
+	for _, u := range []string{
+		"postgres://portal:" + secret + "@db.example:notaport/portal",
+		"postgres://portal:" + secret + "@db.example/portal?sslmode=sometimes",
+		"host=db.example password=" + secret + " sslmode=sometimes",
+	} {
+		_, err := Open(t.Context(), u, Options{})
+		if !errors.Is(err, ports.ErrInvalidConfig) {
+			t.Errorf("Open(%s) = %v, want ErrInvalidConfig", Redact(u), err)
+			continue
+		}
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("error holds the password: %v", err)
+		}
+	}
+}
+
+func TestOpenWithAWrongPasswordNamesNeitherPassword(t *testing.T) {
+	u := database(t)
+	right := pgtest.Password(u)
+	if right == "" {
+		t.Skip("the server given in " + pgtest.EnvURL + " has no password")
+	}
+	const wrong = "Wrong-Password-42"
+	_, err := Open(t.Context(), strings.Replace(u, right, wrong, 1), Options{})
+	if !errors.Is(err, ErrDatabase) {
+		t.Fatalf("Open = %v, want ErrDatabase", err)
+	}
+	if strings.Contains(err.Error(), wrong) || strings.Contains(err.Error(), right) {
+		t.Errorf("error holds a password: %v", err)
+	}
+}
+
+func TestAHungStatementIsCutByTheStatementTimeout(t *testing.T) {
+	u := database(t)
+	s, err := Open(t.Context(), u, Options{StatementTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// Another session holds the checkpoint table locked.
+	conn := connect(t, u)
+	tx, err := conn.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background())
+	if _, err := tx.Exec(t.Context(), "lock table portal.sync_checkpoint in access exclusive mode"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	err = s.Save(t.Context(), ports.Checkpoint{Next: "x"})
+	if !errors.Is(err, ErrDatabase) {
+		t.Fatalf("Save = %v, want ErrDatabase", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Save returned after %s", d)
+	}
+	// The store works again once the lock is gone.
+	_ = tx.Rollback(t.Context())
+	if err := s.Save(t.Context(), ports.Checkpoint{Next: "y"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCancelledIsCanceled(t *testing.T) {
+	s, _ := openStore(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	err := s.Save(ctx, ports.Checkpoint{Next: "x"})
+	if ports.CodeOf(err) != ports.CodeCanceled {
+		t.Errorf("Save with a cancelled context = %v, want code canceled", err)
+	}
+}
+
+func TestPasswordOfAndRedact(t *testing.T) {
+	for _, tc := range []struct{ in, pw, redacted string }{
+		{"postgres://u:pa%40ss@h:5432/db?sslmode=require", "pa@ss", "postgres://u:xxxxx@h:5432/db?sslmode=require"},
+		{"postgres://u@h/db", "", "postgres://u@h/db"},
+		{"postgres://u:p w@h:x/db", "p w", "postgres://u:xxxxx@h:x/db"},
+		{"host=h user=u password='topsecret' dbname=d", "topsecret", "host=h user=u password='xxxxx' dbname=d"},
+		{"host=h user=u dbname=d", "", "host=h user=u dbname=d"},
+	} {
+		if got := passwordOf(tc.in); got != tc.pw {
+			t.Errorf("passwordOf(%q) = %q, want %q", tc.in, got, tc.pw)
+		}
+		if got := Redact(tc.in); got != tc.redacted {
+			t.Errorf("Redact(%q) = %q, want %q", tc.in, got, tc.redacted)
+		}
+	}
+}
+
+func TestNewKeepsTheHostsPoolOpen(t *testing.T) {
+	owner, _ := openStore(t)
+	s := New(owner.Pool(), Options{})
+	s.Close()
+	if err := owner.Pool().Ping(t.Context()); err != nil {
+		t.Errorf("the host's pool was closed: %v", err)
+	}
+}
+
+func TestSkippedRecordsAreLoggedWithoutDetails(t *testing.T) {
+	u := database(t)
+	var logs bytes.Buffer
+	s, err := Open(t.Context(), u, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.WritePage(t.Context(), []ports.SyncRecord{cert(id('c', 1), "", ports.SyncStatusValid, "")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WriteAssignments(t.Context(), []ports.Assignment{{ID: id('e', 1), MentorID: id('a', 1)}}, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"certification skipped", "assignment skipped", id('c', 1), id('e', 1)} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("logs lack %q:\n%s", want, logs.String())
+		}
+	}
+	if strings.Contains(logs.String(), pgtest.Password(u)) && pgtest.Password(u) != "" {
+		t.Error("logs hold the password")
+	}
+}
