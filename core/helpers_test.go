@@ -78,6 +78,8 @@ type portal struct {
 	pageErr  map[int][]error      // errors the next reads of the page at an offset return
 	onList   func()               // runs at each page read
 	onWrite  func(id string)      // runs at each write call, outside the lock
+	batches  []int                // sizes of the batched write calls
+	batchErr []error              // errors the next batched write calls return (nil: none)
 }
 
 func newPortal(pageSize int, certs ...ports.Certification) *portal {
@@ -93,6 +95,34 @@ func newPortal(pageSize int, certs ...ports.Certification) *portal {
 func (p *portal) install(m *mocks.MockDynamicsPortal) {
 	m.EXPECT().ListCertifications(gomock.Any(), gomock.Any()).DoAndReturn(p.list).AnyTimes()
 	m.EXPECT().WriteSyncMetadata(gomock.Any(), gomock.Any(), gomock.Any()).DoAndReturn(p.write).AnyTimes()
+	m.EXPECT().WriteSyncMetadataBatch(gomock.Any(), gomock.Any()).DoAndReturn(p.writeBatch).AnyTimes()
+}
+
+// writeBatch applies the writes as write does, each with its own result,
+// unless a batch error is queued.
+func (p *portal) writeBatch(ctx context.Context, writes []ports.SyncWrite) ([]ports.SyncWriteResult, error) {
+	p.mu.Lock()
+	p.batches = append(p.batches, len(writes))
+	var err error
+	if len(p.batchErr) > 0 {
+		err, p.batchErr = p.batchErr[0], p.batchErr[1:]
+	}
+	p.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	results := make([]ports.SyncWriteResult, len(writes))
+	for i, w := range writes {
+		results[i].Response, results[i].Err = p.write(ctx, w.ID, w.Metadata)
+	}
+	return results, nil
+}
+
+// Batches returns the sizes of the batched write calls, in call order.
+func (p *portal) Batches() []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.batches)
 }
 
 func (p *portal) list(_ context.Context, q ports.PageQuery) (ports.Page[ports.Certification], error) {

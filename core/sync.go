@@ -32,6 +32,9 @@ const (
 	// the burst allowance sooner, and the adapter never has more requests
 	// in flight than the portal's x-ms-dop-hint anyway.
 	DefaultConcurrency = 16
+	// DefaultWriteBatch is the number of writes per $batch request. See
+	// the README's Performance table for the sweep it comes from.
+	DefaultWriteBatch = 100
 )
 
 // retryAfterFallback is how long a pass waits after a rateLimited answer
@@ -62,9 +65,14 @@ type SyncOptions struct {
 	// before each page and before each wait the portal asks for; a page in
 	// progress is finished.
 	Budget time.Duration
-	// Concurrency is the number of sync-metadata writes in flight within a
-	// page (default 16). The portal adapter may hold them back further.
+	// Concurrency is the number of sync-metadata write requests in flight
+	// within a page (default 16); a batch is one request. The portal
+	// adapter may hold them back further.
 	Concurrency int
+	// WriteBatch is the number of writes sent in one batched request
+	// (default DefaultWriteBatch, at most ports.MaxBatchWrites); 1 sends
+	// each write as a request of its own.
+	WriteBatch int
 	// Location gives "today" its date (default UTC).
 	Location *time.Location
 	// Now is the clock (default time.Now). It is called from several
@@ -149,6 +157,8 @@ func NewSyncService(portal ports.DynamicsPortal, sink ports.RecordSink, store po
 		return invalid("negative time budget")
 	case opts.Concurrency < 0:
 		return invalid("negative concurrency")
+	case opts.WriteBatch < 0 || opts.WriteBatch > ports.MaxBatchWrites:
+		return invalid(fmt.Sprintf("write batch %d: want 1 to %d", opts.WriteBatch, ports.MaxBatchWrites))
 	}
 	if opts.ExpiringWithin == 0 {
 		opts.ExpiringWithin = DefaultExpiringWithin
@@ -158,6 +168,9 @@ func NewSyncService(portal ports.DynamicsPortal, sink ports.RecordSink, store po
 	}
 	if opts.Concurrency == 0 {
 		opts.Concurrency = DefaultConcurrency
+	}
+	if opts.WriteBatch == 0 {
+		opts.WriteBatch = DefaultWriteBatch
 	}
 	if opts.Location == nil {
 		opts.Location = time.UTC
@@ -377,6 +390,7 @@ func (p *pass) settings() []slog.Attr {
 		slog.Int("page_size", p.opts.PageSize),
 		slog.Int("expiring_within_days", p.windowDays),
 		slog.Int("concurrency", p.opts.Concurrency),
+		slog.Int("write_batch", p.opts.WriteBatch),
 		slog.Duration("budget", p.opts.Budget),
 	}
 }
@@ -419,33 +433,51 @@ func needsWrite(c *ports.Certification, computed ports.SyncStatus) bool {
 	return c.SyncStatus != computed || c.SyncStatus == ports.SyncStatusNone || c.LastSyncedOn.IsZero()
 }
 
-// writeAll writes the records without an action, at most Concurrency at a
-// time, and returns when every write has settled. The first write that
-// stops the pass stops the others from starting, or from waiting out a
-// throttle, but lets those already sent finish: a write cut off on the wire
-// may still be applied by the portal, unseen, after Run has returned, and a
-// pass run again at once would then read the record before the write lands
-// and write it a second time.
+// writeAll writes the records without an action, in batches of about
+// WriteBatch (of equal size), at most Concurrency requests at a time, and
+// returns when every write has settled. The first write that stops the
+// pass stops the others from starting, or from waiting out a throttle,
+// but lets those already sent finish: a write cut off on the wire may
+// still be applied by the portal, unseen, after Run has returned, and a
+// pass run again at once would then read the record before the write
+// lands and write it a second time.
 func (p *pass) writeAll(ctx context.Context, records []ports.SyncRecord, writes int) error {
 	stop, halt := context.WithCancel(ctx)
 	defer halt()
+	batches := (writes + p.opts.WriteBatch - 1) / p.opts.WriteBatch
+	units := make([][]*ports.SyncRecord, 0, batches)
+	unit := make([]*ports.SyncRecord, 0, (writes+batches-1)/batches)
+	for i := range records {
+		if records[i].Action != "" {
+			continue
+		}
+		unit = append(unit, &records[i])
+		// Batch b of n ends after record ⌈(b+1)·writes/n⌉: equal sizes.
+		if len(units) < batches && len(unit) == (len(units)+1)*writes/batches-len(units)*writes/batches {
+			units = append(units, unit)
+			unit = make([]*ports.SyncRecord, 0, cap(unit))
+		}
+	}
 	var (
-		next  atomic.Int64 // index of the next record to look at
+		next  atomic.Int64 // index of the next unit to write
 		wg    sync.WaitGroup
 		mu    sync.Mutex
 		first error
 	)
-	for range min(p.opts.Concurrency, writes) {
+	for range min(p.opts.Concurrency, len(units)) {
 		wg.Go(func() {
 			for stop.Err() == nil {
 				i := int(next.Add(1) - 1)
-				if i >= len(records) {
+				if i >= len(units) {
 					return
 				}
-				if records[i].Action != "" {
-					continue
+				var err error
+				if p.opts.WriteBatch == 1 {
+					err = p.write(ctx, stop, units[i][0])
+				} else {
+					err = p.writeBatch(ctx, stop, units[i])
 				}
-				if err := p.write(ctx, stop, &records[i]); err != nil {
+				if err != nil {
 					mu.Lock()
 					if first == nil {
 						first = err
@@ -473,9 +505,64 @@ func (p *pass) writeAll(ctx context.Context, records []ports.SyncRecord, writes 
 func (p *pass) write(ctx, stop context.Context, r *ports.SyncRecord) error {
 	var m ports.SyncMetadata
 	resp, err := retry(ctx, stop, p, func() (ports.SyncResponse, error) {
-		m = ports.SyncMetadata{Status: r.Computed, LastSyncedOn: p.opts.Now().UTC().Truncate(time.Second)}
+		m = p.metadata(r)
 		return p.portal.WriteSyncMetadata(ctx, r.ID, m)
 	})
+	return p.settle(ctx, r, m, resp, err)
+}
+
+// metadata is what a write of r sends now.
+func (p *pass) metadata(r *ports.SyncRecord) ports.SyncMetadata {
+	return ports.SyncMetadata{Status: r.Computed, LastSyncedOn: p.opts.Now().UTC().Truncate(time.Second)}
+}
+
+// writeBatch writes the sync metadata of records in batched requests and
+// sets their actions. Writes the portal answered with rateLimited make the
+// pass wait as it asks, then go again in a smaller batch of their own;
+// those that succeeded are never sent again. It returns an error only for
+// a failure that stops the pass.
+func (p *pass) writeBatch(ctx, stop context.Context, records []*ports.SyncRecord) error {
+	writes := make([]ports.SyncWrite, 0, len(records))
+	for len(records) > 0 {
+		results, err := retry(ctx, stop, p, func() ([]ports.SyncWriteResult, error) {
+			writes = writes[:0]
+			for _, r := range records {
+				writes = append(writes, ports.SyncWrite{ID: r.ID, Metadata: p.metadata(r)})
+			}
+			return p.portal.WriteSyncMetadataBatch(ctx, writes)
+		})
+		if err == nil && len(results) != len(writes) {
+			err = &ports.PortalError{Code: ports.CodeInvalidResponse, Op: "WriteSyncMetadataBatch",
+				Message: fmt.Sprintf("%d results for %d writes", len(results), len(writes))}
+		}
+		if err != nil {
+			return fmt.Errorf("write sync metadata of %d certifications (%s … %s): %w", len(records), records[0].ID, records[len(records)-1].ID, err)
+		}
+		again := records[:0:0]
+		var throttled *ports.PortalError
+		for i, res := range results {
+			if pe, ok := errors.AsType[*ports.PortalError](res.Err); ok && pe.Code == ports.CodeRateLimited {
+				again = append(again, records[i])
+				if throttled == nil || pe.RetryAfter > throttled.RetryAfter {
+					throttled = pe
+				}
+				continue
+			}
+			if err := p.settle(ctx, records[i], writes[i].Metadata, res.Response, res.Err); err != nil {
+				return err
+			}
+		}
+		if throttled != nil {
+			p.throttle(ctx, throttled)
+		}
+		records = again
+	}
+	return nil
+}
+
+// settle sets r's action from the answer to a write of m. It returns an
+// error only for a failure that stops the pass.
+func (p *pass) settle(ctx context.Context, r *ports.SyncRecord, m ports.SyncMetadata, resp ports.SyncResponse, err error) error {
 	code := ports.CodeOf(err)
 	switch {
 	case err == nil:

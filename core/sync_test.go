@@ -260,7 +260,7 @@ func TestRateLimitedWriteWaitsThenSucceeds(t *testing.T) {
 	p.writeErr[id(1)] = []error{throttled(7 * time.Second)}
 	e := newEnv(t, p)
 
-	rep, err := e.service(t, core.SyncOptions{Concurrency: 1}).Run(t.Context())
+	rep, err := e.service(t, core.SyncOptions{Concurrency: 1, WriteBatch: 1}).Run(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +324,7 @@ func TestThrottlingPacesTheOtherWrites(t *testing.T) {
 		}
 		e := newEnv(t, p)
 		e.clock = nil // the bubble's clock and timers, through the defaults
-		if _, err := e.service(t, core.SyncOptions{Concurrency: 2}).Run(t.Context()); err != nil {
+		if _, err := e.service(t, core.SyncOptions{Concurrency: 2, WriteBatch: 1}).Run(t.Context()); err != nil {
 			t.Fatal(err)
 		}
 		want := map[string][]time.Duration{
@@ -395,7 +395,7 @@ func TestServerErrorMidPageStopsThePass(t *testing.T) {
 	p.writeErr[id(5)] = []error{&ports.PortalError{Code: ports.CodeServerError, Op: "WriteSyncMetadata", StatusCode: 503}}
 	e := newEnv(t, p)
 
-	rep, err := e.service(t, core.SyncOptions{PageSize: 3, Concurrency: 1}).Run(t.Context())
+	rep, err := e.service(t, core.SyncOptions{PageSize: 3, Concurrency: 1, WriteBatch: 1}).Run(t.Context())
 	if !errors.Is(err, ports.ErrServerError) || !strings.Contains(err.Error(), id(5)) {
 		t.Fatalf("Run = %v, want serverError naming the record", err)
 	}
@@ -436,7 +436,7 @@ func TestFatalWriteLetsTheWritesInFlightSettle(t *testing.T) {
 				return p.write(ctx, id, md)
 			})
 		start := time.Now()
-		_, err := e.service(t, core.SyncOptions{Concurrency: 2}).Run(t.Context())
+		_, err := e.service(t, core.SyncOptions{Concurrency: 2, WriteBatch: 1}).Run(t.Context())
 		if !errors.Is(err, ports.ErrAuthFailure) {
 			t.Errorf("Run = %v, want the first failure, authFailure", err)
 		}
@@ -470,7 +470,7 @@ func TestFatalWriteEndsTheThrottleWaits(t *testing.T) {
 		e := newEnv(t, p)
 		e.clock = nil
 		start := time.Now()
-		_, err := e.service(t, core.SyncOptions{Concurrency: 2, Budget: 2 * time.Hour}).Run(t.Context())
+		_, err := e.service(t, core.SyncOptions{Concurrency: 2, Budget: 2 * time.Hour, WriteBatch: 1}).Run(t.Context())
 		if !errors.Is(err, ports.ErrServerError) {
 			t.Errorf("Run = %v, want the serverError of record 1", err)
 		}
@@ -588,7 +588,7 @@ func TestConcurrencyBound(t *testing.T) {
 			}
 			e := newEnv(t, p)
 			e.clock = nil
-			rep, err := e.service(t, core.SyncOptions{Concurrency: tt.concurrency}).Run(t.Context())
+			rep, err := e.service(t, core.SyncOptions{Concurrency: tt.concurrency, WriteBatch: 1}).Run(t.Context())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -621,7 +621,7 @@ func TestCanceledContext(t *testing.T) {
 		p.writeErr[id(1)] = []error{&ports.PortalError{Code: ports.CodeCanceled, Op: "WriteSyncMetadata", Err: context.Canceled}}
 		p.onWrite = func(string) { cancel() }
 		e := newEnv(t, p)
-		_, err := e.service(t, core.SyncOptions{Concurrency: 1}).Run(ctx)
+		_, err := e.service(t, core.SyncOptions{Concurrency: 1, WriteBatch: 1}).Run(ctx)
 		if !errors.Is(err, ports.ErrCanceled) || p.calls[id(2)] != 0 || len(e.store.saves)+e.store.clears != 0 {
 			t.Errorf("Run = %v, calls %v; want canceled, nothing more written or saved", err, p.calls)
 		}
@@ -632,7 +632,7 @@ func TestCanceledContext(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		p.onWrite = func(string) { cancel() }
 		e := newEnv(t, p)
-		_, err := e.service(t, core.SyncOptions{Concurrency: 1}).Run(ctx)
+		_, err := e.service(t, core.SyncOptions{Concurrency: 1, WriteBatch: 1}).Run(ctx)
 		if !errors.Is(err, ports.ErrCanceled) || p.calls[id(2)] != 0 || len(e.sink.pages) != 0 {
 			t.Errorf("Run = %v, calls %v, sink pages %d; want canceled before record 2", err, p.calls, len(e.sink.pages))
 		}
@@ -746,6 +746,12 @@ func TestNewSyncServiceValidates(t *testing.T) {
 		{"concurrency", func() (*core.SyncService, error) {
 			return core.NewSyncService(p, s, st, nil, core.SyncOptions{Concurrency: -1})
 		}},
+		{"negative write batch", func() (*core.SyncService, error) {
+			return core.NewSyncService(p, s, st, nil, core.SyncOptions{WriteBatch: -1})
+		}},
+		{"write batch over the $batch limit", func() (*core.SyncService, error) {
+			return core.NewSyncService(p, s, st, nil, core.SyncOptions{WriteBatch: ports.MaxBatchWrites + 1})
+		}},
 	} {
 		if svc, err := tt.f(); svc != nil || !errors.Is(err, ports.ErrInvalidConfig) {
 			t.Errorf("%s: %v, %v; want ErrInvalidConfig", tt.name, svc, err)
@@ -806,5 +812,139 @@ func TestRunUntilStopsBetweenPages(t *testing.T) {
 	rep, err = e.serviceOnly(t, core.SyncOptions{PageSize: 3}).RunUntil(t.Context(), nil)
 	if err != nil || !rep.Complete || !rep.Resumed || rep.Pages != 3 {
 		t.Errorf("resumed run: %+v, %v; want the pass completed over 3 pages", rep, err)
+	}
+}
+
+// unsynced returns n certifications numbered from 1 that all need a write.
+func unsynced(n int) []ports.Certification {
+	certs := make([]ports.Certification, n)
+	for i := range certs {
+		certs[i] = cert(i+1, days(400), 0, time.Time{})
+	}
+	return certs
+}
+
+func TestWritesGoInBatchesOfEqualSize(t *testing.T) {
+	for _, tt := range []struct {
+		batch int
+		want  []int // batch sizes, sorted
+	}{
+		{100, []int{83, 83, 84}},
+		{0, []int{83, 83, 84}}, // the default, 100
+		{250, []int{250}},
+		{1000, []int{250}},
+		{1, nil},
+	} {
+		p := newPortal(250, unsynced(250)...)
+		e := newEnv(t, p)
+		rep, err := e.service(t, core.SyncOptions{WriteBatch: tt.batch}).Run(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := p.Batches()
+		slices.Sort(got)
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("write batch %d: batches %v, want %v", tt.batch, got, tt.want)
+		}
+		if rep.Writes.Done != 250 || len(p.Written()) != 250 {
+			t.Errorf("write batch %d: %d done, %d written; want 250", tt.batch, rep.Writes.Done, len(p.Written()))
+		}
+		for id, n := range p.calls {
+			if n != 1 {
+				t.Fatalf("write batch %d: %s written %d times", tt.batch, id, n)
+			}
+		}
+	}
+}
+
+// Writes a batch answered with rateLimited go again, alone, after the
+// wait; the others are never sent twice.
+func TestRateLimitedBatchPartsAreWrittenAgain(t *testing.T) {
+	p := newPortal(10, unsynced(4)...)
+	p.writeErr[id(2)] = []error{throttled(7 * time.Second)}
+	p.writeErr[id(3)] = []error{throttled(3 * time.Second)}
+	e := newEnv(t, p)
+	rep, err := e.service(t, core.SyncOptions{}).Run(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.clock.Sleeps(); !slices.Equal(got, []time.Duration{7 * time.Second}) {
+		t.Errorf("sleeps %v, want the longest wait asked, 7s", got)
+	}
+	if got := p.Batches(); !slices.Equal(got, []int{4, 2}) {
+		t.Errorf("batches %v, want 4 then the 2 throttled", got)
+	}
+	if p.calls[id(1)] != 1 || p.calls[id(2)] != 2 || p.calls[id(3)] != 2 || p.calls[id(4)] != 1 {
+		t.Errorf("write calls %v", p.calls)
+	}
+	if rep.Writes.Done != 4 || rep.Writes.Failed != 0 || !rep.Complete {
+		t.Errorf("report %+v", rep)
+	}
+	for _, c := range p.certs[1:3] {
+		if !c.LastSyncedOn.Equal(t0.Add(7 * time.Second).Truncate(time.Second)) {
+			t.Errorf("%s stamped %v, want the time of its second write", c.ID, c.LastSyncedOn)
+		}
+	}
+}
+
+func TestRateLimitedBatchWaitsAndGoesAgain(t *testing.T) {
+	p := newPortal(10, unsynced(3)...)
+	p.batchErr = []error{throttled(5 * time.Second)}
+	e := newEnv(t, p)
+	rep, err := e.service(t, core.SyncOptions{}).Run(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.clock.Sleeps(); !slices.Equal(got, []time.Duration{5 * time.Second}) {
+		t.Errorf("sleeps %v, want 5s", got)
+	}
+	if got := p.Batches(); !slices.Equal(got, []int{3, 3}) || rep.Writes.Done != 3 {
+		t.Errorf("batches %v, %d done; want the batch sent again whole", got, rep.Writes.Done)
+	}
+}
+
+// A batch that fails as a whole stops the pass; nothing of its page is
+// counted or checkpointed, whatever the portal may have applied.
+func TestFailedBatchStopsThePass(t *testing.T) {
+	for _, fail := range []struct {
+		name  string
+		setup func(e *env, p *portal)
+		code  ports.ErrorCode
+	}{
+		{"invalid response", func(_ *env, p *portal) {
+			p.batchErr = []error{nil, &ports.PortalError{Code: ports.CodeInvalidResponse, Op: "WriteSyncMetadataBatch", Message: "2 parts for 3 requests"}}
+		}, ports.CodeInvalidResponse},
+		{"server error", func(_ *env, p *portal) {
+			p.batchErr = []error{nil, &ports.PortalError{Code: ports.CodeServerError, Op: "WriteSyncMetadataBatch", StatusCode: 503}}
+		}, ports.CodeServerError},
+		{"a part's server error", func(_ *env, p *portal) {
+			p.writeErr[id(5)] = []error{&ports.PortalError{Code: ports.CodeServerError, Op: "WriteSyncMetadataBatch", StatusCode: 500}}
+		}, ports.CodeServerError},
+		{"fewer results than writes", func(e *env, p *portal) {
+			calls := 0
+			e.mocks.portal.EXPECT().WriteSyncMetadataBatch(gomock.Any(), gomock.Any()).DoAndReturn(
+				func(ctx context.Context, ws []ports.SyncWrite) ([]ports.SyncWriteResult, error) {
+					calls++
+					rs, err := p.writeBatch(ctx, ws)
+					if calls == 2 {
+						rs = rs[:len(rs)-1]
+					}
+					return rs, err
+				}).Times(2)
+		}, ports.CodeInvalidResponse},
+	} {
+		t.Run(fail.name, func(t *testing.T) {
+			p := newPortal(3, unsynced(6)...)
+			e := newEnv(t, nil)
+			fail.setup(e, p)
+			p.install(e.mocks.portal)
+			rep, err := e.service(t, core.SyncOptions{}).Run(t.Context())
+			if ports.CodeOf(err) != fail.code {
+				t.Fatalf("Run = %v, want %s", err, fail.code)
+			}
+			if rep.Writes.Done != 3 || rep.Pages != 1 || len(e.sink.pages) != 1 || e.store.cp.Next != "from-3" || e.store.cp.Counts.Writes.Done != 3 {
+				t.Errorf("report %+v, sink pages %d, checkpoint %+v; want page 1 only", rep, len(e.sink.pages), e.store.cp)
+			}
+		})
 	}
 }

@@ -40,6 +40,15 @@ func (s *spansSeen) installSeeing(e *env, p *portal) {
 			s.mu.Unlock()
 			return p.write(ctx, id, m)
 		}).AnyTimes()
+	e.mocks.portal.EXPECT().WriteSyncMetadataBatch(gomock.Any(), gomock.Any()).DoAndReturn(
+		func(ctx context.Context, writes []ports.SyncWrite) ([]ports.SyncWriteResult, error) {
+			s.mu.Lock()
+			for range writes {
+				s.writes = append(s.writes, trace.SpanContextFromContext(ctx).SpanID())
+			}
+			s.mu.Unlock()
+			return p.writeBatch(ctx, writes)
+		}).AnyTimes()
 }
 
 func intAttr(t *testing.T, s tracetest.SpanStub, key string) int64 {

@@ -36,6 +36,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"frobnicate"},
 		{"sync", "--page-size", "9000"},
 		{"sync", "--budget", "0s"},
+		{"sync", "--write-batch", "0"},
+		{"sync", "--write-batch", "1001"},
 		{"sync", "--expiring-within", "soon"},
 		{"sync", "extra"},
 		{"certifications", "--modified-since", "yesterday"},

@@ -160,6 +160,7 @@ type syncOptions struct {
 	out            string
 	budget         time.Duration
 	expiringWithin string
+	writeBatch     int
 }
 
 func syncFlags(fs *flag.FlagSet, e *env) {
@@ -168,6 +169,7 @@ func syncFlags(fs *flag.FlagSet, e *env) {
 	fs.StringVar(&e.sync.out, "out", "", "write the records as JSON lines to this file")
 	fs.DurationVar(&e.sync.budget, "budget", core.DefaultBudget, "time budget of the pass; it stops cleanly when it runs out")
 	fs.StringVar(&e.sync.expiringWithin, "expiring-within", "30d", "window in which a certificate counts as expiring (e.g. 30d, 720h)")
+	fs.IntVar(&e.sync.writeBatch, "write-batch", core.DefaultWriteBatch, "sync-metadata writes per $batch request, 1 to 1000 (1: one request per write)")
 }
 
 // settings turns the sync flags into the module's sync settings.
@@ -178,6 +180,9 @@ func (o syncOptions) settings(onPage func(ports.SyncCounts)) (app.SyncSettings, 
 	if o.budget <= 0 {
 		return app.SyncSettings{}, usageError{fmt.Sprintf("--budget %s: want a positive duration", o.budget)}
 	}
+	if o.writeBatch < 1 || o.writeBatch > ports.MaxBatchWrites {
+		return app.SyncSettings{}, usageError{fmt.Sprintf("--write-batch %d: want 1 to %d", o.writeBatch, ports.MaxBatchWrites)}
+	}
 	within, err := parseDays(o.expiringWithin)
 	if err != nil {
 		return app.SyncSettings{}, usageError{fmt.Sprintf("--expiring-within %q: %v", o.expiringWithin, err)}
@@ -187,6 +192,7 @@ func (o syncOptions) settings(onPage func(ports.SyncCounts)) (app.SyncSettings, 
 			PageSize:       o.pageSize,
 			ExpiringWithin: within,
 			Budget:         o.budget,
+			WriteBatch:     o.writeBatch,
 			Location:       time.Local,
 			OnPage:         onPage,
 		},

@@ -102,7 +102,7 @@ func pacedPass(t *testing.T, p *pacedPortal) (core.Report, time.Duration) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := core.NewSyncService(c, jsonl.Discard{}, checkpoint.NewMemory(), nil, core.SyncOptions{Concurrency: 4})
+	svc, err := core.NewSyncService(c, jsonl.Discard{}, checkpoint.NewMemory(), nil, core.SyncOptions{Concurrency: 4, WriteBatch: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

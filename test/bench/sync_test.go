@@ -23,10 +23,10 @@ type syncPass struct {
 }
 
 // runSync starts an emulator with opts, lets setup adjust it, and runs one
-// sync pass through the adapter with the given write concurrency (0: the
-// default). Only the pass is timed. A pass that fails or leaves a record
+// sync pass through the adapter with the given sync options. Only the pass
+// is timed. A pass that fails or leaves a record
 // unwritten fails the benchmark.
-func runSync(b *testing.B, opts emulator.Options, setup func(*emulator.Emulator), concurrency int) syncPass {
+func runSync(b *testing.B, opts emulator.Options, setup func(*emulator.Emulator), so core.SyncOptions) syncPass {
 	b.Helper()
 	b.StopTimer()
 	emu, err := emulator.Start(opts)
@@ -39,7 +39,7 @@ func runSync(b *testing.B, opts emulator.Options, setup func(*emulator.Emulator)
 	}
 	c := newAdapter(b, emu)
 	defer c.Close()
-	svc, err := core.NewSyncService(c, jsonl.Discard{}, checkpoint.NewMemory(), nil, core.SyncOptions{Concurrency: concurrency})
+	svc, err := core.NewSyncService(c, jsonl.Discard{}, checkpoint.NewMemory(), nil, so)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -66,8 +66,8 @@ func runSync(b *testing.B, opts emulator.Options, setup func(*emulator.Emulator)
 
 // BenchmarkSync runs a sync pass over 10,000 certifications, about half of
 // which need their sync metadata written, with 20 ms of emulator latency on
-// every write, at the default write concurrency. It reports the wall time
-// against the ideal: writes × latency / concurrency.
+// every write, one request per write at the default write concurrency. It
+// reports the wall time against the ideal: writes × latency / concurrency.
 func BenchmarkSync(b *testing.B) { benchSync(b, 10_000, 0) }
 
 // BenchmarkSyncConcurrency runs the same pass over 4000 certifications at
@@ -90,7 +90,8 @@ func benchSync(b *testing.B, records, concurrency int) {
 	var writes int
 	for range b.N {
 		opts := emulator.Options{Certifications: records, Seed: 1}
-		p := runSync(b, opts, func(e *emulator.Emulator) { e.SetLatency(emulator.RoutePatch, writeLatency) }, concurrency)
+		p := runSync(b, opts, func(e *emulator.Emulator) { e.SetLatency(emulator.RoutePatch, writeLatency) },
+			core.SyncOptions{Concurrency: concurrency, WriteBatch: 1})
 		wall += p.wall
 		writes += p.rep.Writes.Done
 		ideal += time.Duration(p.rep.Writes.Done) * writeLatency / time.Duration(writers)
@@ -110,7 +111,7 @@ const (
 )
 
 // BenchmarkThrottledSync runs a sync pass over 2000 certifications (about
-// 1000 writes) against the emulator enforcing 400 requests per sliding
+// 1000 writes, one request each) against the emulator enforcing 400 requests per sliding
 // 10 s window. Every record must be written (none failed). It reports the
 // wall time against the least the limit allows: the portal admits at most
 // L requests per window W, so R requests need at least floor((R-1)/L)
@@ -121,7 +122,7 @@ func BenchmarkThrottledSync(b *testing.B) {
 	for range b.N {
 		opts := emulator.Options{Certifications: 2000, Seed: 1,
 			Limits: emulator.Limits{Requests: throttleRequests, Window: throttleWindow}}
-		p := runSync(b, opts, nil, 0)
+		p := runSync(b, opts, nil, core.SyncOptions{WriteBatch: 1})
 		wall += p.wall
 		least += time.Duration((p.requests-1)/throttleRequests) * throttleWindow
 		throttled += p.stats.Throttled

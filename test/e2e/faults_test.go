@@ -227,7 +227,7 @@ func TestFaultMatrix(t *testing.T) {
 	var (
 		check    = []string{"check"}
 		list     = []string{"certifications", "--page-size", "3"}
-		syncPass = []string{"sync", "--page-size", "3", "--checkpoint", "{dir}/checkpoint.json", "--out", "{dir}/records.jsonl"}
+		syncPass = []string{"sync", "--page-size", "3", "--write-batch", "1", "--checkpoint", "{dir}/checkpoint.json", "--out", "{dir}/records.jsonl"}
 	)
 	with := func(base []string, more ...string) []string { return append(slices.Clone(base), more...) }
 
