@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/hlf/dynamicsportal/app"
-	"github.com/hlf/dynamicsportal/core"
 	"github.com/hlf/dynamicsportal/ports"
 )
 
@@ -72,20 +71,6 @@ func TestNewLoggerFormats(t *testing.T) {
 	app.NewLogger(app.Config{LogFormat: "text"}, &b).Info("plain")
 	if !strings.Contains(b.String(), "msg=plain") {
 		t.Errorf("text logger wrote %q", b.String())
-	}
-}
-
-func TestErrorName(t *testing.T) {
-	for want, err := range map[string]error{
-		"config":          ports.ErrInvalidConfig,
-		"notFound":        &ports.PortalError{Code: ports.CodeNotFound},
-		"rateLimited":     errors.Join(core.ErrBudgetExhausted, &ports.PortalError{Code: ports.CodeRateLimited}),
-		"budgetExhausted": core.ErrBudgetExhausted,
-		"error":           errors.New("disk full"),
-	} {
-		if got := app.ErrorName(err); got != want {
-			t.Errorf("ErrorName(%v) = %q, want %q", err, got, want)
-		}
 	}
 }
 

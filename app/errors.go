@@ -11,7 +11,8 @@ import (
 // detail: "config" for a configuration error found before any network call,
 // the portal error code ("authFailure", "notFound", "rateLimited", …) when
 // err carries one, "budgetExhausted" for a sync pass that ran out of time
-// without being throttled, and "error" otherwise.
+// without being throttled, "writesFailed" for a complete pass in which the
+// portal refused writes, and "error" otherwise.
 func ErrorName(err error) string {
 	switch {
 	case errors.Is(err, ports.ErrInvalidConfig):
@@ -20,6 +21,8 @@ func ErrorName(err error) string {
 		return ports.CodeOf(err).String()
 	case errors.Is(err, core.ErrBudgetExhausted):
 		return "budgetExhausted"
+	case errors.Is(err, core.ErrWritesFailed):
+		return "writesFailed"
 	}
 	return "error"
 }

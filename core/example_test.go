@@ -48,7 +48,8 @@ func ExampleNewSyncService() {
 	//   "writes": {
 	//     "done": 0,
 	//     "unchanged": 0,
-	//     "failed": 0
+	//     "failed": 0,
+	//     "deleted": 0
 	//   },
 	//   "resumed": false,
 	//   "complete": true,

@@ -3,6 +3,7 @@ package core_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -53,7 +54,7 @@ func TestInterruptedFirstPageIsResumed(t *testing.T) {
 		SyncCounts: ports.SyncCounts{Read: 4, Pages: 2, Status: ports.StatusCounts{Valid: 4}, Writes: ports.WriteCounts{Done: 4}},
 		Duration:   rep.Duration, Resumed: true, Complete: true, StartedAt: t0.Truncate(time.Second),
 	}
-	if rep != want {
+	if !reflect.DeepEqual(rep, want) {
 		t.Errorf("report:\n got %+v\nwant %+v", rep, want)
 	}
 	if q := p.Queries(); len(q) != 3 || q[1].Continuation != "" {

@@ -112,7 +112,41 @@ type Report struct {
 	// StartedAt is when the pass began, in UTC to the second; a resumed
 	// pass keeps the time of its first run.
 	StartedAt time.Time `json:"startedAt"`
+	// FailedIDs are the ids of the records whose write failed, in the order
+	// read, at most the first MaxFailedIDs; a resumed pass keeps those of
+	// its earlier runs.
+	FailedIDs []string `json:"failedIds,omitempty"`
 }
+
+// MaxFailedIDs is the most failed record ids a Report and a checkpoint keep.
+const MaxFailedIDs = 100
+
+// ErrWritesFailed marks a pass that completed while some of its writes
+// failed: errors.Is(err, ErrWritesFailed) holds for the *WritesFailedError
+// Run returns then.
+var ErrWritesFailed = errors.New("writes failed")
+
+// WritesFailedError is returned by Run after a complete pass in which the
+// portal refused some writes. The pass read every page and cleared its
+// checkpoint; the Report holds the counts and the failed ids, so a job that
+// runs passes notices a portal that refuses writes instead of reporting
+// success.
+type WritesFailedError struct {
+	// Failed is the number of writes the portal refused.
+	Failed int
+	// Writes is the number of writes the pass sent: done, failed, and
+	// those that found the record deleted.
+	Writes int
+}
+
+// Error says how many of the pass's writes failed, e.g. "3 of 120 writes
+// failed".
+func (e *WritesFailedError) Error() string {
+	return fmt.Sprintf("%d of %d writes failed", e.Failed, e.Writes)
+}
+
+// Is reports whether target is ErrWritesFailed.
+func (e *WritesFailedError) Is(target error) bool { return target == ErrWritesFailed }
 
 // MarshalJSON writes the report with its duration as a string.
 func (r Report) MarshalJSON() ([]byte, error) {
@@ -210,9 +244,11 @@ func NewSyncService(portal ports.DynamicsPortal, sink ports.RecordSink, store po
 // off on the first page is resumed like any other. After the last page it
 // clears the checkpoint.
 //
-// A write that fails with notFound (the record was deleted meanwhile) or
-// invalidRequest (the portal refused this one record, for example a 412) is
-// counted as failed and the pass goes on. A rateLimited answer makes every
+// A write that fails with notFound (the record was deleted meanwhile) is
+// counted as deleted; one that fails with invalidRequest (the portal
+// refused this one record, for example a 400 or a 412) is counted as
+// failed, and the pass goes on. A pass that completes with failed writes
+// returns its report with a *WritesFailedError. A rateLimited answer makes every
 // call of the pass wait the delay the portal asked for, then the call is
 // retried, as long as the budget allows. Any other failure, cancellation or
 // the end of the budget stops the pass: the page in progress is dropped,
@@ -250,7 +286,17 @@ func (s *SyncService) RunUntil(ctx context.Context, stop <-chan struct{}) (Repor
 		slog.Int("written", rep.Writes.Done),
 		slog.Int("unchanged", rep.Writes.Unchanged),
 		slog.Int("failed", rep.Writes.Failed),
+		slog.Int("deleted", rep.Writes.Deleted),
 		slog.Duration("duration", rep.Duration),
+	}
+	if err == nil && rep.Writes.Failed > 0 {
+		// The pass is complete (its metrics say so); the caller still
+		// learns that the portal refused writes.
+		w := rep.Writes
+		err = &WritesFailedError{Failed: w.Failed, Writes: w.Done + w.Failed + w.Deleted}
+		s.logger.LogAttrs(ctx, slog.LevelWarn, "sync pass finished with failed writes",
+			append(attrs, slog.Any("failed_ids", rep.FailedIDs))...)
+		return rep, err
 	}
 	if err != nil {
 		attrs = append(attrs, slog.String("code", ports.CodeOf(err).String()), slog.String("error", err.Error()))
@@ -326,6 +372,12 @@ func (p *pass) pageIn(ctx context.Context, span trace.Span, next string, rep *Re
 	tally(&this, records)
 	counts := rep.SyncCounts
 	tally(&counts, records)
+	failedIDs := rep.FailedIDs
+	for i := range records {
+		if records[i].Action == ports.ActionFailed && len(failedIDs) < MaxFailedIDs {
+			failedIDs = append(failedIDs, records[i].ID)
+		}
+	}
 	position, err := p.sink.WritePage(ctx, records)
 	if err != nil {
 		return "", fmt.Errorf("record sink: %w", err)
@@ -334,13 +386,13 @@ func (p *pass) pageIn(ctx context.Context, span trace.Span, next string, rep *Re
 		if err := p.store.Clear(ctx); err != nil {
 			return "", fmt.Errorf("clear checkpoint: %w", err)
 		}
-		rep.SyncCounts, rep.Complete = counts, true
+		rep.SyncCounts, rep.FailedIDs, rep.Complete = counts, failedIDs, true
 	} else {
-		cp := ports.Checkpoint{Next: page.Next, SinkPosition: position, StartedAt: rep.StartedAt, Counts: counts}
+		cp := ports.Checkpoint{Next: page.Next, SinkPosition: position, StartedAt: rep.StartedAt, Counts: counts, FailedIDs: failedIDs}
 		if err := p.store.Save(ctx, cp); err != nil {
 			return "", fmt.Errorf("save checkpoint: %w", err)
 		}
-		rep.SyncCounts = counts
+		rep.SyncCounts, rep.FailedIDs = counts, failedIDs
 	}
 	p.tel.pageDone(ctx, span, this)
 	p.logger.LogAttrs(ctx, slog.LevelDebug, "sync page done",
@@ -379,7 +431,7 @@ func (p *pass) begin(ctx context.Context, rep *Report) (string, error) {
 	if err := p.sink.Rewind(ctx, cp.SinkPosition); err != nil {
 		return "", fmt.Errorf("record sink: %w", err)
 	}
-	rep.Resumed, rep.StartedAt, rep.SyncCounts = true, cp.StartedAt, cp.Counts
+	rep.Resumed, rep.StartedAt, rep.SyncCounts, rep.FailedIDs = true, cp.StartedAt, cp.Counts, cp.FailedIDs
 	p.logger.LogAttrs(ctx, slog.LevelInfo, "sync pass resumed", append(p.settings(),
 		slog.Time("started_at", cp.StartedAt), slog.Int("pages", cp.Counts.Pages), slog.Int("read", cp.Counts.Read))...)
 	return cp.Next, nil
@@ -572,7 +624,13 @@ func (p *pass) settle(ctx context.Context, r *ports.SyncRecord, m ports.SyncMeta
 			r.ETag = resp.ETag
 		}
 		return nil
-	case code == ports.CodeNotFound || code == ports.CodeInvalidRequest:
+	case code == ports.CodeNotFound:
+		// Deleted since it was read: there is nothing left to write.
+		r.Action = ports.ActionDeleted
+		p.logger.LogAttrs(ctx, slog.LevelInfo, "sync metadata not written: the record was deleted meanwhile",
+			slog.String("id", r.ID))
+		return nil
+	case code == ports.CodeInvalidRequest:
 		r.Action = ports.ActionFailed
 		p.logger.LogAttrs(ctx, slog.LevelWarn, "sync metadata write failed; the pass goes on",
 			slog.String("id", r.ID), slog.String("code", code.String()), slog.String("error", err.Error()))
@@ -669,6 +727,8 @@ func tally(c *ports.SyncCounts, records []ports.SyncRecord) {
 			c.Writes.Unchanged++
 		case ports.ActionFailed:
 			c.Writes.Failed++
+		case ports.ActionDeleted:
+			c.Writes.Deleted++
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -105,7 +106,7 @@ func TestFreshPassOfSeveralPages(t *testing.T) {
 		{Next: "from-6", SinkPosition: "6", StartedAt: startedAt, Counts: ports.SyncCounts{Read: 6, Pages: 2,
 			Status: ports.StatusCounts{Valid: 3, Expiring: 1, Expired: 1, Inactive: 1}, Writes: ports.WriteCounts{Done: 4, Unchanged: 2}}},
 	} {
-		if got := e.store.saves[i]; got != want {
+		if got := e.store.saves[i]; !reflect.DeepEqual(got, want) {
 			t.Errorf("save %d:\n got %+v\nwant %+v", i+1, got, want)
 		}
 	}
@@ -120,7 +121,7 @@ func TestFreshPassOfSeveralPages(t *testing.T) {
 		Complete:  true,
 		StartedAt: startedAt,
 	}
-	if rep != want {
+	if !reflect.DeepEqual(rep, want) {
 		t.Errorf("report:\n got %+v\nwant %+v", rep, want)
 	}
 	if len(progress) != 3 || progress[2] != want.SyncCounts || progress[0].Pages != 1 {
@@ -225,17 +226,27 @@ func TestWriteFailuresAreCountedAndThePassGoesOn(t *testing.T) {
 	e := newEnv(t, p)
 
 	rep, err := e.service(t, core.SyncOptions{PageSize: 2}).Run(t.Context())
-	if err != nil {
-		t.Fatal(err)
+	// The pass completes and clears its checkpoint, and still reports the
+	// refused write as an error; the deleted record is no failure.
+	var wf *core.WritesFailedError
+	if !errors.As(err, &wf) || !errors.Is(err, core.ErrWritesFailed) || wf.Failed != 1 || wf.Writes != 4 ||
+		err.Error() != "1 of 4 writes failed" || ports.CodeOf(err) != ports.CodeUnknown {
+		t.Fatalf("Run = %v, want a *WritesFailedError: 1 of 4 writes failed", err)
 	}
-	if rep.Writes != (ports.WriteCounts{Done: 2, Failed: 2}) || !rep.Complete {
-		t.Errorf("report %+v, want 2 done and 2 failed, complete", rep)
+	if rep.Writes != (ports.WriteCounts{Done: 2, Failed: 1, Deleted: 1}) || !rep.Complete {
+		t.Errorf("report %+v, want 2 done, 1 failed, 1 deleted, complete", rep)
 	}
-	want := []string{"01:written", "02:failed", "03:failed", "04:written"}
+	if !slices.Equal(rep.FailedIDs, []string{id(3)}) {
+		t.Errorf("failed ids %v, want [%s]", rep.FailedIDs, id(3))
+	}
+	if e.store.clears != 1 || e.store.cp != nil {
+		t.Errorf("checkpoint clears %d, left %+v; want it cleared", e.store.clears, e.store.cp)
+	}
+	want := []string{"01:written", "02:deleted", "03:failed", "04:written"}
 	if got := e.sink.actions(); !slices.Equal(got, want) {
 		t.Errorf("sink actions %v, want %v", got, want)
 	}
-	if r := e.sink.records()[1]; r.SyncStatus != ports.SyncStatusNone || !r.LastSyncedOn.IsZero() {
+	if r := e.sink.records()[2]; r.SyncStatus != ports.SyncStatusNone || !r.LastSyncedOn.IsZero() {
 		t.Errorf("failed record %+v keeps its read values", r)
 	}
 	var warns []string
@@ -244,14 +255,48 @@ func TestWriteFailuresAreCountedAndThePassGoesOn(t *testing.T) {
 			warns = append(warns, l)
 		}
 	}
-	if len(warns) != 2 || !strings.Contains(warns[0]+warns[1], "id="+id(2)) || !strings.Contains(warns[0]+warns[1], "code=notFound") ||
-		!strings.Contains(warns[0]+warns[1], "code=invalidRequest") {
-		t.Errorf("warn lines:\n%s\nwant one per failed write with id and code", strings.Join(warns, "\n"))
+	if len(warns) != 2 || !strings.Contains(warns[0], "id="+id(3)) || !strings.Contains(warns[0], "code=invalidRequest") ||
+		!strings.Contains(warns[1], "sync pass finished with failed writes") || !strings.Contains(warns[1], id(3)) {
+		t.Errorf("warn lines:\n%s\nwant the failed write with id and code, then the pass's end naming it", strings.Join(warns, "\n"))
 	}
 	for _, l := range e.logs.Lines() {
 		if strings.Contains(l, id(1)) || strings.Contains(l, id(4)) {
 			t.Errorf("a successful record is logged above debug: %s", l)
 		}
+	}
+}
+
+func TestFailedIDsAreKeptAcrossAResumeAndCapped(t *testing.T) {
+	var certs []ports.Certification
+	for n := 1; n <= core.MaxFailedIDs+20; n++ {
+		certs = append(certs, cert(n, days(400), 0, time.Time{}))
+	}
+	p := newPortal(60, certs...)
+	refused := &ports.PortalError{Code: ports.CodeInvalidRequest, Op: "WriteSyncMetadata", StatusCode: 400}
+	for n := 1; n <= len(certs); n++ {
+		if n != 2 { // one write succeeds
+			p.writeErr[id(n)] = []error{refused}
+		}
+	}
+	// The pass stops on its second page, and a second run resumes it.
+	p.pageErr[60] = []error{&ports.PortalError{Code: ports.CodeServerError, Op: "ListCertifications", StatusCode: 500}}
+	e := newEnv(t, p)
+	svc := e.service(t, core.SyncOptions{PageSize: 60})
+	if _, err := svc.Run(t.Context()); ports.CodeOf(err) != ports.CodeServerError {
+		t.Fatalf("first run = %v, want serverError", err)
+	}
+	if e.store.cp == nil || len(e.store.cp.FailedIDs) != 59 || e.store.cp.FailedIDs[0] != id(1) || e.store.cp.FailedIDs[1] != id(3) {
+		t.Fatalf("checkpoint %+v, want the 59 failed ids of page 1", e.store.cp)
+	}
+	rep, err := svc.Run(t.Context())
+	var wf *core.WritesFailedError
+	if !errors.As(err, &wf) || wf.Failed != len(certs)-1 || wf.Writes != len(certs) {
+		t.Fatalf("second run = %v, want %d of %d writes failed", err, len(certs)-1, len(certs))
+	}
+	if !rep.Resumed || !rep.Complete || len(rep.FailedIDs) != core.MaxFailedIDs ||
+		rep.FailedIDs[0] != id(1) || rep.FailedIDs[59] != id(61) || rep.FailedIDs[core.MaxFailedIDs-1] != id(core.MaxFailedIDs+1) {
+		t.Errorf("report resumed %v complete %v with %d failed ids %v; want the first %d, those of the first run first",
+			rep.Resumed, rep.Complete, len(rep.FailedIDs), rep.FailedIDs, core.MaxFailedIDs)
 	}
 }
 
@@ -525,7 +570,7 @@ func TestResumeFromCheckpoint(t *testing.T) {
 			Writes: ports.WriteCounts{Done: 4, Unchanged: 2}},
 		Resumed: true, Complete: true, StartedAt: startedAt,
 	}
-	if rep != want {
+	if !reflect.DeepEqual(rep, want) {
 		t.Errorf("report:\n got %+v\nwant %+v", rep, want)
 	}
 	if want := []string{"04:written", "05:unchanged", "06:written"}; !slices.Equal(e.sink.actions(), want) {
@@ -770,14 +815,15 @@ func TestReportJSON(t *testing.T) {
 		Resumed:   true,
 		Complete:  true,
 		StartedAt: time.Date(2026, 11, 28, 1, 0, 7, 0, time.UTC),
+		FailedIDs: []string{id(3)},
 	}
 	b, err := json.Marshal(r)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := `{"read":7,"pages":3,"status":{"valid":4,"expiring":1,"expired":1,"inactive":1},` +
-		`"writes":{"done":5,"unchanged":1,"failed":1},"resumed":true,"complete":true,` +
-		`"startedAt":"2026-11-28T01:00:07Z","duration":"1.235s"}`
+		`"writes":{"done":5,"unchanged":1,"failed":1,"deleted":0},"resumed":true,"complete":true,` +
+		`"startedAt":"2026-11-28T01:00:07Z","failedIds":["` + id(3) + `"],"duration":"1.235s"}`
 	if string(b) != want {
 		t.Errorf("JSON\n got %s\nwant %s", b, want)
 	}

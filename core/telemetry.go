@@ -69,6 +69,7 @@ var (
 		metric.WithAttributeSet(attribute.NewSet(attrOutcome.String(string(ports.ActionWritten)))),
 		metric.WithAttributeSet(attribute.NewSet(attrOutcome.String(string(ports.ActionUnchanged)))),
 		metric.WithAttributeSet(attribute.NewSet(attrOutcome.String(string(ports.ActionFailed)))),
+		metric.WithAttributeSet(attribute.NewSet(attrOutcome.String(string(ports.ActionDeleted)))),
 	}
 )
 
@@ -116,6 +117,7 @@ func (t *telemetry) pageDone(ctx context.Context, span trace.Span, c ports.SyncC
 	add(t.writes, c.Writes.Done, writeSets[0])
 	add(t.writes, c.Writes.Unchanged, writeSets[1])
 	add(t.writes, c.Writes.Failed, writeSets[2])
+	add(t.writes, c.Writes.Deleted, writeSets[3])
 }
 
 // passDone records the end of a Run on its span and in the metrics.

@@ -15,9 +15,12 @@ const (
 	ActionWritten SyncAction = "written"
 	// ActionUnchanged: the record already carried its status; no write.
 	ActionUnchanged SyncAction = "unchanged"
-	// ActionFailed: the write failed (for example the record was deleted
-	// between read and write) and the pass went on.
+	// ActionFailed: the portal refused the write (for example a 400 or a
+	// 412) and the pass went on.
 	ActionFailed SyncAction = "failed"
+	// ActionDeleted: the record was deleted between read and write (the
+	// write found no record); nothing is left to write.
+	ActionDeleted SyncAction = "deleted"
 )
 
 // SyncRecord is one certification as a sync pass left it.
@@ -68,6 +71,9 @@ type Checkpoint struct {
 	StartedAt time.Time `json:"startedAt"`
 	// Counts are the pass's totals so far.
 	Counts SyncCounts `json:"counts"`
+	// FailedIDs are the ids of the records whose write failed so far, in
+	// the order read, at most the first 100.
+	FailedIDs []string `json:"failedIds,omitempty"`
 }
 
 // SyncCounts are the running totals of a sync pass.
@@ -92,9 +98,14 @@ type StatusCounts struct {
 
 // WriteCounts counts the sync metadata writes of a pass.
 type WriteCounts struct {
-	Done      int `json:"done"`
+	// Done counts the records written.
+	Done int `json:"done"`
+	// Unchanged counts the records that already carried their status.
 	Unchanged int `json:"unchanged"`
-	Failed    int `json:"failed"`
+	// Failed counts the writes the portal refused.
+	Failed int `json:"failed"`
+	// Deleted counts the writes that found the record deleted meanwhile.
+	Deleted int `json:"deleted"`
 }
 
 // AssignmentSink receives the assignments a sync pass mirrors: every

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -21,8 +22,9 @@ var sample = ports.Checkpoint{
 	Counts: ports.SyncCounts{
 		Read: 10, Pages: 2,
 		Status: ports.StatusCounts{Valid: 5, Expiring: 2, Expired: 2, Inactive: 1},
-		Writes: ports.WriteCounts{Done: 4, Unchanged: 5, Failed: 1},
+		Writes: ports.WriteCounts{Done: 4, Unchanged: 5, Failed: 1, Deleted: 1},
 	},
+	FailedIDs: []string{"0b1e4a52-4f3c-4f6e-9a41-2f8d6c0e7a10"},
 }
 
 func newFile(t *testing.T) (*checkpoint.File, string) {
@@ -45,7 +47,7 @@ func TestFileRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := f.Load(ctx)
-	if err != nil || got != sample {
+	if err != nil || !reflect.DeepEqual(got, sample) {
 		t.Fatalf("Load = %+v, %v; want %+v", got, err, sample)
 	}
 	second := sample
@@ -53,7 +55,7 @@ func TestFileRoundTrip(t *testing.T) {
 	if err := f.Save(ctx, second); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := f.Load(ctx); err != nil || got != second {
+	if got, err := f.Load(ctx); err != nil || !reflect.DeepEqual(got, second) {
 		t.Errorf("Load after second Save = %+v, %v", got, err)
 	}
 	info, err := os.Stat(path)
@@ -166,7 +168,7 @@ func TestMemory(t *testing.T) {
 	if err := m.Save(ctx, sample); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := m.Load(ctx); err != nil || got != sample {
+	if got, err := m.Load(ctx); err != nil || !reflect.DeepEqual(got, sample) {
 		t.Errorf("Load = %+v, %v", got, err)
 	}
 	if err := m.Clear(ctx); err != nil {
