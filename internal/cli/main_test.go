@@ -49,7 +49,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		if code != 2 {
 			t.Errorf("%q: exit %d, want 2", args, code)
 		}
-		if len(args) > 0 && !strings.HasPrefix(lastLine(stderr), "portalsync: config: ") {
+		if !strings.HasPrefix(lastLine(stderr), "portalsync: config: ") {
 			t.Errorf("%q: last stderr line %q", args, lastLine(stderr))
 		}
 		if stdout != "" {

@@ -2,11 +2,13 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -22,22 +24,29 @@ import (
 // stopTimeout bounds the app's shutdown hooks.
 const stopTimeout = 10 * time.Second
 
+// stubWarning is what every command run with the stub says on stderr, at
+// warn level: a command line that lost its flags file must not pass for one
+// that talked to the portal.
+const stubWarning = "the portal flag is off: the stub answers; nothing was read or written"
+
 // open builds and starts the module with the environment's settings plus
-// extra options, fills targets, and returns the function that stops it.
-// With --otel or OTEL_EXPORTER_OTLP_ENDPOINT set, or metric readers in
-// e.metricReaders, the module reports to OpenTelemetry providers that
-// export until the returned function has run.
+// extra options, fills targets, records which portal the flag chose in
+// e.live (warning when it is the stub), and returns the function that stops
+// the module. With --otel or OTEL_EXPORTER_OTLP_ENDPOINT set, or metric
+// readers in e.metricReaders, the module reports to OpenTelemetry providers
+// that export until the returned function has run.
 func (e *env) open(ctx context.Context, cfg app.Config, extra []fx.Option, targets ...any) (func(), error) {
 	logger := app.NewLogger(cfg, e.stderr)
 	tel, err := newTelemetry(ctx, otelWanted(e.settings.otel), e.metricReaders...)
 	if err != nil {
 		return nil, err
 	}
+	var choice app.PortalChoice
 	opts := append([]fx.Option{
 		fx.Supply(cfg, logger),
 		app.WithSlogEvents(),
 		app.Module,
-		fx.Populate(targets...),
+		fx.Populate(append(targets, &choice)...),
 	}, tel.options()...)
 	a := fx.New(append(opts, extra...)...)
 	if err := a.Err(); err != nil {
@@ -47,6 +56,10 @@ func (e *env) open(ctx context.Context, cfg app.Config, extra []fx.Option, targe
 	if err := a.Start(ctx); err != nil {
 		tel.close(ctx, e)
 		return nil, dig.RootCause(err)
+	}
+	e.live = choice.Live
+	if !e.live {
+		logger.Warn(stubWarning, slog.String("reason", choice.Reason))
 	}
 	return func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout+e.extraStop)
@@ -67,6 +80,18 @@ func (e *env) portal(ctx context.Context) (ports.DynamicsPortal, func(), error) 
 	return p, stop, err
 }
 
+// portalName is the "portal" value of check's output and sync's report.
+func portalName(live bool) string {
+	if live {
+		return "live"
+	}
+	return "stub"
+}
+
+// errStubAnswered ends a check the stub answered: exit status 3, so a
+// deployment check tells "flag off" from "portal reachable".
+var errStubAnswered = errors.New("the portal flag is off; the stub answered, no portal was called")
+
 func runCheck(ctx context.Context, e *env, _ []string) error {
 	p, stop, err := e.portal(ctx)
 	if err != nil {
@@ -77,7 +102,17 @@ func runCheck(ctx context.Context, e *env, _ []string) error {
 	if err != nil {
 		return err
 	}
-	return json.NewEncoder(e.stdout).Encode(id)
+	out := struct {
+		Portal string `json:"portal"`
+		ports.Identity
+	}{portalName(e.live), id}
+	if err := json.NewEncoder(e.stdout).Encode(out); err != nil {
+		return err
+	}
+	if !e.live {
+		return errStubAnswered
+	}
+	return nil
 }
 
 // listOptions are the flags of the listing commands.
@@ -238,19 +273,45 @@ func (e *env) syncPass(ctx context.Context, cfg app.Config, extra []fx.Option) e
 		return err
 	}
 	var svc *core.SyncService
-	stop, err := e.open(ctx, cfg, append(extra, fx.Supply(settings)), &svc)
+	stop, err := e.open(ctx, cfg, append(extra, fx.Supply(settings), fx.Decorate(stubLeavesFilesAlone)), &svc)
 	if err != nil {
 		return err
 	}
 	defer stop()
 	report, runErr := svc.Run(ctx)
 	progress.done()
-	out, err := json.MarshalIndent(report, "", "  ")
+	out, err := reportJSON(report, e.live)
 	if err != nil {
 		return err
 	}
-	if _, err := fmt.Fprintf(e.stdout, "%s\n", out); err != nil {
+	if _, err := e.stdout.Write(out); err != nil {
 		return err
 	}
 	return runErr
+}
+
+// stubLeavesFilesAlone drops the output and checkpoint files from a pass
+// the stub answers: its empty pass would cut an existing --out file to
+// nothing and clear the checkpoint of a live pass that was interrupted.
+func stubLeavesFilesAlone(s app.SyncSettings, c app.PortalChoice) app.SyncSettings {
+	if !c.Live {
+		s.OutFile, s.CheckpointFile = "", ""
+	}
+	return s
+}
+
+// reportJSON is the sync report as printed: "portal" first, then the
+// core's report, indented, with a final newline.
+func reportJSON(r core.Report, live bool) ([]byte, error) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	joined := append([]byte(`{"portal":"`+portalName(live)+`",`), b[1:]...)
+	var out bytes.Buffer
+	if err := json.Indent(&out, joined, "", "  "); err != nil {
+		return nil, err
+	}
+	out.WriteByte('\n')
+	return out.Bytes(), nil
 }

@@ -24,6 +24,7 @@ const (
 	exitOK     = 0
 	exitFailed = 1
 	exitUsage  = 2
+	exitStub   = 3 // check answered by the stub
 )
 
 // command is one subcommand of portalsync.
@@ -53,6 +54,9 @@ type env struct {
 	// module's metrics, such as the Prometheus exporter serve puts behind
 	// /metrics.
 	metricReaders []sdkmetric.Reader
+	// live is set once the module has started: true when the flag chose
+	// the live portal, false for the stub.
+	live bool
 }
 
 var commands = []command{
@@ -74,14 +78,15 @@ func (e usageError) Error() string { return e.msg }
 
 // Run executes portalsync with args (without the program name) and returns
 // the exit status: 0 on success, 1 when the work failed, 2 for bad usage or
-// configuration. The last line written to stderr on failure is
+// configuration, 3 for a check the stub answered (the portal flag is off).
+// The last line written to stderr on failure is
 // "portalsync: <code>: <detail>".
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	e := &env{stdout: stdout, stderr: stderr}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		printUsage(stderr)
 		if len(args) == 0 {
-			return exitUsage
+			return fail(stderr, usageError{"no command given"})
 		}
 		return exitOK
 	}
@@ -124,6 +129,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func fail(stderr io.Writer, err error) int {
 	if err == nil {
 		return exitOK
+	}
+	if errors.Is(err, errStubAnswered) {
+		fmt.Fprintf(stderr, "portalsync: stub: %s\n", err)
+		return exitStub
 	}
 	name := app.ErrorName(err)
 	var ue usageError

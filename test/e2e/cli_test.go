@@ -58,11 +58,11 @@ func TestCheckWithFlagsFile(t *testing.T) {
 			r.wantExit(t, 0, "")
 			dec := json.NewDecoder(strings.NewReader(r.stdout))
 			dec.DisallowUnknownFields()
-			var id ports.Identity
+			var id liveIdentity
 			if err := dec.Decode(&id); err != nil {
 				t.Fatalf("stdout is not an identity: %v\n%s", err, r.stdout)
 			}
-			if id != e.Identity() || strings.Count(r.stdout, "\n") != 1 {
+			if id != (liveIdentity{"live", e.Identity()}) || strings.Count(r.stdout, "\n") != 1 {
 				t.Errorf("stdout %q, want the one line of identity %+v", r.stdout, e.Identity())
 			}
 			s := e.Stats()
@@ -279,7 +279,7 @@ func TestFlagOff(t *testing.T) {
 		r := runBinary(t, nil, "sync")
 		r.wantExit(t, 0, "")
 		rep := parseReport(t, r.stdout)
-		if !rep.Complete || rep.SyncCounts != (ports.SyncCounts{Pages: 1}) {
+		if !rep.Complete || rep.SyncCounts != (ports.SyncCounts{Pages: 1}) || rep.Portal != "stub" {
 			t.Errorf("report %+v, want a complete pass of one empty page", rep)
 		}
 	})

@@ -17,6 +17,8 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/hlf/dynamicsportal/core"
+	"github.com/hlf/dynamicsportal/ports"
 	"github.com/hlf/dynamicsportal/test/emulator"
 )
 
@@ -245,14 +247,16 @@ func TestFaultMatrix(t *testing.T) {
 			exit: 1, code: "notFound", route: emulator.RouteCertifications, attempts: n(1), writes: n(0)},
 		{name: "listing: 405", args: list, faults: []string{"certifications:405"},
 			exit: 1, code: "invalidRequest", route: emulator.RouteCertifications, attempts: n(1), writes: n(0)},
+		{name: "sync: 404 on a write counts it deleted", args: syncPass, faults: []string{"patch:404"},
+			exit: 0, route: emulator.RoutePatch, attempts: needsPlus(0), writes: needsPlus(-1)},
 		{name: "sync: 409 on a write counts it failed", args: syncPass, faults: []string{"patch:409"},
-			exit: 0, route: emulator.RoutePatch, attempts: needsPlus(0), writes: needsPlus(-1)},
+			exit: 1, code: "writesFailed", route: emulator.RoutePatch, attempts: needsPlus(0), writes: needsPlus(-1)},
 		{name: "sync: 412 on a write counts it failed", args: syncPass, faults: []string{"patch:412"},
-			exit: 0, route: emulator.RoutePatch, attempts: needsPlus(0), writes: needsPlus(-1)},
+			exit: 1, code: "writesFailed", route: emulator.RoutePatch, attempts: needsPlus(0), writes: needsPlus(-1)},
 		{name: "sync: 413 on a write counts it failed", args: syncPass, faults: []string{"patch:413"},
-			exit: 0, route: emulator.RoutePatch, attempts: needsPlus(0), writes: needsPlus(-1)},
+			exit: 1, code: "writesFailed", route: emulator.RoutePatch, attempts: needsPlus(0), writes: needsPlus(-1)},
 		{name: "sync: 400 on every write counts each failed", args: syncPass, faults: []string{"patch:400,times=always"},
-			exit: 0, route: emulator.RoutePatch, attempts: needsPlus(0), writes: n(0)},
+			exit: 1, code: "writesFailed", route: emulator.RoutePatch, attempts: needsPlus(0), writes: n(0)},
 		{name: "sync: 401 on every write stops the pass", args: syncPass, faults: []string{"patch:401,times=always"},
 			exit: 1, code: "authFailure", route: emulator.RoutePatch, attempts: n(1), atLeast: true, writes: n(0),
 			after: completes},
@@ -501,7 +505,7 @@ func runRow(t *testing.T, i int, rw row) summary {
 	}
 	switch rw.args[0] {
 	case "check":
-		if r.code == 0 && r.stdout != mustJSONLine(t, e.Identity()) {
+		if r.code == 0 && r.stdout != mustJSONLine(t, liveIdentity{"live", e.Identity()}) {
 			t.Errorf("stdout %q, want the identity", r.stdout)
 		}
 		if r.code != 0 && r.stdout != "" {
@@ -515,10 +519,24 @@ func runRow(t *testing.T, i int, rw row) summary {
 		}
 	case "sync":
 		rep := parseReport(t, r.stdout)
-		s.failed = rep.Writes.Failed
-		if r.code == 0 {
-			checkComplete(t, rep, f.x, len(f.x.needs)-s.writes)
-		} else if rep.Complete {
+		s.failed = rep.Writes.Failed + rep.Writes.Deleted
+		switch {
+		case r.code == 0 && rep.Writes.Deleted > 0:
+			checkCompleteDeleted(t, rep, f.x, len(f.x.needs)-s.writes)
+		case r.code == 0:
+			checkComplete(t, rep, f.x, 0)
+		case s.code == "writesFailed":
+			// The pass completed; the refused writes make it exit 1, and
+			// the report names them.
+			failed := len(f.x.needs) - s.writes
+			checkComplete(t, rep, f.x, failed)
+			if len(rep.FailedIDs) != min(failed, core.MaxFailedIDs) {
+				t.Errorf("report lists %d failed ids, want %d", len(rep.FailedIDs), failed)
+			}
+			if want := fmt.Sprintf("portalsync: writesFailed: %d of %d writes failed", failed, len(f.x.needs)); lastLine(r.stderr) != want {
+				t.Errorf("last stderr line %q, want %q", lastLine(r.stderr), want)
+			}
+		case rep.Complete:
 			t.Error("a failed pass reports complete")
 		}
 	}
@@ -546,6 +564,12 @@ func runRow(t *testing.T, i int, rw row) summary {
 	}
 	goleak.VerifyNone(t)
 	return s
+}
+
+// liveIdentity is check's output with the live portal.
+type liveIdentity struct {
+	Portal string `json:"portal"`
+	ports.Identity
 }
 
 func mustJSONLine(t *testing.T, v any) string {

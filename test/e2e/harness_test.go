@@ -294,7 +294,9 @@ func expect(certs []ports.Certification, loc *time.Location, size int) expectati
 
 // report is the sync command's JSON report.
 type report struct {
+	Portal string `json:"portal"`
 	ports.SyncCounts
+	FailedIDs []string  `json:"failedIds"`
 	Resumed   bool      `json:"resumed"`
 	Complete  bool      `json:"complete"`
 	StartedAt time.Time `json:"startedAt"`
@@ -320,15 +322,30 @@ func parseReport(t *testing.T, stdout string) report {
 	return r
 }
 
-// checkComplete checks that a report is a complete pass whose counts are
-// the expectation's, with failed writes counted as failed.
+// checkComplete checks that a report is a complete pass of the live portal
+// whose counts are the expectation's, with failed writes counted as failed.
 func checkComplete(t *testing.T, r report, x expectation, failed int) {
 	t.Helper()
 	want := x.counts
 	want.Writes.Done -= failed
 	want.Writes.Failed = failed
-	if !r.Complete || r.SyncCounts != want {
-		t.Errorf("report: complete %v, counts %+v\nwant complete, counts %+v", r.Complete, r.SyncCounts, want)
+	checkCounts(t, r, want)
+}
+
+// checkCompleteDeleted is checkComplete with writes that found their
+// record deleted.
+func checkCompleteDeleted(t *testing.T, r report, x expectation, deleted int) {
+	t.Helper()
+	want := x.counts
+	want.Writes.Done -= deleted
+	want.Writes.Deleted = deleted
+	checkCounts(t, r, want)
+}
+
+func checkCounts(t *testing.T, r report, want ports.SyncCounts) {
+	t.Helper()
+	if !r.Complete || r.SyncCounts != want || r.Portal != "live" {
+		t.Errorf("report: complete %v, portal %q, counts %+v\nwant complete, live, counts %+v", r.Complete, r.Portal, r.SyncCounts, want)
 	}
 }
 
