@@ -64,6 +64,10 @@ type Options struct {
 	// Seed makes the seeded data: the same Seed and the same day of Now
 	// give the same records.
 	Seed int64
+	// NeverSynced seeds every certification without sync metadata, as a
+	// portal is before the module's first pass: every record then needs a
+	// write.
+	NeverSynced bool
 	// Now is the emulator's clock: "today" for seeded dates, token expiry,
 	// modifiedon of writes, the service protection window. Default
 	// time.Now. Latency and hangs use real time.
@@ -233,6 +237,11 @@ func Start(opts Options) (*Emulator, error) {
 		e.hosts = append(e.hosts, strings.ToLower(strings.Trim(h, "[]")))
 	}
 	e.store, e.identity = seed(o.Seed, o.Certifications, o.Mentors, ports.DateOf(o.Now().UTC()))
+	if o.NeverSynced {
+		for i := range e.store.certs.rows {
+			e.store.certs.rows[i].status, e.store.certs.rows[i].lastSynced = 0, time.Time{}
+		}
+	}
 
 	ca := o.CA
 	if ca == nil {

@@ -36,6 +36,15 @@ func TestSeedIsDeterministic(t *testing.T) {
 }
 
 // The seeded data hold every case a sync pass and a demo need.
+func TestNeverSynced(t *testing.T) {
+	e := start(t, Options{Certifications: 50, NeverSynced: true})
+	for _, c := range e.Certifications() {
+		if c.SyncStatus != ports.SyncStatusNone || !c.LastSyncedOn.IsZero() {
+			t.Fatalf("%s: status %v, last synced %v; want none", c.ID, c.SyncStatus, c.LastSyncedOn)
+		}
+	}
+}
+
 func TestSeedCoversEveryCase(t *testing.T) {
 	clk := newClock()
 	e := start(t, Options{Certifications: 1000, Now: clk.Now})
