@@ -367,3 +367,51 @@ var synced = t0.Add(-72 * time.Hour).Truncate(time.Second)
 func throttled(d time.Duration) error {
 	return &ports.PortalError{Code: ports.CodeRateLimited, Op: "WriteSyncMetadata", StatusCode: 429, ServiceCode: "0x80072322", RetryAfter: d}
 }
+
+// assignments is a portal's assignments listing behind the mock, paged
+// like the certifications, and an assignment sink that records its pages.
+type assignments struct {
+	items    []ports.Assignment
+	pageSize int
+	errs     []error // returned by the next reads
+	reads    int
+	pages    [][]string // ids per page the sink got
+	lasts    []bool
+}
+
+func (a *assignments) install(e *env, t *testing.T) ports.AssignmentSink {
+	e.mocks.portal.EXPECT().ListAssignments(gomock.Any(), gomock.Any()).DoAndReturn(func(_ context.Context, q ports.PageQuery) (ports.Page[ports.Assignment], error) {
+		a.reads++
+		if len(a.errs) > 0 {
+			err := a.errs[0]
+			a.errs = a.errs[1:]
+			return ports.Page[ports.Assignment]{}, err
+		}
+		start, _ := strconv.Atoi(strings.TrimPrefix(q.Continuation, "a-"))
+		end := min(start+a.pageSize, len(a.items))
+		page := ports.Page[ports.Assignment]{Items: slices.Clone(a.items[start:end])}
+		if end < len(a.items) {
+			page.Next = "a-" + strconv.Itoa(end)
+		}
+		return page, nil
+	}).AnyTimes()
+	sink := mocks.NewMockAssignmentSink(gomock.NewController(t))
+	sink.EXPECT().WriteAssignments(gomock.Any(), gomock.Any(), gomock.Any()).DoAndReturn(func(_ context.Context, page []ports.Assignment, last bool) error {
+		var ids []string
+		for _, x := range page {
+			ids = append(ids, x.ID[len(x.ID)-2:])
+		}
+		a.pages = append(a.pages, ids)
+		a.lasts = append(a.lasts, last)
+		return nil
+	}).AnyTimes()
+	return sink
+}
+
+func newAssignments(n, pageSize int) *assignments {
+	a := &assignments{pageSize: pageSize}
+	for i := 1; i <= n; i++ {
+		a.items = append(a.items, ports.Assignment{ID: id(50 + i), MentorID: id(i), CoordinatorID: id(90)})
+	}
+	return a
+}

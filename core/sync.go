@@ -86,6 +86,11 @@ type SyncOptions struct {
 	TracerProvider trace.TracerProvider
 	// MeterProvider makes the pass's metrics; nil means none.
 	MeterProvider metric.MeterProvider
+	// Assignments, when set, receives every assignment of the portal, in
+	// key order, page by page, at the start of each run of a pass (a
+	// resumed pass reads them again: they are reads only). Without it
+	// assignments are not read.
+	Assignments ports.AssignmentSink
 	// OnPage, if set, receives the pass's totals after each processed page,
 	// for progress display. It runs on the pass's goroutine.
 	OnPage func(ports.SyncCounts)
@@ -116,6 +121,9 @@ type Report struct {
 	// read, at most the first MaxFailedIDs; a resumed pass keeps those of
 	// its earlier runs.
 	FailedIDs []string `json:"failedIds,omitempty"`
+	// Assignments is the number of assignments this Run mirrored into
+	// SyncOptions.Assignments (absent without one).
+	Assignments int `json:"assignments,omitempty"`
 }
 
 // MaxFailedIDs is the most failed record ids a Report and a checkpoint keep.
@@ -323,17 +331,14 @@ func (p *pass) run(ctx context.Context, rep *Report) error {
 	if err != nil {
 		return err
 	}
+	if p.opts.Assignments != nil {
+		if err := p.mirrorAssignments(ctx, rep); err != nil {
+			return err
+		}
+	}
 	for {
-		if !p.opts.Now().Before(p.deadline) {
-			return fmt.Errorf("%w (%s)", ErrBudgetExhausted, p.opts.Budget)
-		}
-		if err := ctx.Err(); err != nil {
-			return canceled(err)
-		}
-		select {
-		case <-p.stop:
-			return canceled(ErrStopped)
-		default:
+		if err := p.between(ctx); err != nil {
+			return err
 		}
 		more, err := p.page(ctx, next, rep)
 		if err != nil || more == "" {
@@ -341,6 +346,23 @@ func (p *pass) run(ctx context.Context, rep *Report) error {
 		}
 		next = more
 	}
+}
+
+// between is checked before each page: the budget, the caller's context and
+// the stop channel.
+func (p *pass) between(ctx context.Context) error {
+	if !p.opts.Now().Before(p.deadline) {
+		return fmt.Errorf("%w (%s)", ErrBudgetExhausted, p.opts.Budget)
+	}
+	if err := ctx.Err(); err != nil {
+		return canceled(err)
+	}
+	select {
+	case <-p.stop:
+		return canceled(ErrStopped)
+	default:
+	}
+	return nil
 }
 
 // page reads, processes and checkpoints the page at continuation next, under
@@ -401,6 +423,33 @@ func (p *pass) pageIn(ctx context.Context, span trace.Span, next string, rep *Re
 		p.opts.OnPage(counts)
 	}
 	return page.Next, nil
+}
+
+// mirrorAssignments reads every assignment, page by page in key order, into
+// the assignment sink, within the pass's budget and throttling.
+func (p *pass) mirrorAssignments(ctx context.Context, rep *Report) error {
+	next := ""
+	for pages := 1; ; pages++ {
+		if err := p.between(ctx); err != nil {
+			return err
+		}
+		q := ports.PageQuery{PageSize: p.opts.PageSize, Continuation: next}
+		page, err := retry(ctx, ctx, p, func() (ports.Page[ports.Assignment], error) {
+			return p.portal.ListAssignments(ctx, q)
+		})
+		if err != nil {
+			return fmt.Errorf("read assignments page %d: %w", pages, err)
+		}
+		if err := p.opts.Assignments.WriteAssignments(ctx, page.Items, page.Next == ""); err != nil {
+			return fmt.Errorf("assignment sink: %w", err)
+		}
+		rep.Assignments += len(page.Items)
+		if page.Next == "" {
+			p.logger.LogAttrs(ctx, slog.LevelDebug, "assignments mirrored", slog.Int("assignments", rep.Assignments), slog.Int("pages", pages))
+			return nil
+		}
+		next = page.Next
+	}
 }
 
 // begin loads the checkpoint, rewinds the sink to match it and returns the

@@ -994,3 +994,94 @@ func TestFailedBatchStopsThePass(t *testing.T) {
 		})
 	}
 }
+
+func TestAPassMirrorsEveryAssignment(t *testing.T) {
+	p := newPortal(2, cert(1, days(400), 0, time.Time{}), cert(2, days(400), 0, time.Time{}), cert(3, days(400), 0, time.Time{}))
+	e := newEnv(t, p)
+	a := newAssignments(5, 2)
+	rep, err := e.service(t, core.SyncOptions{PageSize: 2, Assignments: a.install(e, t)}).Run(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := [][]string{{"51", "52"}, {"53", "54"}, {"55"}}; !slices.EqualFunc(a.pages, want, slices.Equal) {
+		t.Errorf("assignment pages %v, want %v", a.pages, want)
+	}
+	if want := []bool{false, false, true}; !slices.Equal(a.lasts, want) {
+		t.Errorf("last flags %v, want %v", a.lasts, want)
+	}
+	if rep.Assignments != 5 || !rep.Complete || rep.Read != 3 {
+		t.Errorf("report %+v, want 5 assignments and a complete pass of 3", rep)
+	}
+}
+
+// A resumed pass reads the assignments again, and still writes no
+// certification that the interrupted run wrote.
+func TestAResumedPassReadsAssignmentsAgain(t *testing.T) {
+	p := newPortal(2, cert(1, days(400), 0, time.Time{}), cert(2, days(400), 0, time.Time{}), cert(3, days(400), 0, time.Time{}))
+	e := newEnv(t, p)
+	a := newAssignments(3, 5)
+	p.pageErr[2] = []error{&ports.PortalError{Code: ports.CodeServerError, Op: "ListCertifications", StatusCode: 500}}
+	svc := e.service(t, core.SyncOptions{PageSize: 2, Assignments: a.install(e, t)})
+	if _, err := svc.Run(t.Context()); ports.CodeOf(err) != ports.CodeServerError {
+		t.Fatalf("first run: %v, want serverError", err)
+	}
+	written := p.Written()
+	rep, err := svc.Run(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.reads != 2 || len(a.pages) != 2 {
+		t.Errorf("assignments read %d times into %d pages, want once per run", a.reads, len(a.pages))
+	}
+	if !rep.Resumed || rep.Assignments != 3 {
+		t.Errorf("report %+v, want a resumed run that mirrored 3 assignments", rep)
+	}
+	if got := p.Written(); len(got) != 3 || !slices.Equal(got[:2], written) {
+		t.Errorf("written %v after the resume, first run wrote %v: want each record once", got, written)
+	}
+}
+
+func TestAFailedAssignmentReadStopsThePassBeforeAnyCertification(t *testing.T) {
+	p := newPortal(2, cert(1, days(400), 0, time.Time{}))
+	e := newEnv(t, p)
+	a := newAssignments(3, 2)
+	a.errs = []error{&ports.PortalError{Code: ports.CodeAuthFailure, Op: "ListAssignments", StatusCode: 401}}
+	_, err := e.service(t, core.SyncOptions{Assignments: a.install(e, t)}).Run(t.Context())
+	if ports.CodeOf(err) != ports.CodeAuthFailure || !strings.Contains(err.Error(), "read assignments page 1") {
+		t.Errorf("Run = %v, want authFailure on the first assignments page", err)
+	}
+	if len(p.Queries()) != 0 {
+		t.Errorf("certifications read after the assignments failed: %v", p.Queries())
+	}
+	if e.store.cp == nil || e.store.clears != 0 {
+		t.Error("the pass's checkpoint is gone; a resumed run would start over")
+	}
+}
+
+func TestAThrottledAssignmentReadWaitsAndGoesOn(t *testing.T) {
+	p := newPortal(2, cert(1, days(400), 0, time.Time{}))
+	e := newEnv(t, p)
+	a := newAssignments(1, 2)
+	a.errs = []error{throttled(7 * time.Second)}
+	rep, err := e.service(t, core.SyncOptions{Assignments: a.install(e, t)}).Run(t.Context())
+	if err != nil || rep.Assignments != 1 {
+		t.Fatalf("Run = %+v, %v", rep, err)
+	}
+	if got := e.clock.Sleeps(); !slices.Equal(got, []time.Duration{7 * time.Second}) {
+		t.Errorf("sleeps %v, want the 7s the portal asked for", got)
+	}
+}
+
+func TestWithoutAnAssignmentSinkNoAssignmentIsRead(t *testing.T) {
+	p := newPortal(2, cert(1, days(400), 0, time.Time{}))
+	e := newEnv(t, p)
+	// No ListAssignments expectation: gomock fails the test on a call.
+	rep, err := e.service(t, core.SyncOptions{}).Run(t.Context())
+	if err != nil || rep.Assignments != 0 {
+		t.Fatalf("Run = %+v, %v", rep, err)
+	}
+	b, _ := json.Marshal(rep)
+	if strings.Contains(string(b), "assignments") {
+		t.Errorf("report %s names assignments without an assignment sink", b)
+	}
+}
