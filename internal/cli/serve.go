@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.uber.org/fx"
 
 	"github.com/hlf/dynamicsportal/app"
@@ -45,7 +48,7 @@ func serveFlags(fs *flag.FlagSet, e *env) {
 	fs.DurationVar(&e.sync.budget, "budget", core.DefaultBudget, "time budget of each run of the pass; when it runs out the job snoozes and resumes")
 	fs.StringVar(&e.sync.expiringWithin, "expiring-within", "30d", "window in which a certificate counts as expiring (e.g. 30d, 720h)")
 	fs.StringVar(&e.serve.schedule, "schedule", schedule.DefaultSchedule, `when the leader enqueues the pass: cron syntax with optional CRON_TZ=, or "@every D"; "off" for none`)
-	fs.StringVar(&e.serve.listen, "listen", "", "serve /healthz on this address (e.g. :8080); none when empty")
+	fs.StringVar(&e.serve.listen, "listen", "", "serve /healthz and /metrics (Prometheus format) on this address (e.g. :8080); none when empty")
 	fs.DurationVar(&e.serve.grace, "shutdown-grace", app.DefaultShutdownGrace, "on SIGTERM, how long the running pass may finish its page before it is cancelled")
 	fs.DurationVar(&e.serve.rescueAfter, "rescue-after", 0, "how long a job may run before it is taken for dead and run by another replica; longer than the budget plus 45s (default budget + 1m45s)")
 	fs.DurationVar(&e.serve.retryBackoff, "retry-backoff", schedule.DefaultRetryBackoff, "wait before a failed job's second attempt, doubled for each further one")
@@ -134,6 +137,17 @@ func runServe(ctx context.Context, e *env, _ []string) error {
 	if err := e.migrate(ctx, pool, logger); err != nil {
 		return err
 	}
+	var metrics http.Handler
+	if e.serve.listen != "" {
+		// The module's metrics, also exported over OTLP with --otel.
+		reg := prometheus.NewRegistry()
+		exp, err := otelprom.New(otelprom.WithRegisterer(reg))
+		if err != nil {
+			return fmt.Errorf("prometheus exporter: %w", err)
+		}
+		e.metricReaders = append(e.metricReaders, exp)
+		metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	}
 	e.extraStop = e.serve.grace
 	stop, err := e.open(ctx, cfg, []fx.Option{
 		fx.Supply(settings, pool, scheduling),
@@ -144,7 +158,7 @@ func runServe(ctx context.Context, e *env, _ []string) error {
 	}
 	var health *http.Server
 	if e.serve.listen != "" {
-		if health, err = serveHealth(e.serve.listen, pool, logger); err != nil {
+		if health, err = serveHealth(e.serve.listen, pool, metrics, logger); err != nil {
 			stop()
 			return err
 		}
@@ -163,8 +177,9 @@ func runServe(ctx context.Context, e *env, _ []string) error {
 }
 
 // serveHealth serves /healthz on addr: 200 when the database answers
-// within 2 s, 503 otherwise. It logs the address it listens on.
-func serveHealth(addr string, pool *pgxpool.Pool, logger *slog.Logger) (*http.Server, error) {
+// within 2 s, 503 otherwise; and /metrics with the metrics handler. It logs
+// the address it listens on.
+func serveHealth(addr string, pool *pgxpool.Pool, metrics http.Handler, logger *slog.Logger) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, usageError{fmt.Sprintf("--listen %s: %v", addr, err)}
@@ -179,6 +194,7 @@ func serveHealth(addr string, pool *pgxpool.Pool, logger *slog.Logger) (*http.Se
 		}
 		fmt.Fprintln(w, "ok")
 	})
+	mux.Handle("GET /metrics", metrics)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

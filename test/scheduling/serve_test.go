@@ -2,7 +2,9 @@ package scheduling
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -138,5 +140,63 @@ func TestServeNeedsTheDatabase(t *testing.T) {
 	_, stderr, code := w.run("serve", "--database-url", "postgres://u@127.0.0.1:1/db", "--schedule", "every night")
 	if code != 2 || !strings.Contains(stderr, "portalsync: config: ") || !strings.Contains(stderr, "every night") {
 		t.Errorf("serve with a bad schedule: exit %d, stderr %q; want 2 and a config error", code, stderr)
+	}
+}
+
+// TestServeMetrics reads /metrics of a replica after a scheduled pass: the
+// pass's metrics in the Prometheus format, through OpenTelemetry's
+// exporter.
+func TestServeMetrics(t *testing.T) {
+	w := newWorld(t, emulator.Options{Certifications: 120, Seed: 5})
+	start := time.Now()
+	r := w.serve("replica", "--schedule", "@every 1s", "--page-size", "50", "--budget", "20s", "--listen", "127.0.0.1:0")
+	_, rec := waitLog(t, 20*time.Second, "healthz listening", r)
+	waitLog(t, 20*time.Second, "sync job complete", r)
+
+	resp, err := http.Get("http://" + rec.Addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("/metrics: %d, %v", resp.StatusCode, err)
+	}
+	r.signal(t, syscall.SIGTERM)
+	r.exited(15 * time.Second)
+
+	// value returns the sum of the samples of name that hold every label.
+	value := func(name string, labels ...string) (sum float64, found bool) {
+	lines:
+		for line := range strings.Lines(string(body)) {
+			if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+				continue
+			}
+			for _, l := range labels {
+				if !strings.Contains(line, l) {
+					continue lines
+				}
+			}
+			fields := strings.Fields(line)
+			v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
+			if err != nil {
+				t.Fatalf("/metrics line %q: %v", line, err)
+			}
+			sum, found = sum+v, true
+		}
+		return sum, found
+	}
+	if v, ok := value("portalsync_sync_passes_total", `portalsync_outcome="complete"`); !ok || v < 1 {
+		t.Errorf("portalsync_sync_passes_total{portalsync_outcome=\"complete\"} = %v (found %v), want at least 1", v, ok)
+	}
+	if v, ok := value("portalsync_sync_records_total"); !ok || v < 120 {
+		t.Errorf("portalsync_sync_records_total = %v (found %v), want at least the 120 records", v, ok)
+	}
+	last, ok := value("portalsync_sync_last_completed_seconds")
+	if !ok || last < float64(start.Unix()) || last > float64(time.Now().Unix()+1) {
+		t.Errorf("portalsync_sync_last_completed_seconds = %v (found %v), want a time since the test started", last, ok)
+	}
+	if t.Failed() {
+		t.Logf("/metrics:\n%s", body)
 	}
 }
