@@ -407,9 +407,10 @@ type secretScan struct {
 
 // scan checks outputs (name → content) for the secrets of the emulators:
 // their client secrets (and extra ones, such as a secret rotated away) in
-// every form they travel in, every token they issued, the marker every
-// test secret carries, the word Authorization and a Bearer value. Each hit
-// fails t.
+// every form they travel in, every token they issued, every client
+// assertion they received, the private key of the tests' client
+// certificate, the marker every test secret carries, the word
+// Authorization and a Bearer value. Each hit fails t.
 func (s *secretScan) scan(t *testing.T, emus []*emulator.Emulator, extraSecrets []string, outputs map[string]string) {
 	t.Helper()
 	ls := leakscan.New()
@@ -419,6 +420,10 @@ func (s *secretScan) scan(t *testing.T, emus []*emulator.Emulator, extraSecrets 
 			ls.Credentials(e.ClientID(), sec)
 		}
 		ls.Tokens(e.IssuedTokens()...)
+		ls.Assertions(e.ReceivedAssertions()...)
+	}
+	if c := madeClientCert(); c != nil {
+		ls.PrivateKeys(c.PEM())
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

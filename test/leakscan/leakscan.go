@@ -1,11 +1,13 @@
 // Package leakscan searches what a program printed, logged or wrote for
-// credentials: a client secret in the forms it can travel in, access
-// tokens, and any Authorization header or bearer token. The end-to-end and
+// credentials: a client secret in the forms it can travel in, client
+// assertions, private keys, access tokens, and any Authorization header or
+// bearer token. The end-to-end and
 // chaos tests scan every output with it and assert zero hits.
 package leakscan
 
 import (
 	"encoding/base64"
+	"encoding/pem"
 	"fmt"
 	"net/url"
 	"strings"
@@ -45,6 +47,42 @@ func (s *Scanner) Credentials(clientID, secret string) {
 	for _, pair := range []string{clientID + ":" + secret, id + ":" + sec} {
 		s.add(base64.StdEncoding.EncodeToString([]byte(pair)), "Basic credentials")
 		s.add(base64.RawURLEncoding.EncodeToString([]byte(pair)), "Basic credentials (URL-safe)")
+	}
+}
+
+// Assertions adds client assertions (JWTs): each whole, form-encoded, and
+// its signature part alone, which no other text shares.
+func (s *Scanner) Assertions(assertions ...string) {
+	for i, a := range assertions {
+		what := fmt.Sprintf("client assertion #%d", i+1)
+		s.add(a, what)
+		s.add(url.QueryEscape(a), what+" (form-encoded)")
+		if parts := strings.Split(a, "."); len(parts) == 3 && len(parts[2]) >= 16 {
+			s.add(parts[2], what+" (its signature)")
+		}
+	}
+}
+
+// PrivateKeys adds the private keys of a PEM file: every line of each
+// key block's body, and the whole key in standard and URL-safe base64.
+func (s *Scanner) PrivateKeys(pemFile []byte) {
+	for rest := pemFile; ; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			return
+		}
+		if !strings.Contains(b.Type, "PRIVATE KEY") {
+			continue
+		}
+		body := base64.StdEncoding.EncodeToString(b.Bytes)
+		s.add(body, "a private key")
+		s.add(base64.RawURLEncoding.EncodeToString(b.Bytes), "a private key (URL-safe)")
+		for len(body) >= 16 {
+			n := min(64, len(body))
+			s.add(body[:n], "a line of a private key")
+			body = body[n:]
+		}
 	}
 }
 

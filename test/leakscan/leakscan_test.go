@@ -2,6 +2,7 @@ package leakscan
 
 import (
 	"encoding/base64"
+	"encoding/pem"
 	"net/url"
 	"strings"
 	"testing"
@@ -52,5 +53,35 @@ func TestCleanOutput(t *testing.T) {
 	s.Credentials("client-id", "") // an empty secret adds no needle that matches everything
 	if hits := s.Scan("log", []byte("anything")); len(hits) != 0 {
 		t.Errorf("an empty secret matched: %q", hits)
+	}
+}
+
+// Assertions and private keys are found whole and in the pieces they can
+// travel in.
+func TestFindsAssertionsAndKeys(t *testing.T) {
+	const assertion = "eyJhbGciOiJQUzI1NiJ9.eyJhdWQiOiJ4In0.c2lnbmF0dXJlLW9mLXRoZS1hc3NlcnRpb24"
+	keyDER := []byte(strings.Repeat("private-key-bytes-", 20))
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+	lines := strings.Split(string(keyPEM), "\n")
+	for name, out := range map[string]string{
+		"assertion":           "assertion " + assertion,
+		"form assertion":      "client_assertion=" + url.QueryEscape(assertion),
+		"signature":           "sig c2lnbmF0dXJlLW9mLXRoZS1hc3NlcnRpb24 cut",
+		"whole key":           string(keyPEM),
+		"one line of the key": "oops " + lines[2],
+		"key on one line":     base64.StdEncoding.EncodeToString(keyDER),
+		"key, URL-safe":       base64.RawURLEncoding.EncodeToString(keyDER),
+	} {
+		s := New()
+		s.Assertions(assertion)
+		s.PrivateKeys(append([]byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), keyPEM...))
+		if hits := s.Scan(name, []byte(out)); len(hits) == 0 {
+			t.Errorf("%s: no hit in %q", name, out)
+		}
+	}
+	s := New()
+	s.PrivateKeys([]byte("-----BEGIN CERTIFICATE-----\nAAAAAAAAAAAAAAAAAAAAAAAA\n-----END CERTIFICATE-----\n"))
+	if hits := s.Scan("certificate", []byte("AAAAAAAAAAAAAAAAAAAAAAAA")); len(hits) != 0 {
+		t.Errorf("a certificate, which is public, counted as a key: %q", hits)
 	}
 }
