@@ -84,9 +84,9 @@ type writeFigures struct {
 }
 
 // checkWrites compares the emulator's write log with e: every record that
-// needed writing was written exactly once with its computed status, and no
-// other record was written.
-func checkWrites(t *testing.T, emu *emulator.Emulator, e expectation, pageSize int) writeFigures {
+// needed writing was written with its computed status, exactly once when
+// once is set (else at least once), and no other record was written.
+func checkWrites(t *testing.T, emu *emulator.Emulator, e expectation, pageSize int, once bool) writeFigures {
 	t.Helper()
 	per := map[string]int{}
 	f := writeFigures{min: -1}
@@ -116,8 +116,12 @@ func checkWrites(t *testing.T, emu *emulator.Emulator, e expectation, pageSize i
 		f.max = max(f.max, n)
 	}
 	f.pagesTwice = len(pages)
-	if f.min != 1 || f.max != 1 || f.twice != 0 || f.unneeded != 0 || f.wrongStatus != 0 {
+	switch {
+	case once && (f.min != 1 || f.max != 1 || f.twice != 0 || f.unneeded != 0 || f.wrongStatus != 0):
 		t.Errorf("writes: %+v; want each of the %d records that needed it written exactly once, with its status, and no other",
+			f, len(e.write))
+	case !once && (f.min < 1 || f.unneeded != 0 || f.wrongStatus != 0):
+		t.Errorf("writes: %+v; want each of the %d records that needed it written, with its status, and no other",
 			f, len(e.write))
 	}
 	for _, c := range emu.Certifications() {

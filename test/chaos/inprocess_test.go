@@ -203,7 +203,7 @@ func TestChaosSyncInProcess(t *testing.T) {
 			t.Fatal(err)
 		}
 		svc, err := core.NewSyncService(portal, sink, store, logger,
-			core.SyncOptions{PageSize: pageSize, Budget: 2 * time.Minute, Location: time.UTC})
+			core.SyncOptions{PageSize: pageSize, WriteBatch: 1, Budget: 2 * time.Minute, Location: time.UTC})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -242,7 +242,7 @@ func TestChaosSyncInProcess(t *testing.T) {
 		t.Errorf("final report: complete %v, resumed %v; want a complete pass resumed from a checkpoint", final.Complete, final.Resumed)
 	}
 	checkCounts(t, final.SyncCounts, exp, pageSize)
-	w := checkWrites(t, emu, exp, pageSize)
+	w := checkWrites(t, emu, exp, pageSize, true)
 	checkRecordFile(t, outFile, exp)
 	// An interruption can land on a run that an outage is failing already,
 	// which then stops with the outage's code.
