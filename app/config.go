@@ -5,7 +5,9 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
+	"github.com/hlf/dynamicsportal/adapters/dynamics"
 	"github.com/hlf/dynamicsportal/ports"
 )
 
@@ -17,6 +19,9 @@ const (
 	EnvAuthorityHost     = "AZURE_AUTHORITY_HOST"
 	EnvFlagsFile         = "PORTALSYNC_FLAGS_FILE"
 	EnvCorrelationHeader = "PORTALSYNC_CORRELATION_HEADER"
+	EnvCertificationSet  = "DYNAMICS_CERTIFICATION_SET"
+	EnvAssignmentSet     = "DYNAMICS_ASSIGNMENT_SET"
+	EnvTimeZone          = "PORTALSYNC_TIMEZONE"
 	EnvLogLevel          = "LOG_LEVEL"
 	EnvLogFormat         = "LOG_FORMAT"
 )
@@ -36,8 +41,17 @@ type Config struct {
 	// means the built-in defaults (and environment overrides).
 	FlagsFile string
 	// CorrelationHeader names the correlation id header; empty means
-	// x-correlation-id.
+	// x-correlation-id. Headers with a meaning to the portal or to HTTP
+	// (Authorization, the impersonation headers CallerObjectId and
+	// MSCRMCallerID, …) are refused.
 	CorrelationHeader string
+	// CertificationSet and AssignmentSet are the entity-set names of the
+	// portal's two tables; empty means hlf_certifications and
+	// hlf_assignments.
+	CertificationSet, AssignmentSet string
+	// TimeZone gives the sync's "today" its date, and turns a date-time
+	// that the portal sends in a date column into a date; nil means UTC.
+	TimeZone *time.Location
 	// LogLevel is the least level logged.
 	LogLevel slog.Level
 	// LogFormat is "text" or "json".
@@ -60,15 +74,53 @@ func ConfigFromLookup(lookup func(string) (string, bool)) (Config, error) {
 		AuthorityHost:     get(EnvAuthorityHost),
 		FlagsFile:         get(EnvFlagsFile),
 		CorrelationHeader: get(EnvCorrelationHeader),
+		CertificationSet:  get(EnvCertificationSet),
+		AssignmentSet:     get(EnvAssignmentSet),
 	}
 	var err error
+	if c.TimeZone, err = ParseTimeZone(get(EnvTimeZone)); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", EnvTimeZone, err)
+	}
 	if c.LogLevel, err = ParseLogLevel(get(EnvLogLevel)); err != nil {
 		return Config{}, fmt.Errorf("%s: %w", EnvLogLevel, err)
 	}
 	if c.LogFormat, err = ParseLogFormat(get(EnvLogFormat)); err != nil {
 		return Config{}, fmt.Errorf("%s: %w", EnvLogFormat, err)
 	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
 	return c, nil
+}
+
+// Validate checks the settings that need no network and no flag: the
+// correlation header and the entity-set names, whichever portal the flag
+// chooses, so a bad value is a config error at startup. The URLs and the
+// tenant are checked when the real adapter is built. Errors wrap
+// ports.ErrInvalidConfig.
+func (c Config) Validate() error {
+	if c.CorrelationHeader != "" {
+		if err := dynamics.CheckCorrelationHeader(c.CorrelationHeader); err != nil {
+			return err
+		}
+	}
+	return dynamics.EntitySets{Certifications: c.CertificationSet, Assignments: c.AssignmentSet}.Check()
+}
+
+// ParseTimeZone reads an IANA time zone name such as Europe/Zurich, or UTC;
+// empty means UTC. Local, which would depend on the machine, is refused.
+func ParseTimeZone(s string) (*time.Location, error) {
+	if s == "" {
+		return time.UTC, nil
+	}
+	if strings.EqualFold(s, "local") {
+		return nil, fmt.Errorf("%w: time zone %q: name a zone such as Europe/Zurich or UTC", ports.ErrInvalidConfig, s)
+	}
+	loc, err := time.LoadLocation(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: time zone %q: not a known zone (want a name such as Europe/Zurich or UTC)", ports.ErrInvalidConfig, s)
+	}
+	return loc, nil
 }
 
 // ParseLogLevel parses debug, info, warn or error; empty means info.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hlf/dynamicsportal/app"
 	"github.com/hlf/dynamicsportal/ports"
@@ -24,7 +25,14 @@ func TestConfigFromLookup(t *testing.T) {
 		"PORTALSYNC_CORRELATION_HEADER": "x-request-id",
 		"LOG_LEVEL":                     "DEBUG",
 		"LOG_FORMAT":                    "json",
+		"DYNAMICS_CERTIFICATION_SET":    "new_certifications",
+		"DYNAMICS_ASSIGNMENT_SET":       "new_assignments",
+		"PORTALSYNC_TIMEZONE":           "Europe/Zurich",
 	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zurich, err := time.LoadLocation("Europe/Zurich")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +40,12 @@ func TestConfigFromLookup(t *testing.T) {
 		BaseURL: "https://hlf.crm4.dynamics.com", TenantID: "contoso.onmicrosoft.com",
 		AuthorityHost: "https://login.microsoftonline.us", FlagsFile: "flags.json",
 		CorrelationHeader: "x-request-id", LogLevel: slog.LevelDebug, LogFormat: "json",
+		CertificationSet: "new_certifications", AssignmentSet: "new_assignments",
 	}
+	if c.TimeZone == nil || c.TimeZone.String() != zurich.String() {
+		t.Errorf("time zone %v, want Europe/Zurich", c.TimeZone)
+	}
+	c.TimeZone = nil
 	if c != want {
 		t.Errorf("config\n got %+v\nwant %+v", c, want)
 	}
@@ -40,10 +53,18 @@ func TestConfigFromLookup(t *testing.T) {
 
 func TestConfigDefaultsAndErrors(t *testing.T) {
 	c, err := app.ConfigFromLookup(lookup(nil))
-	if err != nil || c.LogLevel != slog.LevelInfo || c.LogFormat != "text" {
+	if err != nil || c.LogLevel != slog.LevelInfo || c.LogFormat != "text" || c.TimeZone != time.UTC {
 		t.Errorf("defaults = %+v, %v", c, err)
 	}
-	for _, env := range []map[string]string{{"LOG_LEVEL": "verbose"}, {"LOG_FORMAT": "xml"}} {
+	for _, env := range []map[string]string{
+		{"LOG_LEVEL": "verbose"}, {"LOG_FORMAT": "xml"},
+		{"PORTALSYNC_TIMEZONE": "Mars/Olympus_Mons"}, {"PORTALSYNC_TIMEZONE": "Local"},
+		{"DYNAMICS_CERTIFICATION_SET": "hlf_certifications?$top=1"}, {"DYNAMICS_ASSIGNMENT_SET": "a/b"},
+		{"PORTALSYNC_CORRELATION_HEADER": "CallerObjectId"}, {"PORTALSYNC_CORRELATION_HEADER": "MSCRMCallerID"},
+		{"PORTALSYNC_CORRELATION_HEADER": "Authorization"}, {"PORTALSYNC_CORRELATION_HEADER": "Cookie"},
+		{"PORTALSYNC_CORRELATION_HEADER": "Prefer"}, {"PORTALSYNC_CORRELATION_HEADER": "OData-Version"},
+		{"PORTALSYNC_CORRELATION_HEADER": "x id"}, {"PORTALSYNC_CORRELATION_HEADER": "x:id"},
+	} {
 		_, err := app.ConfigFromLookup(lookup(env))
 		if !errors.Is(err, ports.ErrInvalidConfig) {
 			t.Errorf("%v: error %v, want a configuration error", env, err)

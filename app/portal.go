@@ -43,20 +43,18 @@ func SelectPortal(ctx context.Context, cfg Config, provider openfeature.FeatureP
 		logger.Info("dynamics portal: flag off, using the stub", attrs...)
 		return stub.New(logger), choice, nil
 	}
-	opts := []dynamics.Option{dynamics.WithTenant(cfg.TenantID)}
-	if cfg.AuthorityHost != "" {
-		opts = append(opts, dynamics.WithAuthorityHost(cfg.AuthorityHost))
-	}
-	if cfg.CorrelationHeader != "" {
-		opts = append(opts, dynamics.WithCorrelationHeader(cfg.CorrelationHeader))
-	}
-	if hc != nil {
-		opts = append(opts, dynamics.WithHTTPClient(hc))
-	}
 	if creds == nil {
 		return nil, choice, fmt.Errorf("%w: no credential provider", ports.ErrInvalidConfig)
 	}
-	p, err := dynamics.New(cfg.BaseURL, creds, logger, opts...)
+	p, err := dynamics.New(cfg.BaseURL, creds, &dynamics.Options{
+		Tenant:            cfg.TenantID,
+		AuthorityHost:     cfg.AuthorityHost,
+		CorrelationHeader: cfg.CorrelationHeader,
+		EntitySets:        dynamics.EntitySets{Certifications: cfg.CertificationSet, Assignments: cfg.AssignmentSet},
+		Location:          cfg.TimeZone,
+		HTTPClient:        hc,
+		Logger:            logger,
+	})
 	if err != nil {
 		return nil, choice, err
 	}

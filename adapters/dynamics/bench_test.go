@@ -64,7 +64,7 @@ func BenchmarkRawGet(b *testing.B) {
 // logging off: token cache hit, guard, retry policy, attempt limit,
 // headers, capped read, JSON decode and mapping.
 func BenchmarkWhoAmI(b *testing.B) {
-	c, err := New(testBase, goodCreds(), nil, WithTenant(testTenant), WithHTTPClient(&http.Client{Transport: newLean(b, fixture(b, "whoami.json"))}))
+	c, err := New(testBase, goodCreds(), &Options{Tenant: testTenant, HTTPClient: &http.Client{Transport: newLean(b, fixture(b, "whoami.json"))}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func BenchmarkWhoAmI(b *testing.B) {
 
 // BenchmarkListCertificationsPage reads a page of two records.
 func BenchmarkListCertificationsPage(b *testing.B) {
-	c, err := New(testBase, goodCreds(), nil, WithTenant(testTenant), WithHTTPClient(&http.Client{Transport: newLean(b, fixture(b, "certifications-page1.json"))}))
+	c, err := New(testBase, goodCreds(), &Options{Tenant: testTenant, HTTPClient: &http.Client{Transport: newLean(b, fixture(b, "certifications-page1.json"))}})
 	if err != nil {
 		b.Fatal(err)
 	}

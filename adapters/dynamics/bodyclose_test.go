@@ -108,7 +108,7 @@ func TestEveryResponseBodyIsClosed(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				tr := &bodyTracker{next: &fakeNet{token: tt.token, api: tt.api}, open: map[*trackedBody]string{}}
-				c, err := New(testBase, goodCreds(), nil, WithTenant(testTenant), WithHTTPClient(&http.Client{Transport: tr}))
+				c, err := New(testBase, goodCreds(), &Options{Tenant: testTenant, HTTPClient: &http.Client{Transport: tr}})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -246,7 +247,7 @@ func (c *Client) exchange(ctx context.Context, k call) (reply, error) {
 	r := reply{
 		status:      resp.StatusCode,
 		contentType: resp.Header.Get("Content-Type"),
-		requestID:   cleanText(resp.Header.Get("X-Ms-Service-Request-Id"), maxRequestID),
+		requestID:   serviceRequestID(resp.Header),
 	}
 	if ra := resp.Header.Get("Retry-After"); ra != "" {
 		r.retryAfter, _ = resilience.ParseRetryAfter(ra, time.Now())
@@ -270,6 +271,18 @@ func (c *Client) exchange(ctx context.Context, k call) (reply, error) {
 		k.sizeHint.Store(int64(len(r.body)))
 	}
 	return r, err
+}
+
+// serviceRequestID returns the answer's x-ms-service-request-id. Dataverse
+// may send the header twice (its gateway's id and the organisation
+// service's): every line is kept, joined by ", ", so a support ticket
+// carries the one support needs.
+func serviceRequestID(h http.Header) string {
+	v := h.Values("X-Ms-Service-Request-Id")
+	if len(v) == 1 {
+		return cleanText(v[0], maxRequestID)
+	}
+	return cleanText(strings.Join(v, ", "), maxRequestID)
 }
 
 // readCapped reads the body of resp, at most limit bytes. A longer body is

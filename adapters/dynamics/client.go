@@ -34,7 +34,8 @@ type Client struct {
 	perAttempt timeout.Timeout[reply]
 	retry      resilience.Settings
 	timeouts   Timeouts
-	corrKey    string // canonical name of the correlation header
+	corrKey    string         // canonical name of the correlation header
+	loc        *time.Location // the zone of the dates in date-time form
 
 	scheme, host string // of the base URL, for continuation checks
 	whoAmIURL    string
@@ -57,15 +58,15 @@ type entitySet struct {
 // New returns a client for the environment at baseURL (for example
 // https://hlf.crm4.dynamics.com; a trailing slash is dropped, and a path,
 // if any, prefixes the Web API's), taking its client credentials from
-// creds at each token fetch. WithTenant is required. A nil logger discards
-// the debug records.
+// creds at each token fetch. opts carries every other setting; opts.Tenant
+// is required, and a nil opts is refused for that reason.
 //
 // New validates everything and makes no request: a base URL or authority
 // that is not https, holds user info, a query or a fragment, or has no
-// host, a missing tenant, a nil provider or a bad option fail with an error
-// wrapping ports.ErrInvalidConfig that names the setting and never echoes a
-// URL.
-func New(baseURL string, creds ports.CredentialProvider, logger *slog.Logger, opts ...Option) (*Client, error) {
+// host, a missing tenant, a nil provider or a bad setting fail with an
+// error wrapping ports.ErrInvalidConfig that names the setting and never
+// echoes a URL.
+func New(baseURL string, creds ports.CredentialProvider, opts *Options) (*Client, error) {
 	base, err := checkHTTPS("base URL", baseURL)
 	if err != nil {
 		return nil, err
@@ -73,31 +74,11 @@ func New(baseURL string, creds ports.CredentialProvider, logger *slog.Logger, op
 	if f, ok := creds.(ports.CredentialProviderFunc); creds == nil || ok && f == nil {
 		return nil, invalid("credential provider is nil")
 	}
-	cfg := config{
-		authority:   DefaultAuthorityHost,
-		corrHeader:  DefaultCorrelationHeader,
-		pageSize:    DefaultPageSize,
-		certSet:     DefaultCertificationSet,
-		assignSet:   DefaultAssignmentSet,
-		timeouts:    Timeouts{Attempt: DefaultAttemptTimeout, Total: DefaultTotalTimeout, Token: DefaultTokenTimeout},
-		now:         time.Now,
-		maxPageBody: MaxPageBody,
-		maxInFlight: DefaultMaxInFlight,
+	cfg, err := opts.check()
+	if err != nil {
+		return nil, err
 	}
-	for _, opt := range opts {
-		if opt == nil {
-			return nil, invalid("an option is nil")
-		}
-		if err := opt(&cfg); err != nil {
-			return nil, err
-		}
-	}
-	if cfg.tenant == "" {
-		return nil, invalid("tenant is required (WithTenant)")
-	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	logger := cfg.log
 
 	hc := defaultHTTPClient(cfg.maxInFlight)
 	if cfg.hc != nil {
@@ -118,6 +99,7 @@ func New(baseURL string, creds ports.CredentialProvider, logger *slog.Logger, op
 		retry:         cfg.retry.WithDefaults(),
 		timeouts:      cfg.timeouts,
 		corrKey:       textproto.CanonicalMIMEHeaderKey(cfg.corrHeader),
+		loc:           cfg.loc,
 		scheme:        base.Scheme,
 		host:          base.Host,
 		whoAmIURL:     api + "WhoAmI",

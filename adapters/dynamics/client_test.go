@@ -12,50 +12,46 @@ import (
 )
 
 func TestNewRefusesBadConfiguration(t *testing.T) {
-	ok := WithTenant(testTenant)
 	tests := []struct {
 		name    string
 		base    string
 		nilCred bool
-		opts    []Option
+		opts    *Options
 		want    string // in the error message
 	}{
-		{"http base URL", "http://hlf.crm4.dynamics.com", false, []Option{ok}, "base URL: must use https"},
-		{"no scheme", "hlf.crm4.dynamics.com", false, []Option{ok}, "base URL: must use https"},
-		{"empty base URL", "", false, []Option{ok}, "base URL"},
-		{"unparsable base URL", "https://hlf.crm4.dynamics.com:port/", false, []Option{ok}, "base URL: not a URL"},
-		{"opaque base URL", "https:hlf.crm4.dynamics.com", false, []Option{ok}, "base URL: not a URL"},
-		{"user info", "https://admin:" + secretMarker + "@hlf.crm4.dynamics.com", false, []Option{ok}, "base URL: must not hold user info"},
-		{"query", "https://hlf.crm4.dynamics.com/?x=" + secretMarker, false, []Option{ok}, "base URL: must not have a query"},
-		{"empty query", "https://hlf.crm4.dynamics.com/?", false, []Option{ok}, "base URL: must not have a query"},
-		{"fragment", "https://hlf.crm4.dynamics.com/#" + secretMarker, false, []Option{ok}, "base URL: must not have a fragment"},
-		{"empty fragment", "https://hlf.crm4.dynamics.com/#", false, []Option{ok}, "base URL: must not have a fragment"},
-		{"no host", "https:///api", false, []Option{ok}, "base URL: has no host"},
-		{"port only", "https://:443", false, []Option{ok}, "base URL: has no host"},
-		{"escaped path", "https://hlf.crm4.dynamics.com/a%2Fb", false, []Option{ok}, "base URL: path must be plain"},
-		{"nil provider", testBase, true, []Option{ok}, "credential provider is nil"},
-		{"nil provider func", testBase, false, []Option{ok}, "credential provider is nil"},
+		{"http base URL", "http://hlf.crm4.dynamics.com", false, &Options{Tenant: testTenant}, "base URL: must use https"},
+		{"no scheme", "hlf.crm4.dynamics.com", false, &Options{Tenant: testTenant}, "base URL: must use https"},
+		{"empty base URL", "", false, &Options{Tenant: testTenant}, "base URL"},
+		{"unparsable base URL", "https://hlf.crm4.dynamics.com:port/", false, &Options{Tenant: testTenant}, "base URL: not a URL"},
+		{"opaque base URL", "https:hlf.crm4.dynamics.com", false, &Options{Tenant: testTenant}, "base URL: not a URL"},
+		{"user info", "https://admin:" + secretMarker + "@hlf.crm4.dynamics.com", false, &Options{Tenant: testTenant}, "base URL: must not hold user info"},
+		{"query", "https://hlf.crm4.dynamics.com/?x=" + secretMarker, false, &Options{Tenant: testTenant}, "base URL: must not have a query"},
+		{"empty query", "https://hlf.crm4.dynamics.com/?", false, &Options{Tenant: testTenant}, "base URL: must not have a query"},
+		{"fragment", "https://hlf.crm4.dynamics.com/#" + secretMarker, false, &Options{Tenant: testTenant}, "base URL: must not have a fragment"},
+		{"empty fragment", "https://hlf.crm4.dynamics.com/#", false, &Options{Tenant: testTenant}, "base URL: must not have a fragment"},
+		{"no host", "https:///api", false, &Options{Tenant: testTenant}, "base URL: has no host"},
+		{"port only", "https://:443", false, &Options{Tenant: testTenant}, "base URL: has no host"},
+		{"escaped path", "https://hlf.crm4.dynamics.com/a%2Fb", false, &Options{Tenant: testTenant}, "base URL: path must be plain"},
+		{"nil provider", testBase, true, &Options{Tenant: testTenant}, "credential provider is nil"},
+		{"nil provider func", testBase, false, &Options{Tenant: testTenant}, "credential provider is nil"},
 		{"no tenant", testBase, false, nil, "tenant is required"},
-		{"empty tenant", testBase, false, []Option{WithTenant("")}, "tenant"},
-		{"tenant with a slash", testBase, false, []Option{WithTenant("a/../b")}, "tenant"},
-		{"nil option", testBase, false, []Option{ok, nil}, "an option is nil"},
-		{"http authority", testBase, false, []Option{ok, WithAuthorityHost("http://login.microsoftonline.com")}, "authority host: must use https"},
-		{"authority with user info", testBase, false, []Option{ok, WithAuthorityHost("https://u:" + secretMarker + "@login.microsoftonline.com")}, "authority host: must not hold user info"},
-		{"authority with query", testBase, false, []Option{ok, WithAuthorityHost("https://login.microsoftonline.com?x=1")}, "authority host: must not have a query"},
-		{"authority without host", testBase, false, []Option{ok, WithAuthorityHost("https://")}, "authority host: has no host"},
-		{"empty correlation header", testBase, false, []Option{ok, WithCorrelationHeader("")}, "correlation header"},
-		{"correlation header with a space", testBase, false, []Option{ok, WithCorrelationHeader("x id")}, "correlation header"},
-		{"correlation header Authorization", testBase, false, []Option{ok, WithCorrelationHeader("authorization")}, "correlation header"},
-		{"page size 0", testBase, false, []Option{ok, WithPageSize(0)}, "page size"},
-		{"page size 5001", testBase, false, []Option{ok, WithPageSize(5001)}, "page size"},
-		{"entity set with a slash", testBase, false, []Option{ok, WithEntitySets("hlf_certifications/../x", "hlf_assignments")}, "entity sets"},
-		{"empty entity set", testBase, false, []Option{ok, WithEntitySets("hlf_certifications", "")}, "entity sets"},
-		{"negative timeout", testBase, false, []Option{ok, WithTimeouts(Timeouts{Token: -time.Second})}, "timeouts"},
-		{"negative retries", testBase, false, []Option{ok, WithRetry(RetrySettings{MaxRetries: -1})}, "MaxRetries"},
-		{"factor under 1", testBase, false, []Option{ok, WithRetry(RetrySettings{Factor: 0.5})}, "Factor"},
-		{"base delay over cap", testBase, false, []Option{ok, WithRetry(RetrySettings{BaseDelay: time.Minute})}, "BaseDelay"},
-		{"nil http client", testBase, false, []Option{ok, WithHTTPClient(nil)}, "http client is nil"},
-		{"nil clock", testBase, false, []Option{ok, WithClock(nil)}, "clock is nil"},
+		{"empty tenant", testBase, false, &Options{}, "tenant"},
+		{"tenant with a slash", testBase, false, &Options{Tenant: "a/../b"}, "tenant"},
+		{"http authority", testBase, false, &Options{Tenant: testTenant, AuthorityHost: "http://login.microsoftonline.com"}, "authority host: must use https"},
+		{"authority with user info", testBase, false, &Options{Tenant: testTenant, AuthorityHost: "https://u:" + secretMarker + "@login.microsoftonline.com"}, "authority host: must not hold user info"},
+		{"authority with query", testBase, false, &Options{Tenant: testTenant, AuthorityHost: "https://login.microsoftonline.com?x=1"}, "authority host: must not have a query"},
+		{"authority without host", testBase, false, &Options{Tenant: testTenant, AuthorityHost: "https://"}, "authority host: has no host"},
+		{"correlation header with a space", testBase, false, &Options{Tenant: testTenant, CorrelationHeader: "x id"}, "correlation header"},
+		{"correlation header CallerObjectId", testBase, false, &Options{Tenant: testTenant, CorrelationHeader: "CallerObjectId"}, "correlation header"},
+		{"max in flight -1", testBase, false, &Options{Tenant: testTenant, MaxInFlight: -1}, "max in flight"},
+		{"correlation header Authorization", testBase, false, &Options{Tenant: testTenant, CorrelationHeader: "authorization"}, "correlation header"},
+		{"page size -1", testBase, false, &Options{Tenant: testTenant, PageSize: -1}, "page size"},
+		{"page size 5001", testBase, false, &Options{Tenant: testTenant, PageSize: 5001}, "page size"},
+		{"entity set with a slash", testBase, false, &Options{Tenant: testTenant, EntitySets: EntitySets{Certifications: "hlf_certifications/../x", Assignments: "hlf_assignments"}}, "entity sets"},
+		{"negative timeout", testBase, false, &Options{Tenant: testTenant, Timeouts: Timeouts{Token: -time.Second}}, "timeouts"},
+		{"negative retries", testBase, false, &Options{Tenant: testTenant, Retry: RetrySettings{MaxRetries: -1}}, "MaxRetries"},
+		{"factor under 1", testBase, false, &Options{Tenant: testTenant, Retry: RetrySettings{Factor: 0.5}}, "Factor"},
+		{"base delay over cap", testBase, false, &Options{Tenant: testTenant, Retry: RetrySettings{BaseDelay: time.Minute}}, "BaseDelay"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -66,7 +62,7 @@ func TestNewRefusesBadConfiguration(t *testing.T) {
 			if tt.name == "nil provider func" {
 				creds = ports.CredentialProviderFunc(nil)
 			}
-			c, err := New(tt.base, creds, nil, tt.opts...)
+			c, err := New(tt.base, creds, tt.opts)
 			if err == nil {
 				t.Fatalf("New succeeded, want an error")
 			}
@@ -89,10 +85,7 @@ func TestNewRefusesBadConfiguration(t *testing.T) {
 func TestNewAcceptsAndNormalises(t *testing.T) {
 	f := &fakeNet{api: okJSON(fixture(t, "whoami.json"))}
 	for _, base := range []string{"https://hlf.crm4.dynamics.com/", "https://HLF.crm4.dynamics.com//", "https://hlf.crm4.dynamics.com"} {
-		c, err := New(base, goodCreds(), nil, WithTenant("contoso.onmicrosoft.com"), WithHTTPClient(&http.Client{Transport: f}),
-			WithAuthorityHost("https://login.microsoftonline.us/"), WithCorrelationHeader("X-Request-Id"), WithPageSize(100),
-			WithEntitySets("new_certs", "new_assignments"), WithTimeouts(Timeouts{Attempt: time.Second}),
-			WithRetry(RetrySettings{MaxRetries: 1}), WithClock(time.Now))
+		c, err := New(base, goodCreds(), &Options{Tenant: "contoso.onmicrosoft.com", HTTPClient: &http.Client{Transport: f}, AuthorityHost: "https://login.microsoftonline.us/", CorrelationHeader: "X-Request-Id", PageSize: 100, EntitySets: EntitySets{Certifications: "new_certs", Assignments: "new_assignments"}, Timeouts: Timeouts{Attempt: time.Second}, Retry: RetrySettings{MaxRetries: 1}, Now: time.Now})
 		if err != nil {
 			t.Fatalf("New(%q): %v", base, err)
 		}
@@ -117,7 +110,7 @@ func TestNewAcceptsAndNormalises(t *testing.T) {
 }
 
 func TestDefaultHTTPClient(t *testing.T) {
-	c, err := New(testBase, goodCreds(), nil, WithTenant(testTenant))
+	c, err := New(testBase, goodCreds(), &Options{Tenant: testTenant})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,12 +127,12 @@ func TestDefaultHTTPClient(t *testing.T) {
 	if tr.DisableKeepAlives || tr.MaxIdleConnsPerHost != DefaultMaxInFlight || tr.MaxConnsPerHost != DefaultMaxInFlight {
 		t.Errorf("keep-alives %v, idle per host %d, per host %d", !tr.DisableKeepAlives, tr.MaxIdleConnsPerHost, tr.MaxConnsPerHost)
 	}
-	small, err := New(testBase, goodCreds(), nil, WithTenant(testTenant), WithMaxInFlight(8))
+	small, err := New(testBase, goodCreds(), &Options{Tenant: testTenant, MaxInFlight: 8})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if tr := small.hc.Transport.(*http.Transport); tr.MaxIdleConnsPerHost != 8 || tr.MaxConnsPerHost != 8 {
-		t.Errorf("WithMaxInFlight(8): idle per host %d, per host %d", tr.MaxIdleConnsPerHost, tr.MaxConnsPerHost)
+		t.Errorf("MaxInFlight 8: idle per host %d, per host %d", tr.MaxIdleConnsPerHost, tr.MaxConnsPerHost)
 	}
 	if c.hc.CheckRedirect == nil || c.hc.CheckRedirect(nil, nil) != http.ErrUseLastResponse {
 		t.Errorf("the default client follows redirects")
@@ -152,7 +145,7 @@ func TestDefaultHTTPClient(t *testing.T) {
 func TestCallerClientIsCopiedNotChanged(t *testing.T) {
 	follow := func(*http.Request, []*http.Request) error { return nil }
 	hc := &http.Client{Transport: &fakeNet{}, CheckRedirect: follow, Timeout: time.Minute}
-	c, err := New(testBase, goodCreds(), nil, WithTenant(testTenant), WithHTTPClient(hc))
+	c, err := New(testBase, goodCreds(), &Options{Tenant: testTenant, HTTPClient: hc})
 	if err != nil {
 		t.Fatal(err)
 	}

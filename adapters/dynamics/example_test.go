@@ -37,11 +37,12 @@ func ExampleNew() {
 	defer srv.Close()
 
 	// In production: the environment URL and the default authority host.
-	client, err := dynamics.New(srv.URL, creds, slog.Default(),
-		dynamics.WithTenant("contoso.onmicrosoft.com"),
-		dynamics.WithAuthorityHost(srv.URL),   // omit for https://login.microsoftonline.com
-		dynamics.WithHTTPClient(srv.Client()), // omit for the adapter's own client
-	)
+	client, err := dynamics.New(srv.URL, creds, &dynamics.Options{
+		Tenant:        "contoso.onmicrosoft.com",
+		AuthorityHost: srv.URL,        // omit for https://login.microsoftonline.com
+		HTTPClient:    srv.Client(),   // omit for the adapter's own client
+		Logger:        slog.Default(), // omit to discard the debug records
+	})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -58,8 +59,7 @@ func ExampleNew() {
 }
 
 func ExampleNew_refused() {
-	_, err := dynamics.New("http://hlf.crm4.dynamics.com", creds, nil,
-		dynamics.WithTenant("contoso.onmicrosoft.com"))
+	_, err := dynamics.New("http://hlf.crm4.dynamics.com", creds, &dynamics.Options{Tenant: "contoso.onmicrosoft.com"})
 	fmt.Println(err)
 	// Output: dynamics: invalid configuration: base URL: must use https
 }

@@ -44,7 +44,7 @@ func FuzzNextLink(f *testing.F) {
 	} {
 		f.Add(s)
 	}
-	c, err := New(testBase, goodCreds(), nil, WithTenant(testTenant))
+	c, err := New(testBase, goodCreds(), &Options{Tenant: testTenant})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func FuzzTokenResponse(f *testing.F) {
 			return &http.Response{StatusCode: code, Header: h, Body: io.NopCloser(bytes.NewReader(body)),
 				ContentLength: int64(len(body)), Request: r}, nil
 		})}
-		c, err := New(testBase, goodCreds(), nil, WithTenant(testTenant), WithHTTPClient(hc))
+		c, err := New(testBase, goodCreds(), &Options{Tenant: testTenant, HTTPClient: hc})
 		if err != nil {
 			t.Fatal(err)
 		}

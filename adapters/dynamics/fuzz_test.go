@@ -126,7 +126,7 @@ func FuzzDecodePage(f *testing.F) {
 	}
 	f.Add([]byte(`{"value":[{"hlf_certificationid":"` + certID + `","hlf_issuedon":null}],"@odata.nextLink":"https://hlf.crm4.dynamics.com/api/data/v9.2/hlf_certifications?x"}`))
 	f.Add([]byte(`{"value":[],"@odata.nextLink":"https://evil.example/api/data/v9.2/hlf_certifications"}`))
-	c, err := New(testBase, goodCreds(), nil, WithTenant(testTenant))
+	c, err := New(testBase, goodCreds(), &Options{Tenant: testTenant})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -169,7 +169,7 @@ func FuzzContinuation(f *testing.F) {
 	f.Add("https://hlf.crm4.dynamics.com@evil.example/api/data/v9.2/hlf_certifications")
 	f.Add("https://hlf.crm4.dynamics.com/api/data/v9.2/hlf_certifications/../WhoAmI")
 	f.Add("//hlf.crm4.dynamics.com/api/data/v9.2/hlf_certifications")
-	c, err := New(testBase, goodCreds(), nil, WithTenant(testTenant))
+	c, err := New(testBase, goodCreds(), &Options{Tenant: testTenant})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -208,7 +208,7 @@ func FuzzNew(f *testing.F) {
 	f.Add("https://hlf.crm4.dynamics.com/org/", "https://login.microsoftonline.com?x")
 	f.Add("HTTPS://hlf.crm4.dynamics.com:443", "https://[::1]:8443")
 	f.Fuzz(func(t *testing.T, base, authority string) {
-		c, err := New(base, goodCreds(), nil, WithTenant(testTenant), WithAuthorityHost(authority))
+		c, err := New(base, goodCreds(), &Options{Tenant: testTenant, AuthorityHost: authority})
 		if err != nil {
 			if c != nil || !errors.Is(err, ports.ErrInvalidConfig) {
 				t.Fatalf("refusal returned %v, %v", c, err)

@@ -141,15 +141,21 @@ func goodCreds() ports.CredentialProvider {
 }
 
 // newNetClient returns a client over f with a discarding logger.
-func newNetClient(t testing.TB, f *fakeNet, opts ...Option) *Client {
+// newNetClient returns a client over f with the test tenant and the
+// settings of opts, if given.
+func newNetClient(t testing.TB, f *fakeNet, opts ...Options) *Client {
 	t.Helper()
 	return newLoggedClient(t, f, nil, opts...)
 }
 
-func newLoggedClient(t testing.TB, f *fakeNet, log *slog.Logger, opts ...Option) *Client {
+func newLoggedClient(t testing.TB, f *fakeNet, log *slog.Logger, opts ...Options) *Client {
 	t.Helper()
-	all := append([]Option{WithTenant(testTenant), WithHTTPClient(&http.Client{Transport: f})}, opts...)
-	c, err := New(testBase, goodCreds(), log, all...)
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	o.Tenant, o.HTTPClient, o.Logger = testTenant, &http.Client{Transport: f}, log
+	c, err := New(testBase, goodCreds(), &o)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

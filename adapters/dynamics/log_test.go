@@ -83,7 +83,7 @@ func runLoggedCalls(t *testing.T, h slog.Handler) []string {
 
 		// A client assertion, accepted and then refused.
 		for _, tok := range []http.HandlerFunc{goodToken, status(400, fixture(t, "token-error-invalid-client.json"))} {
-			ac, err := New(testBase, assertionCreds(), slog.New(h), WithTenant(testTenant), WithHTTPClient(&http.Client{Transport: &fakeNet{token: tok, api: whoami}}))
+			ac, err := New(testBase, assertionCreds(), &Options{Tenant: testTenant, HTTPClient: &http.Client{Transport: &fakeNet{token: tok, api: whoami}}, Logger: slog.New(h)})
 			if err != nil {
 				t.Fatal(err)
 			}

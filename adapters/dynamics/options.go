@@ -2,8 +2,10 @@ package dynamics
 
 import (
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/textproto"
+	"strings"
 	"time"
 
 	"github.com/hlf/dynamicsportal/adapters/dynamics/resilience"
@@ -44,13 +46,75 @@ const (
 	MaxErrorBody = 64 << 10
 )
 
-// Option configures a Client. Options validate their argument; New returns
-// the first error, which wraps ports.ErrInvalidConfig.
-type Option func(*config) error
+// Options configure a Client: the one way to pass settings to New. The
+// zero value of every field means its default; only Tenant is required.
+// New validates every field and returns the first error, which wraps
+// ports.ErrInvalidConfig and names the setting.
+type Options struct {
+	// Tenant is the Entra ID tenant, a GUID or a domain such as
+	// contoso.onmicrosoft.com. It is required.
+	Tenant string
+	// AuthorityHost is the Entra ID authority, default
+	// https://login.microsoftonline.com (sovereign clouds have their
+	// own). It must be an https URL without user info, query or fragment.
+	AuthorityHost string
+	// CorrelationHeader names the header that carries the correlation id,
+	// default x-correlation-id. See CheckCorrelationHeader for the names
+	// refused.
+	CorrelationHeader string
+	// PageSize is the page size asked when a query leaves it zero, 1 to
+	// 5000 (default 5000).
+	PageSize int
+	// EntitySets names the portal's tables (default hlf_certifications
+	// and hlf_assignments).
+	EntitySets EntitySets
+	// Timeouts are the time limits of a call.
+	Timeouts Timeouts
+	// Retry describes the retry policy.
+	Retry RetrySettings
+	// MaxInFlight is the most Web API requests the client has in flight
+	// at once, over all its calls, 1 to 1000 (default 52, the portal's
+	// limit of concurrent requests per user). Calls beyond it wait their
+	// turn. The client lowers it further to the portal's x-ms-dop-hint
+	// when it sends one, halves it after a 429 and raises it back step by
+	// step as requests succeed.
+	MaxInFlight int
+	// HTTPClient is used for the Web API and the token endpoint, for
+	// example to trust a private certificate authority; nil means the
+	// adapter's own client (TLS 1.2 or later, a pool of MaxInFlight
+	// connections). Its transport and TLS settings are used as they are.
+	// The adapter uses a copy that never follows redirects; the client
+	// itself is not changed. Close releases the idle connections of its
+	// transport.
+	HTTPClient *http.Client
+	// Location gives a date-time that the portal sends in a date column
+	// (a column whose behaviour is "User local" or "Time zone
+	// independent") its date; nil means UTC. Use the zone the sync's
+	// "today" uses.
+	Location *time.Location
+	// Logger receives the debug records of each attempt and token fetch;
+	// nil discards them.
+	Logger *slog.Logger
+	// Now is the clock the token cache judges expiry with (default
+	// time.Now).
+	Now func() time.Time
+}
+
+// EntitySets are the entity-set names of the two tables the adapter reads:
+// names of letters, digits and _. An empty field takes its default.
+type EntitySets struct {
+	// Certifications is the entity set of hlf_certification (default
+	// hlf_certifications).
+	Certifications string
+	// Assignments is the entity set of hlf_assignment (default
+	// hlf_assignments).
+	Assignments string
+}
 
 // Timeouts are the time limits of a call. A zero field takes its default.
 type Timeouts struct {
-	// Attempt limits one HTTP exchange, body included (default 30 s).
+	// Attempt limits one attempt: its wait for a turn, the token, the
+	// exchange and the body (default 30 s).
 	Attempt time.Duration
 	// Total limits a whole call, every retry and wait included (default
 	// 45 s).
@@ -70,6 +134,7 @@ type RetrySettings struct {
 	Factor     float64
 }
 
+// config is Options validated, with every default filled in.
 type config struct {
 	tenant      string
 	authority   string
@@ -80,6 +145,8 @@ type config struct {
 	timeouts    Timeouts
 	retry       resilience.Settings
 	hc          *http.Client
+	loc         *time.Location
+	log         *slog.Logger
 	now         func() time.Time
 	maxPageBody int64
 	maxInFlight int
@@ -89,142 +156,123 @@ func invalid(format string, args ...any) error {
 	return fmt.Errorf("dynamics: %w: "+format, append([]any{ports.ErrInvalidConfig}, args...)...)
 }
 
-// WithTenant sets the Entra ID tenant, a GUID or a domain such as
-// contoso.onmicrosoft.com. It is required.
-func WithTenant(id string) Option {
-	return func(c *config) error {
-		if !tenantName(id) {
-			return invalid("tenant: want a GUID or a domain name")
-		}
-		c.tenant = id
-		return nil
+// check validates o and returns it as a config with the defaults filled
+// in. A nil o is the zero Options.
+func (o *Options) check() (config, error) {
+	if o == nil {
+		o = &Options{}
 	}
-}
-
-// WithAuthorityHost sets the Entra ID authority, default
-// https://login.microsoftonline.com (sovereign clouds have their own). It
-// must be an https URL without user info, query or fragment.
-func WithAuthorityHost(u string) Option {
-	return func(c *config) error {
-		v, err := checkHTTPS("authority host", u)
+	c := config{
+		authority:   DefaultAuthorityHost,
+		corrHeader:  DefaultCorrelationHeader,
+		pageSize:    DefaultPageSize,
+		certSet:     DefaultCertificationSet,
+		assignSet:   DefaultAssignmentSet,
+		timeouts:    Timeouts{Attempt: DefaultAttemptTimeout, Total: DefaultTotalTimeout, Token: DefaultTokenTimeout},
+		hc:          o.HTTPClient,
+		loc:         o.Location,
+		log:         o.Logger,
+		now:         o.Now,
+		maxPageBody: MaxPageBody,
+		maxInFlight: DefaultMaxInFlight,
+	}
+	if !tenantName(o.Tenant) {
+		if o.Tenant == "" {
+			return config{}, invalid("tenant is required (Options.Tenant)")
+		}
+		return config{}, invalid("tenant: want a GUID or a domain name")
+	}
+	c.tenant = o.Tenant
+	if o.AuthorityHost != "" {
+		v, err := checkHTTPS("authority host", o.AuthorityHost)
 		if err != nil {
-			return err
+			return config{}, err
 		}
 		c.authority = v.String()
-		return nil
 	}
-}
-
-// WithCorrelationHeader sets the name of the header that carries the
-// correlation id, default x-correlation-id. It must be a plain header name
-// (letters, digits, - and _) and not one of the headers the adapter sets
-// itself, such as Authorization or x-ms-client-request-id.
-func WithCorrelationHeader(name string) Option {
-	return func(c *config) error {
-		if !headerName(name) {
-			return invalid("correlation header: %q is not a usable header name", name)
+	if o.CorrelationHeader != "" {
+		if err := CheckCorrelationHeader(o.CorrelationHeader); err != nil {
+			return config{}, err
 		}
-		c.corrHeader = name
-		return nil
+		c.corrHeader = o.CorrelationHeader
 	}
-}
-
-// WithPageSize sets the page size asked when a query leaves it zero,
-// 1 to 5000 (default 5000).
-func WithPageSize(n int) Option {
-	return func(c *config) error {
-		if n < 1 || n > MaxPageSize {
-			return invalid("page size: want 1 to %d, got %d", MaxPageSize, n)
+	if o.PageSize != 0 {
+		if o.PageSize < 1 || o.PageSize > MaxPageSize {
+			return config{}, invalid("page size: want 1 to %d, got %d", MaxPageSize, o.PageSize)
 		}
-		c.pageSize = n
-		return nil
+		c.pageSize = o.PageSize
 	}
+	if err := o.EntitySets.Check(); err != nil {
+		return config{}, err
+	}
+	if o.EntitySets.Certifications != "" {
+		c.certSet = o.EntitySets.Certifications
+	}
+	if o.EntitySets.Assignments != "" {
+		c.assignSet = o.EntitySets.Assignments
+	}
+	t := o.Timeouts
+	if t.Attempt < 0 || t.Total < 0 || t.Token < 0 {
+		return config{}, invalid("timeouts: a limit is negative")
+	}
+	if t.Attempt != 0 {
+		c.timeouts.Attempt = t.Attempt
+	}
+	if t.Total != 0 {
+		c.timeouts.Total = t.Total
+	}
+	if t.Token != 0 {
+		c.timeouts.Token = t.Token
+	}
+	c.retry = resilience.Settings(o.Retry)
+	if err := c.retry.Validate(); err != nil {
+		return config{}, invalid("%v", err)
+	}
+	if o.MaxInFlight != 0 {
+		if o.MaxInFlight < 1 || o.MaxInFlight > 1000 {
+			return config{}, invalid("max in flight: want 1 to 1000, got %d", o.MaxInFlight)
+		}
+		c.maxInFlight = o.MaxInFlight
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.loc == nil {
+		c.loc = time.UTC
+	}
+	return c, nil
 }
 
-// WithEntitySets sets the entity-set names of the certification and
-// assignment tables, default hlf_certifications and hlf_assignments.
-func WithEntitySets(certifications, assignments string) Option {
-	return func(c *config) error {
-		if !identifier(certifications) || !identifier(assignments) {
+// Check reports an entity-set name that is not usable: longer than 128
+// bytes, or holding anything but letters, digits and _. Empty names are
+// valid: they take their defaults.
+func (s EntitySets) Check() error {
+	for _, n := range []string{s.Certifications, s.Assignments} {
+		if n != "" && !identifier(n) {
 			return invalid("entity sets: want names of letters, digits and _")
 		}
-		c.certSet, c.assignSet = certifications, assignments
-		return nil
 	}
+	return nil
 }
 
-// WithTimeouts sets the time limits; zero fields keep their defaults.
-func WithTimeouts(t Timeouts) Option {
-	return func(c *config) error {
-		if t.Attempt < 0 || t.Total < 0 || t.Token < 0 {
-			return invalid("timeouts: a limit is negative")
-		}
-		if t.Attempt != 0 {
-			c.timeouts.Attempt = t.Attempt
-		}
-		if t.Total != 0 {
-			c.timeouts.Total = t.Total
-		}
-		if t.Token != 0 {
-			c.timeouts.Token = t.Token
-		}
-		return nil
+// CheckCorrelationHeader reports why name cannot carry the correlation id:
+// it is not a valid header name (RFC 9110 token characters), or it is a
+// header the adapter sets itself or one with a meaning to the portal or to
+// HTTP: Authorization, Cookie, the OData and Prefer headers, If-Match, and
+// the Dataverse impersonation headers CallerObjectId and MSCRMCallerID
+// (a caller's UUID sent in one of them would act as another user). The
+// error wraps ports.ErrInvalidConfig.
+func CheckCorrelationHeader(name string) error {
+	if !headerName(name) {
+		return invalid("correlation header: %q is not a usable header name", cleanText(name, 64))
 	}
-}
-
-// WithRetry sets the retry policy; zero fields keep their defaults.
-func WithRetry(r RetrySettings) Option {
-	return func(c *config) error {
-		s := resilience.Settings(r)
-		if err := s.Validate(); err != nil {
-			return invalid("%v", err)
-		}
-		c.retry = s
-		return nil
+	if reservedHeader(name) {
+		return invalid("correlation header: %q is a header with a meaning to the portal or to HTTP", name)
 	}
-}
-
-// WithMaxInFlight sets the most Web API requests the client has in flight
-// at once, over all its calls, 1 to 1000 (default 52, the portal's limit of
-// concurrent requests per user). Calls beyond it wait their turn. The
-// client lowers it further to the portal's x-ms-dop-hint when it sends one,
-// halves it after a 429 and raises it back step by step as requests
-// succeed.
-func WithMaxInFlight(n int) Option {
-	return func(c *config) error {
-		if n < 1 || n > 1000 {
-			return invalid("max in flight: want 1 to 1000, got %d", n)
-		}
-		c.maxInFlight = n
-		return nil
-	}
-}
-
-// WithHTTPClient sets the client used for the Web API and the token
-// endpoint, for example to trust a private certificate authority. Its
-// transport and TLS settings are used as they are. The adapter uses a copy
-// that never follows redirects; hc itself is not changed. Close releases
-// the idle connections of hc's transport.
-func WithHTTPClient(hc *http.Client) Option {
-	return func(c *config) error {
-		if hc == nil {
-			return invalid("http client is nil")
-		}
-		c.hc = hc
-		return nil
-	}
-}
-
-// WithClock sets the clock the token cache uses to judge expiry (default
-// time.Now).
-func WithClock(now func() time.Time) Option {
-	return func(c *config) error {
-		if now == nil {
-			return invalid("clock is nil")
-		}
-		c.now = now
-		return nil
-	}
+	return nil
 }
 
 func identifier(s string) bool {
@@ -253,27 +301,42 @@ func tenantName(s string) bool {
 	return true
 }
 
-// reservedHeaders are set by the adapter itself.
+// reservedHeaders are set by the adapter itself, change what the portal
+// does (impersonation, preferences, concurrency) or belong to HTTP.
 var reservedHeaders = []string{
-	"Authorization", "Accept", "Content-Type", "Content-Length", "Host", "Prefer",
-	"If-Match", "Odata-Version", "Odata-Maxversion", "X-Ms-Client-Request-Id",
+	"Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie", "Accept", "Accept-Encoding",
+	"Content-Type", "Content-Length", "Content-Encoding", "Transfer-Encoding", "Connection", "Upgrade",
+	"Host", "Te", "Trailer", "Expect", "Prefer", "If-Match", "If-None-Match", "Odata-Version",
+	"Odata-Maxversion", "Odata-Isolation", "X-Ms-Client-Request-Id", "Callerobjectid", "Mscrmcallerid",
+	"X-Http-Method", "X-Http-Method-Override", "X-Forwarded-For", "X-Forwarded-Host", "Forwarded",
 }
 
+// headerName reports whether s is a header name: 1 to 128 RFC 9110 token
+// characters.
 func headerName(s string) bool {
 	if s == "" || len(s) > 128 {
 		return false
 	}
 	for i := range len(s) {
 		b := s[i]
-		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-' || b == '_') {
-			return false
-		}
-	}
-	canon := textproto.CanonicalMIMEHeaderKey(s)
-	for _, r := range reservedHeaders {
-		if canon == r {
+		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", b) >= 0) {
 			return false
 		}
 	}
 	return true
+}
+
+// reservedHeader reports whether name is one of reservedHeaders, or an
+// OData header (OData-*), whatever its case.
+func reservedHeader(name string) bool {
+	canon := textproto.CanonicalMIMEHeaderKey(name)
+	if strings.HasPrefix(canon, "Odata-") {
+		return true
+	}
+	for _, r := range reservedHeaders {
+		if canon == r {
+			return true
+		}
+	}
+	return false
 }

@@ -57,9 +57,12 @@ func (c *Client) GetCertification(ctx context.Context, id string) (ports.Certifi
 	if err := decodeJSON(k, r, &w); err != nil {
 		return ports.Certification{}, err
 	}
-	cert, ok := w.certification()
-	if !ok {
-		return ports.Certification{}, badAnswer(k, r, "record with a malformed GUID")
+	cert, problem := w.certification(c.loc)
+	if problem != "" {
+		return ports.Certification{}, badAnswer(k, r, problem)
+	}
+	if !strings.EqualFold(cert.ID, id) {
+		return ports.Certification{}, badAnswer(k, r, "record with another id than the one asked for")
 	}
 	return cert, nil
 }
@@ -105,7 +108,7 @@ func (c *Client) WriteSyncMetadata(ctx context.Context, id string, m ports.SyncM
 const minRecord = 48
 
 // listPage reads one page of the entity set s.
-func listPage[W, T any](ctx context.Context, c *Client, op string, s *entitySet, q ports.PageQuery, conv func(*W) (T, bool)) (ports.Page[T], error) {
+func listPage[W, T any](ctx context.Context, c *Client, op string, s *entitySet, q ports.PageQuery, conv func(*W, *time.Location) (T, string)) (ports.Page[T], error) {
 	u, err := c.pageURL(op, s, q)
 	if err != nil {
 		return ports.Page[T]{}, err
@@ -127,7 +130,7 @@ func listPage[W, T any](ctx context.Context, c *Client, op string, s *entitySet,
 // decodePage decodes and checks a collection answer: a value array whose
 // records have GUID keys, and a nextLink, if any, that stays in the
 // collection on the portal and differs from the page just read.
-func decodePage[W, T any](c *Client, s *entitySet, k call, r reply, conv func(*W) (T, bool)) (ports.Page[T], error) {
+func decodePage[W, T any](c *Client, s *entitySet, k call, r reply, conv func(*W, *time.Location) (T, string)) (ports.Page[T], error) {
 	var w wirePage[W]
 	if k.records > 0 {
 		// Room for the page, so that decoding does not grow the array
@@ -154,9 +157,9 @@ func decodePage[W, T any](c *Client, s *entitySet, k call, r reply, conv func(*W
 	}
 	items := make([]T, len(w.Value))
 	for i := range w.Value {
-		v, ok := conv(&w.Value[i])
-		if !ok {
-			return ports.Page[T]{}, badAnswer(k, r, "record with a malformed GUID")
+		v, problem := conv(&w.Value[i], c.loc)
+		if problem != "" {
+			return ports.Page[T]{}, badAnswer(k, r, problem)
 		}
 		items[i] = v
 	}

@@ -317,3 +317,21 @@ func TestRedactURL(t *testing.T) {
 		t.Errorf("bad escape: %s", got)
 	}
 }
+
+// A record whose id is not the one asked for is not an answer to the
+// question: invalidResponse, whatever the case of the GUIDs.
+func TestGetCertificationChecksTheID(t *testing.T) {
+	other := "0a4b8c1e-2d3f-4a5b-8c6d-7e8f9a0b1c2d"
+	record := func(id string) string {
+		return `{"@odata.context":"https://hlf.crm4.dynamics.com/api/data/v9.2/$metadata#hlf_certifications(hlf_certificationid)/$entity",` +
+			`"@odata.etag":"W/\"48377\"","hlf_certificationid":"` + id + `","hlf_name":"Peer mentor refresher","statecode":0}`
+	}
+	_, err := newNetClient(t, &fakeNet{api: okJSON(record(other))}).GetCertification(t.Context(), certID)
+	if pe := wantCode(t, err, ports.CodeInvalidResponse); !strings.Contains(pe.Message, "another id") {
+		t.Errorf("message %q", pe.Message)
+	}
+	got, err := newNetClient(t, &fakeNet{api: okJSON(record(certID))}).GetCertification(t.Context(), strings.ToUpper(certID))
+	if err != nil || got.ID != certID {
+		t.Errorf("same id in another case: %+v, %v", got, err)
+	}
+}

@@ -1,6 +1,9 @@
 package dynamics
 
 import (
+	"fmt"
+	"io"
+	"log/slog"
 	"net/url"
 	"strings"
 )
@@ -60,3 +63,17 @@ func safeKey(key string) bool {
 	}
 	return false
 }
+
+// String, GoString, Format and LogValue print a token without its value,
+// as ports.Credentials does, so a token in a %v, a %#v or a log record
+// shows only that it is there.
+func (t token) String() string { return "token{" + redacted + "}" }
+
+// GoString hides the token from %#v.
+func (t token) GoString() string { return t.String() }
+
+// Format hides the token from every fmt verb.
+func (t token) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, t.String()) }
+
+// LogValue hides the token from log/slog.
+func (t token) LogValue() slog.Value { return slog.StringValue(t.String()) }

@@ -110,13 +110,13 @@ func TestRetryAfterBeyondWhatTheCallMayWaitFailsAtOnce(t *testing.T) {
 	for _, tt := range []struct {
 		name       string
 		retryAfter string
-		opts       []Option
+		opts       Options
 		want       time.Duration
 	}{
-		{"over the 16 s cap", "17", nil, 17 * time.Second},
-		{"a date over the cap", "", nil, time.Hour},
-		{"over the time left", "12", []Option{WithTimeouts(Timeouts{Total: 10 * time.Second})}, 12 * time.Second},
-		{"over a lowered cap", "3", []Option{WithRetry(RetrySettings{BaseDelay: time.Second, MaxDelay: 2 * time.Second})}, 3 * time.Second},
+		{"over the 16 s cap", "17", Options{}, 17 * time.Second},
+		{"a date over the cap", "", Options{}, time.Hour},
+		{"over the time left", "12", Options{Timeouts: Timeouts{Total: 10 * time.Second}}, 12 * time.Second},
+		{"over a lowered cap", "3", Options{Retry: RetrySettings{BaseDelay: time.Second, MaxDelay: 2 * time.Second}}, 3 * time.Second},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -126,7 +126,7 @@ func TestRetryAfterBeyondWhatTheCallMayWaitFailsAtOnce(t *testing.T) {
 				}
 				tm := newTimed()
 				f := &fakeNet{api: tm.wrap(throttled(ra))}
-				c := newNetClient(t, f, tt.opts...)
+				c := newNetClient(t, f, tt.opts)
 				start := time.Now()
 				_, err := c.WhoAmI(t.Context())
 				pe := wantCode(t, err, ports.CodeRateLimited)
@@ -162,7 +162,7 @@ func TestBackoffIsCapped(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		tm := newTimed()
 		f := &fakeNet{api: tm.wrap(status(502, ""))}
-		c := newNetClient(t, f, WithRetry(RetrySettings{MaxRetries: 6}), WithTimeouts(Timeouts{Total: time.Hour}))
+		c := newNetClient(t, f, Options{Retry: RetrySettings{MaxRetries: 6}, Timeouts: Timeouts{Total: time.Hour}})
 		_, err := c.WhoAmI(t.Context())
 		wantCode(t, err, ports.CodeServerError)
 		s := time.Second
@@ -260,7 +260,7 @@ func TestTotalGuard(t *testing.T) {
 func TestTotalGuardHitWhileWaiting(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := &fakeNet{api: throttled("8")}
-		c := newNetClient(t, f, WithTimeouts(Timeouts{Total: 20 * time.Second}))
+		c := newNetClient(t, f, Options{Timeouts: Timeouts{Total: 20 * time.Second}})
 		start := time.Now()
 		_, err := c.WhoAmI(t.Context())
 		pe := wantCode(t, err, ports.CodeRateLimited)
@@ -271,7 +271,7 @@ func TestTotalGuardHitWhileWaiting(t *testing.T) {
 	})
 	synctest.Test(t, func(t *testing.T) {
 		f := &fakeNet{api: status(503, `{}`)}
-		c := newNetClient(t, f, WithTimeouts(Timeouts{Total: 2 * time.Second}))
+		c := newNetClient(t, f, Options{Timeouts: Timeouts{Total: 2 * time.Second}})
 		start := time.Now()
 		_, err := c.WhoAmI(t.Context())
 		wantCode(t, err, ports.CodeNetworkError)
@@ -286,7 +286,7 @@ func TestAttemptTimeoutIsRetried(t *testing.T) {
 		tm := newTimed()
 		hang := func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }
 		f := &fakeNet{api: tm.wrap(sequence(hang, okJSON(fixture(t, "whoami.json"))))}
-		c := newNetClient(t, f, WithTimeouts(Timeouts{Attempt: 5 * time.Second}))
+		c := newNetClient(t, f, Options{Timeouts: Timeouts{Attempt: 5 * time.Second}})
 		if _, err := c.WhoAmI(t.Context()); err != nil {
 			t.Fatal(err)
 		}
@@ -294,7 +294,7 @@ func TestAttemptTimeoutIsRetried(t *testing.T) {
 	})
 	synctest.Test(t, func(t *testing.T) {
 		f := &fakeNet{api: func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }}
-		c := newNetClient(t, f, WithTimeouts(Timeouts{Attempt: time.Second}))
+		c := newNetClient(t, f, Options{Timeouts: Timeouts{Attempt: time.Second}})
 		_, err := c.WhoAmI(t.Context())
 		pe := wantCode(t, err, ports.CodeNetworkError)
 		if !errors.Is(err, errAttemptTimeout) || len(f.apiSeen()) != 4 {
@@ -354,8 +354,7 @@ func TestTransientNetworkErrorsAreRetried(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				fn := &fakeNet{api: okJSON(fixture(t, "whoami.json"))}
 				api := &failing{n: 1, err: tt.err, next: fn}
-				c, err := New(testBase, goodCreds(), nil, WithTenant(testTenant),
-					WithHTTPClient(&http.Client{Transport: &apiOnly{api: api, token: fn}}))
+				c, err := New(testBase, goodCreds(), &Options{Tenant: testTenant, HTTPClient: &http.Client{Transport: &apiOnly{api: api, token: fn}}})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -132,7 +132,7 @@ func TestThrottleLimitsRequestsInFlight(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := &inFlight{release: make(chan struct{})}
 		f := &fakeNet{api: h.serve}
-		c := newNetClient(t, f, WithMaxInFlight(3))
+		c := newNetClient(t, f, Options{MaxInFlight: 3})
 		var errs []error
 		done := make(chan struct{})
 		go func() { errs = callMany(c, t.Context(), 10); close(done) }()
@@ -158,7 +158,7 @@ func TestThrottleFollowsDOPHint(t *testing.T) {
 		open := make(chan struct{})
 		close(open)
 		h := &inFlight{release: open, hint: "2"}
-		c := newNetClient(t, &fakeNet{api: h.serve}, WithMaxInFlight(10))
+		c := newNetClient(t, &fakeNet{api: h.serve}, Options{MaxInFlight: 10})
 		if _, err := c.WhoAmI(t.Context()); err != nil { // learns the hint
 			t.Fatal(err)
 		}
@@ -300,10 +300,10 @@ func TestThrottleFastPathAllocatesNothing(t *testing.T) {
 	}
 }
 
-func TestWithMaxInFlightRange(t *testing.T) {
-	for _, n := range []int{0, -1, 1001} {
-		if _, err := New(testBase, goodCreds(), nil, WithTenant(testTenant), WithMaxInFlight(n)); !errors.Is(err, ports.ErrInvalidConfig) {
-			t.Errorf("WithMaxInFlight(%d): %v, want ErrInvalidConfig", n, err)
+func TestMaxInFlightRange(t *testing.T) {
+	for _, n := range []int{-1, 1001} {
+		if _, err := New(testBase, goodCreds(), &Options{Tenant: testTenant, MaxInFlight: n}); !errors.Is(err, ports.ErrInvalidConfig) {
+			t.Errorf("MaxInFlight %d: %v, want ErrInvalidConfig", n, err)
 		}
 	}
 }
@@ -312,7 +312,7 @@ func TestThrottleQueuedCallHitsItsGuard(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := &inFlight{release: make(chan struct{})}
 		f := &fakeNet{api: h.serve}
-		c := newNetClient(t, f, WithMaxInFlight(1), WithTimeouts(Timeouts{Total: 5 * time.Second}))
+		c := newNetClient(t, f, Options{MaxInFlight: 1, Timeouts: Timeouts{Total: 5 * time.Second}})
 		done := make(chan struct{})
 		go func() { _, _ = c.WhoAmI(t.Context()); close(done) }() // holds the only slot
 		synctest.Wait()

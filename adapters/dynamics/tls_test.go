@@ -36,10 +36,13 @@ func startTLS(t *testing.T, h http.Handler) *httptest.Server {
 
 // newTLSClient returns a client of srv, which serves both the token
 // endpoint and the Web API, trusting srv's certificate.
-func newTLSClient(t *testing.T, srv *httptest.Server, opts ...Option) *Client {
+// hc, when not nil, replaces srv's own client.
+func newTLSClient(t *testing.T, srv *httptest.Server, hc *http.Client) *Client {
 	t.Helper()
-	all := append([]Option{WithTenant("contoso.onmicrosoft.com"), WithAuthorityHost(srv.URL), WithHTTPClient(srv.Client())}, opts...)
-	c, err := New(srv.URL, ports.CredentialProviderFunc(fakeCreds), nil, all...)
+	if hc == nil {
+		hc = srv.Client()
+	}
+	c, err := New(srv.URL, ports.CredentialProviderFunc(fakeCreds), &Options{Tenant: "contoso.onmicrosoft.com", AuthorityHost: srv.URL, HTTPClient: hc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +53,7 @@ func newTLSClient(t *testing.T, srv *httptest.Server, opts ...Option) *Client {
 func TestContract(t *testing.T) {
 	contract.Run(t, contract.Harness{New: func(t *testing.T) (ports.DynamicsPortal, contract.Data) {
 		p := newFakePortal()
-		c := newTLSClient(t, startTLS(t, p))
+		c := newTLSClient(t, startTLS(t, p), nil)
 		return c, contract.Data{
 			Certifications: slices.Clone(p.certs),
 			Assignments:    slices.Clone(p.assign),
@@ -77,24 +80,24 @@ func TestRedirectIsNotFollowed(t *testing.T) {
 		http.Redirect(w, r, target.URL+r.URL.RequestURI(), http.StatusTemporaryRedirect)
 	}
 	// A caller's client that would follow redirects.
-	follow := func(srv *httptest.Server) Option {
+	follow := func(srv *httptest.Server) *http.Client {
 		hc := srv.Client()
 		hc.CheckRedirect = func(*http.Request, []*http.Request) error { return nil }
-		return WithHTTPClient(hc)
+		return hc
 	}
 	for name, tt := range map[string]struct {
-		h    http.HandlerFunc
-		op   string
-		opts func(*httptest.Server) []Option
+		h      http.HandlerFunc
+		op     string
+		client func(*httptest.Server) *http.Client
 	}{
-		"Web API":                         {redirectAPI, "ListCertifications", func(*httptest.Server) []Option { return nil }},
-		"Web API, caller's client":        {redirectAPI, "ListCertifications", func(s *httptest.Server) []Option { return []Option{follow(s)} }},
-		"token endpoint":                  {redirectToken, "token", func(*httptest.Server) []Option { return nil }},
-		"token endpoint, caller's client": {redirectToken, "token", func(s *httptest.Server) []Option { return []Option{follow(s)} }},
+		"Web API":                         {redirectAPI, "ListCertifications", func(*httptest.Server) *http.Client { return nil }},
+		"Web API, caller's client":        {redirectAPI, "ListCertifications", follow},
+		"token endpoint":                  {redirectToken, "token", func(*httptest.Server) *http.Client { return nil }},
+		"token endpoint, caller's client": {redirectToken, "token", follow},
 	} {
 		t.Run(name, func(t *testing.T) {
 			srv := startTLS(t, tt.h)
-			c := newTLSClient(t, srv, tt.opts(srv)...)
+			c := newTLSClient(t, srv, tt.client(srv))
 			_, err := c.ListCertifications(t.Context(), ports.PageQuery{})
 			pe := wantCode(t, err, ports.CodeInvalidResponse)
 			if pe.StatusCode != http.StatusTemporaryRedirect || pe.Op != tt.op {
@@ -119,7 +122,7 @@ func TestTLSFailureIsNotRetried(t *testing.T) {
 	srv.StartTLS()
 	defer srv.Close()
 	// The default client does not trust the test server's certificate.
-	c, err := New(srv.URL, ports.CredentialProviderFunc(fakeCreds), nil, WithTenant("contoso.onmicrosoft.com"), WithAuthorityHost(srv.URL))
+	c, err := New(srv.URL, ports.CredentialProviderFunc(fakeCreds), &Options{Tenant: "contoso.onmicrosoft.com", AuthorityHost: srv.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +151,7 @@ func TestRealDefaultDelays(t *testing.T) {
 		}
 		p.ServeHTTP(w, r)
 	}))
-	c := newTLSClient(t, srv)
+	c := newTLSClient(t, srv, nil)
 	start := time.Now()
 	if _, err := c.WhoAmI(t.Context()); err != nil {
 		t.Fatal(err)

@@ -56,7 +56,7 @@ func assertionCreds() ports.CredentialProvider {
 // client_secret is sent.
 func TestTokenRequestWithAssertion(t *testing.T) {
 	f := &fakeNet{api: okJSON(fixture(t, "whoami.json"))}
-	c, err := New(testBase, assertionCreds(), nil, WithTenant(testTenant), WithHTTPClient(&http.Client{Transport: f}))
+	c, err := New(testBase, assertionCreds(), &Options{Tenant: testTenant, HTTPClient: &http.Client{Transport: f}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestRefusedAssertionIsNotRetried(t *testing.T) {
 	} {
 		synctest.Test(t, func(t *testing.T) {
 			f := &fakeNet{token: status(400, body), api: okJSON(fixture(t, "whoami.json"))}
-			c, err := New(testBase, assertionCreds(), nil, WithTenant(testTenant), WithHTTPClient(&http.Client{Transport: f}))
+			c, err := New(testBase, assertionCreds(), &Options{Tenant: testTenant, HTTPClient: &http.Client{Transport: f}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -121,7 +121,7 @@ func TestTokenURL(t *testing.T) {
 	}
 	// The client posts to the same URL.
 	f := &fakeNet{api: okJSON(fixture(t, "whoami.json"))}
-	c := newNetClient(t, f, WithAuthorityHost("https://login.microsoftonline.us/"))
+	c := newNetClient(t, f, Options{AuthorityHost: "https://login.microsoftonline.us/"})
 	if _, err := c.WhoAmI(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +174,7 @@ func TestTokenReplacedNearExpiry(t *testing.T) {
 	} {
 		f := &fakeNet{api: okJSON(fixture(t, "whoami.json"))}
 		clk := newClock()
-		c := newNetClient(t, f, WithClock(clk.Now))
+		c := newNetClient(t, f, Options{Now: clk.Now})
 		if _, err := c.WhoAmI(t.Context()); err != nil {
 			t.Fatal(err)
 		}
@@ -326,8 +326,7 @@ func TestTokenFetchTimeLimit(t *testing.T) {
 			return ports.Credentials{}, ctx.Err()
 		})
 		f := &fakeNet{}
-		c, err := New(testBase, slow, nil, WithTenant(testTenant), WithHTTPClient(&http.Client{Transport: f}),
-			WithRetry(RetrySettings{MaxRetries: 1}), WithTimeouts(Timeouts{Token: 500 * time.Millisecond}))
+		c, err := New(testBase, slow, &Options{Tenant: testTenant, HTTPClient: &http.Client{Transport: f}, Retry: RetrySettings{MaxRetries: 1}, Timeouts: Timeouts{Token: 500 * time.Millisecond}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -424,7 +423,7 @@ func TestTokenEndpointNetworkErrors(t *testing.T) {
 		reset := &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}
 		fn := &fakeNet{api: okJSON(fixture(t, "whoami.json"))}
 		token := &failing{n: 1, err: reset, next: fn}
-		c, err := New(testBase, goodCreds(), nil, WithTenant(testTenant), WithHTTPClient(&http.Client{Transport: &apiOnly{api: fn, token: token}}))
+		c, err := New(testBase, goodCreds(), &Options{Tenant: testTenant, HTTPClient: &http.Client{Transport: &apiOnly{api: fn, token: token}}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -439,7 +438,7 @@ func TestTokenEndpointNetworkErrors(t *testing.T) {
 		permanent := errors.New("unsupported protocol")
 		fn := &fakeNet{}
 		token := &failing{n: 9, err: permanent, next: fn}
-		c, err := New(testBase, goodCreds(), nil, WithTenant(testTenant), WithHTTPClient(&http.Client{Transport: &apiOnly{api: fn, token: token}}))
+		c, err := New(testBase, goodCreds(), &Options{Tenant: testTenant, HTTPClient: &http.Client{Transport: &apiOnly{api: fn, token: token}}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -458,7 +457,7 @@ func TestCredentialsAskedAtEachFetchOnly(t *testing.T) {
 		return ports.NewCredentials(testClientID, secretMarker), nil
 	})
 	f := &fakeNet{api: sequence(status(401, `{}`), okJSON(fixture(t, "whoami.json")))}
-	c, err := New(testBase, creds, nil, WithTenant(testTenant), WithHTTPClient(&http.Client{Transport: f}))
+	c, err := New(testBase, creds, &Options{Tenant: testTenant, HTTPClient: &http.Client{Transport: f}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -488,7 +487,7 @@ func TestBadCredentialsAreRefusedWithoutARequest(t *testing.T) {
 		"error":        {func(context.Context) (ports.Credentials, error) { return ports.Credentials{}, provErr }, provErr},
 	} {
 		f := &fakeNet{}
-		c, err := New(testBase, tt.p, nil, WithTenant(testTenant), WithHTTPClient(&http.Client{Transport: f}))
+		c, err := New(testBase, tt.p, &Options{Tenant: testTenant, HTTPClient: &http.Client{Transport: f}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -41,9 +41,7 @@ func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 func TestTruncatedTokenAnswerIsRetried(t *testing.T) {
 	f := &fakeNet{api: okJSON(fixture(t, "whoami.json"))}
 	tr := &cutShort{api: f}
-	c, err := New(testBase, goodCreds(), nil, WithTenant(testTenant),
-		WithHTTPClient(&http.Client{Transport: tr}),
-		WithRetry(RetrySettings{BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}))
+	c, err := New(testBase, goodCreds(), &Options{Tenant: testTenant, HTTPClient: &http.Client{Transport: tr}, Retry: RetrySettings{BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,9 +55,7 @@ func TestTruncatedTokenAnswerIsRetried(t *testing.T) {
 
 	// Cut short every time: the call ends as a networkError, not as an
 	// invalidResponse.
-	c2, err := New(testBase, goodCreds(), nil, WithTenant(testTenant),
-		WithHTTPClient(&http.Client{Transport: alwaysCut{}}),
-		WithRetry(RetrySettings{MaxRetries: 1, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}))
+	c2, err := New(testBase, goodCreds(), &Options{Tenant: testTenant, HTTPClient: &http.Client{Transport: alwaysCut{}}, Retry: RetrySettings{MaxRetries: 1, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,25 +56,38 @@ type wireCertification struct {
 	SyncStatus   int       `json:"hlf_syncstatus"`
 }
 
-// certification maps w; it reports false when the key or a lookup is not a
-// GUID.
-func (w *wireCertification) certification() (ports.Certification, bool) {
+// certification maps w, giving a date-time in a date column its date in
+// loc. It returns what is wrong with the record instead when the key or a
+// lookup is not a GUID or a date column holds no date.
+func (w *wireCertification) certification(loc *time.Location) (ports.Certification, string) {
 	if !ports.IsID(w.ID) || !optionalGUID(w.ContactID) {
-		return ports.Certification{}, false
+		return ports.Certification{}, "record with a malformed GUID"
+	}
+	issued, ok1 := w.IssuedOn.date(loc)
+	expires, ok2 := w.ExpiresOn.date(loc)
+	switch {
+	case !ok1:
+		return ports.Certification{}, notADate("hlf_issuedon", w.ID)
+	case !ok2:
+		return ports.Certification{}, notADate("hlf_expireson", w.ID)
 	}
 	return ports.Certification{
 		ID:           w.ID,
 		Name:         w.Name,
 		ContactID:    w.ContactID,
 		Type:         w.Type,
-		IssuedOn:     ports.Date(w.IssuedOn),
-		ExpiresOn:    ports.Date(w.ExpiresOn),
+		IssuedOn:     issued,
+		ExpiresOn:    expires,
 		State:        ports.RecordState(w.StateCode),
 		ModifiedOn:   w.ModifiedOn.UTC(),
 		LastSyncedOn: utcOrZero(w.LastSyncedOn),
 		SyncStatus:   ports.SyncStatus(w.SyncStatus),
 		ETag:         w.ETag,
-	}, true
+	}, ""
+}
+
+func notADate(column, id string) string {
+	return column + " of record " + id + " is not a date"
 }
 
 type wireAssignment struct {
@@ -90,9 +103,17 @@ type wireAssignment struct {
 	ModifiedOn    time.Time `json:"modifiedon"`
 }
 
-func (w *wireAssignment) assignment() (ports.Assignment, bool) {
+func (w *wireAssignment) assignment(loc *time.Location) (ports.Assignment, string) {
 	if !ports.IsID(w.ID) || !optionalGUID(w.MentorID) || !optionalGUID(w.CoordinatorID) || !optionalGUID(w.ChapterID) {
-		return ports.Assignment{}, false
+		return ports.Assignment{}, "record with a malformed GUID"
+	}
+	start, ok1 := w.StartDate.date(loc)
+	end, ok2 := w.EndDate.date(loc)
+	switch {
+	case !ok1:
+		return ports.Assignment{}, notADate("hlf_startdate", w.ID)
+	case !ok2:
+		return ports.Assignment{}, notADate("hlf_enddate", w.ID)
 	}
 	return ports.Assignment{
 		ID:            w.ID,
@@ -100,31 +121,70 @@ func (w *wireAssignment) assignment() (ports.Assignment, bool) {
 		CoordinatorID: w.CoordinatorID,
 		ChapterID:     w.ChapterID,
 		Status:        w.Status,
-		StartDate:     ports.Date(w.StartDate),
-		EndDate:       ports.Date(w.EndDate),
+		StartDate:     start,
+		EndDate:       end,
 		State:         ports.RecordState(w.StateCode),
 		ModifiedOn:    w.ModifiedOn.UTC(),
 		ETag:          w.ETag,
-	}, true
+	}, ""
 }
 
-// wireDate is a date-only column. It decodes the usual "2006-01-02" from
-// the bytes in place, a page's most frequent value after strings, without
-// the string copy and time.Parse of ports.Date's decoder, which it leaves
-// everything else to (null, and errors).
-type wireDate ports.Date
+// wireDate is a date column. A column with the Dataverse behaviour "Date
+// only" holds "2006-01-02", decoded from the bytes in place (a page's most
+// frequent value after strings) without a string copy or time.Parse. A
+// column with the behaviour "User local" or "Time zone independent" holds
+// a date-time such as "2024-06-12T22:00:00Z"; it is kept as it is and
+// given its date in the module's time zone when the record is mapped.
+// Anything else (a string that is neither, a number, an object) marks the
+// value bad, and the record is refused naming the column: a decoding error
+// here would lose which column and which record it was.
+type wireDate struct {
+	day ports.Date
+	at  time.Time // the date-time sent instead of a date, or zero
+	bad bool
+}
 
 func (d *wireDate) UnmarshalJSON(b []byte) error {
+	*d = wireDate{}
 	if len(b) == 12 && b[0] == '"' && b[5] == '-' && b[8] == '-' && b[11] == '"' {
 		y, ok1 := digits(b[1:5])
 		m, ok2 := digits(b[6:8])
 		day, ok3 := digits(b[9:11])
 		if ok1 && ok2 && ok3 && m >= 1 && m <= 12 && day >= 1 && day <= daysIn(time.Month(m), y) {
-			*d = wireDate{Year: y, Month: time.Month(m), Day: day}
+			d.day = ports.Date{Year: y, Month: time.Month(m), Day: day}
 			return nil
 		}
 	}
-	return (*ports.Date)(d).UnmarshalJSON(b)
+	if string(b) == "null" {
+		return nil
+	}
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+		d.bad = true
+		return nil
+	}
+	s := string(b[1 : len(b)-1])
+	if v, err := ports.ParseDate(s); err == nil {
+		d.day = v
+		return nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		d.at = t
+		return nil
+	}
+	d.bad = true
+	return nil
+}
+
+// date returns the date d holds: a date-time's date in loc. It reports
+// false for a value that is no date.
+func (d wireDate) date(loc *time.Location) (ports.Date, bool) {
+	switch {
+	case d.bad:
+		return ports.Date{}, false
+	case !d.at.IsZero():
+		return ports.DateOf(d.at.In(loc)), true
+	}
+	return d.day, true
 }
 
 // digits reads b as a decimal number; it reports false if b holds anything

@@ -12,8 +12,9 @@
 //
 // Settings come from the environment (DYNAMICS_BASE_URL, AZURE_TENANT_ID,
 // AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_AUTHORITY_HOST,
-// PORTALSYNC_FLAGS_FILE, PORTALSYNC_CORRELATION_HEADER, LOG_LEVEL,
-// LOG_FORMAT) or from the matching flags, which win. The flag
+// PORTALSYNC_FLAGS_FILE, PORTALSYNC_CORRELATION_HEADER,
+// DYNAMICS_CERTIFICATION_SET, DYNAMICS_ASSIGNMENT_SET, PORTALSYNC_TIMEZONE,
+// LOG_LEVEL, LOG_FORMAT) or from the matching flags, which win. The flag
 // dynamics-portal-enabled chooses the live portal or the no-op stub.
 //
 // Exit status: 0 on success; 1 when the work failed, with the last stderr
@@ -26,6 +27,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	_ "time/tzdata" // PORTALSYNC_TIMEZONE works on a host without a zone database
 
 	"github.com/hlf/dynamicsportal/internal/cli"
 )

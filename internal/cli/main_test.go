@@ -15,11 +15,21 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // and returns its exit status, stdout and stderr.
 func portalsync(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
+	clearEnv(t)
+	return runIn(t, args...)
+}
+
+// clearEnv empties every variable the command reads, for the test.
+func clearEnv(t *testing.T) {
 	for _, k := range []string{"DYNAMICS_BASE_URL", "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET",
 		"AZURE_AUTHORITY_HOST", "PORTALSYNC_FLAGS_FILE", "PORTALSYNC_CORRELATION_HEADER", "LOG_LEVEL", "LOG_FORMAT",
-		"FEATURE_DYNAMICS_PORTAL_ENABLED"} {
+		"FEATURE_DYNAMICS_PORTAL_ENABLED", "DYNAMICS_CERTIFICATION_SET", "DYNAMICS_ASSIGNMENT_SET", "PORTALSYNC_TIMEZONE"} {
 		t.Setenv(k, "")
 	}
+}
+
+// runIn runs the command in process in the environment as it is.
+func runIn(t *testing.T, args ...string) (int, string, string) {
 	var stdout, stderr bytes.Buffer
 	code := Run(t.Context(), args, &stdout, &stderr)
 	return code, stdout.String(), stderr.String()

@@ -208,7 +208,8 @@ func syncFlags(fs *flag.FlagSet, e *env) {
 }
 
 // settings turns the sync flags into the module's sync settings.
-func (o syncOptions) settings(onPage func(ports.SyncCounts)) (app.SyncSettings, error) {
+// loc gives the pass's "today" its date.
+func (o syncOptions) settings(loc *time.Location, onPage func(ports.SyncCounts)) (app.SyncSettings, error) {
 	if o.pageSize < 0 || o.pageSize > 5000 {
 		return app.SyncSettings{}, usageError{fmt.Sprintf("--page-size %d: want 1 to 5000", o.pageSize)}
 	}
@@ -228,7 +229,7 @@ func (o syncOptions) settings(onPage func(ports.SyncCounts)) (app.SyncSettings, 
 			ExpiringWithin: within,
 			Budget:         o.budget,
 			WriteBatch:     o.writeBatch,
-			Location:       time.Local,
+			Location:       loc,
 			OnPage:         onPage,
 		},
 		CheckpointFile: o.checkpoint,
@@ -265,7 +266,7 @@ func runSync(ctx context.Context, e *env, _ []string) error {
 func (e *env) syncPass(ctx context.Context, cfg app.Config, extra []fx.Option) error {
 	progress := newProgress(e.stderr)
 	defer progress.done()
-	settings, err := e.sync.settings(func(c ports.SyncCounts) {
+	settings, err := e.sync.settings(cfg.TimeZone, func(c ports.SyncCounts) {
 		progress.show("sync: %d records, %d pages, %d written, %d unchanged, %d failed",
 			c.Read, c.Pages, c.Writes.Done, c.Writes.Unchanged, c.Writes.Failed)
 	})

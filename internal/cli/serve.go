@@ -112,7 +112,7 @@ func runServe(ctx context.Context, e *env, _ []string) error {
 	if err != nil {
 		return err
 	}
-	settings, err := e.sync.settings(nil)
+	settings, err := e.sync.settings(cfg.TimeZone, nil)
 	if err != nil {
 		return err
 	}

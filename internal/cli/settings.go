@@ -10,6 +10,7 @@ import (
 // environment variable.
 type settings struct {
 	baseURL, tenantID, authorityHost, flagsFile, correlationHeader string
+	certificationSet, assignmentSet, timeZone                      string
 	logLevel, logFormat                                            string
 	otel                                                           bool
 }
@@ -21,6 +22,9 @@ func (s *settings) declare(fs *flag.FlagSet, portal bool) {
 		fs.StringVar(&s.authorityHost, "authority-host", "", "token authority, https only (env "+app.EnvAuthorityHost+"; default https://login.microsoftonline.com)")
 		fs.StringVar(&s.flagsFile, "flags", "", "flagd-format JSON flags file (env "+app.EnvFlagsFile+")")
 		fs.StringVar(&s.correlationHeader, "correlation-header", "", "correlation id header (env "+app.EnvCorrelationHeader+"; default x-correlation-id)")
+		fs.StringVar(&s.certificationSet, "certification-set", "", "entity set of the certifications (env "+app.EnvCertificationSet+"; default hlf_certifications)")
+		fs.StringVar(&s.assignmentSet, "assignment-set", "", "entity set of the assignments (env "+app.EnvAssignmentSet+"; default hlf_assignments)")
+		fs.StringVar(&s.timeZone, "timezone", "", "time zone of the sync's today and of date-times in date columns, e.g. Europe/Zurich (env "+app.EnvTimeZone+"; default UTC)")
 	}
 	fs.BoolVar(&s.otel, "otel", false, "export traces and metrics over OTLP/HTTP, configured by the standard OTEL_* variables (on when "+envOTLPEndpoint+" is set)")
 	fs.StringVar(&s.logLevel, "log-level", "", "debug, info, warn or error (env "+app.EnvLogLevel+"; default info)")
@@ -43,6 +47,13 @@ func (s *settings) config() (app.Config, error) {
 	override(&c.AuthorityHost, s.authorityHost)
 	override(&c.FlagsFile, s.flagsFile)
 	override(&c.CorrelationHeader, s.correlationHeader)
+	override(&c.CertificationSet, s.certificationSet)
+	override(&c.AssignmentSet, s.assignmentSet)
+	if s.timeZone != "" {
+		if c.TimeZone, err = app.ParseTimeZone(s.timeZone); err != nil {
+			return app.Config{}, err
+		}
+	}
 	if s.logLevel != "" {
 		if c.LogLevel, err = app.ParseLogLevel(s.logLevel); err != nil {
 			return app.Config{}, err
@@ -52,6 +63,9 @@ func (s *settings) config() (app.Config, error) {
 		if c.LogFormat, err = app.ParseLogFormat(s.logFormat); err != nil {
 			return app.Config{}, err
 		}
+	}
+	if err := c.Validate(); err != nil {
+		return app.Config{}, err
 	}
 	return c, nil
 }

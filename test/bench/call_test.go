@@ -173,8 +173,7 @@ func BenchmarkCall(b *testing.B) {
 		creds := ports.CredentialProviderFunc(func(context.Context) (ports.Credentials, error) {
 			return ports.NewCredentials(callClientID, callSecret), nil
 		})
-		c, err := dynamics.New(ts.URL, creds, nil, dynamics.WithTenant(callTenant),
-			dynamics.WithAuthorityHost(ts.URL), dynamics.WithHTTPClient(hc))
+		c, err := dynamics.New(ts.URL, creds, &dynamics.Options{Tenant: callTenant, AuthorityHost: ts.URL, HTTPClient: hc})
 		if err != nil {
 			b.Fatal(err)
 		}

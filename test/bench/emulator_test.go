@@ -25,17 +25,18 @@ func startEmulator(b *testing.B, opts emulator.Options) *emulator.Emulator {
 // newAdapter returns an adapter for emu with a cold token cache and a new
 // connection pool with the adapter's own pool settings; the benchmark
 // closes it at its end.
-func newAdapter(b testing.TB, emu *emulator.Emulator, opts ...dynamics.Option) *dynamics.Client {
+func newAdapter(b testing.TB, emu *emulator.Emulator, opts ...dynamics.Options) *dynamics.Client {
 	b.Helper()
 	creds := ports.CredentialProviderFunc(func(context.Context) (ports.Credentials, error) {
 		return ports.NewCredentials(emu.ClientID(), emu.ClientSecret()), nil
 	})
-	all := append([]dynamics.Option{
-		dynamics.WithTenant(emu.TenantID()),
-		dynamics.WithAuthorityHost(emu.AuthorityHost()),
-		dynamics.WithHTTPClient(&http.Client{Transport: transport(emu.CertPool())}),
-	}, opts...)
-	c, err := dynamics.New(emu.BaseURL(), creds, nil, all...)
+	var o dynamics.Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	o.Tenant, o.AuthorityHost = emu.TenantID(), emu.AuthorityHost()
+	o.HTTPClient = &http.Client{Transport: transport(emu.CertPool())}
+	c, err := dynamics.New(emu.BaseURL(), creds, &o)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -97,8 +97,7 @@ func pacedPass(t *testing.T, p *pacedPortal) (core.Report, time.Duration) {
 	creds := ports.CredentialProviderFunc(func(context.Context) (ports.Credentials, error) {
 		return ports.NewCredentials("client", "secret"), nil
 	})
-	c, err := dynamics.New("https://hlf.crm4.dynamics.com", creds, nil, dynamics.WithTenant("contoso.onmicrosoft.com"),
-		dynamics.WithHTTPClient(&http.Client{Transport: p}))
+	c, err := dynamics.New("https://hlf.crm4.dynamics.com", creds, &dynamics.Options{Tenant: "contoso.onmicrosoft.com", HTTPClient: &http.Client{Transport: p}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -247,8 +247,7 @@ func BenchmarkStreamPages(b *testing.B) {
 		creds := ports.CredentialProviderFunc(func(context.Context) (ports.Credentials, error) {
 			return ports.NewCredentials(callClientID, callSecret), nil
 		})
-		c, err := dynamics.New(srv.URL, creds, nil, dynamics.WithTenant(callTenant), dynamics.WithAuthorityHost(srv.URL),
-			dynamics.WithHTTPClient(&http.Client{Transport: transport(serverPool(srv.Server))}))
+		c, err := dynamics.New(srv.URL, creds, &dynamics.Options{Tenant: callTenant, AuthorityHost: srv.URL, HTTPClient: &http.Client{Transport: transport(serverPool(srv.Server))}})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -169,13 +169,15 @@ func TestChaosSyncInProcess(t *testing.T) {
 	creds := ports.CredentialProviderFunc(func(context.Context) (ports.Credentials, error) {
 		return ports.NewCredentials(emu.ClientID(), secret), nil
 	})
-	portal, err := dynamics.New(emu.BaseURL(), creds, logger,
-		dynamics.WithTenant(emu.TenantID()),
-		dynamics.WithAuthorityHost(emu.AuthorityHost()),
-		dynamics.WithHTTPClient(&http.Client{Transport: tr}),
+	portal, err := dynamics.New(emu.BaseURL(), creds, &dynamics.Options{
+		Tenant:        emu.TenantID(),
+		AuthorityHost: emu.AuthorityHost(),
+		HTTPClient:    &http.Client{Transport: tr},
+		Logger:        logger,
 		// Short backoff: an injected fault without Retry-After costs
 		// milliseconds, not the default seconds.
-		dynamics.WithRetry(dynamics.RetrySettings{BaseDelay: 5 * time.Millisecond, MaxDelay: 2 * time.Second}))
+		Retry: dynamics.RetrySettings{BaseDelay: 5 * time.Millisecond, MaxDelay: 2 * time.Second},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -436,6 +436,8 @@ func TestConfigErrors(t *testing.T) {
 		{"bad flag value in the environment", append(withoutVar(base, "FEATURE_DYNAMICS_PORTAL_ENABLED"),
 			"FEATURE_DYNAMICS_PORTAL_ENABLED=maybe"), []string{"check", "--flags", flagsOn}},
 		{"bad log level", base, []string{"certifications", "--log-level", "loud"}},
+		{"impersonation header as correlation header", base, []string{"check", "--correlation-header", "CallerObjectId"}},
+		{"unknown time zone", base, []string{"sync", "--timezone", "Mars/Olympus_Mons"}},
 		{"bad page size", base, []string{"sync", "--page-size", "0x"}},
 		{"output file in a missing directory", base, []string{"sync", "--out", filepath.Join(dir, "missing", "records.jsonl")}},
 		{"checkpoint in a missing directory", base, []string{"sync", "--checkpoint", filepath.Join(dir, "missing", "checkpoint.json")}},

@@ -19,10 +19,7 @@ func TestContractRealAdapterOverEmulator(t *testing.T) {
 		creds := ports.CredentialProviderFunc(func(context.Context) (ports.Credentials, error) {
 			return ports.NewCredentials(e.ClientID(), e.ClientSecret()), nil
 		})
-		p, err := dynamics.New(e.BaseURL(), creds, nil,
-			dynamics.WithTenant(e.TenantID()),
-			dynamics.WithAuthorityHost(e.AuthorityHost()),
-			dynamics.WithHTTPClient(e.HTTPClient()))
+		p, err := dynamics.New(e.BaseURL(), creds, &dynamics.Options{Tenant: e.TenantID(), AuthorityHost: e.AuthorityHost(), HTTPClient: e.HTTPClient()})
 		if err != nil {
 			t.Fatalf("dynamics.New: %v", err)
 		}

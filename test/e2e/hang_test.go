@@ -60,10 +60,7 @@ func TestHungAnswers(t *testing.T) {
 			creds := ports.CredentialProviderFunc(func(context.Context) (ports.Credentials, error) {
 				return ports.NewCredentials(e.ClientID(), e.ClientSecret()), nil
 			})
-			p, err := dynamics.New(e.BaseURL(), creds, slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-				dynamics.WithTenant(e.TenantID()), dynamics.WithAuthorityHost(e.AuthorityHost()),
-				dynamics.WithTimeouts(tt.timeouts),
-				dynamics.WithRetry(dynamics.RetrySettings{BaseDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond}))
+			p, err := dynamics.New(e.BaseURL(), creds, &dynamics.Options{Tenant: e.TenantID(), AuthorityHost: e.AuthorityHost(), Timeouts: tt.timeouts, Retry: dynamics.RetrySettings{BaseDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond}, Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -91,15 +91,21 @@ func writeJSON(w http.ResponseWriter, status int, body string) {
 }
 
 // newClient returns the real adapter for p, trusting p's certificate.
-func newClient(t *testing.T, p *portal, opts ...dynamics.Option) *dynamics.Client {
+// newClient returns the real adapter for p, trusting p's certificate, with
+// the settings of opts, if given.
+func newClient(t *testing.T, p *portal, opts ...dynamics.Options) *dynamics.Client {
 	t.Helper()
 	return newClientAt(t, p.srv.URL, p.srv.URL, p.srv.Client(), opts...)
 }
 
-func newClientAt(t *testing.T, base, authority string, hc *http.Client, opts ...dynamics.Option) *dynamics.Client {
+func newClientAt(t *testing.T, base, authority string, hc *http.Client, opts ...dynamics.Options) *dynamics.Client {
 	t.Helper()
-	all := append([]dynamics.Option{dynamics.WithTenant(tenant), dynamics.WithAuthorityHost(authority), dynamics.WithHTTPClient(hc)}, opts...)
-	c, err := dynamics.New(base, creds(), nil, all...)
+	var o dynamics.Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	o.Tenant, o.AuthorityHost, o.HTTPClient = tenant, authority, hc
+	c, err := dynamics.New(base, creds(), &o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +299,7 @@ func TestBodyThatNeverEnds(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	})
-	c := newClient(t, p, dynamics.WithTimeouts(dynamics.Timeouts{Attempt: 200 * time.Millisecond, Total: 600 * time.Millisecond}))
+	c := newClient(t, p, dynamics.Options{Timeouts: dynamics.Timeouts{Attempt: 200 * time.Millisecond, Total: 600 * time.Millisecond}})
 	start := time.Now()
 	_, err := c.ListCertifications(t.Context(), ports.PageQuery{})
 	wantCode(t, err, ports.CodeNetworkError)

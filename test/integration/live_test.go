@@ -27,12 +27,12 @@ func TestLivePortal(t *testing.T) {
 		t.Skipf("no live portal configured: set %s to run this test", strings.Join(missing, ", "))
 	}
 
-	opts := []dynamics.Option{dynamics.WithTenant(os.Getenv("AZURE_TENANT_ID"))}
-	if host := os.Getenv("AZURE_AUTHORITY_HOST"); host != "" {
-		opts = append(opts, dynamics.WithAuthorityHost(host))
-	}
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	portal, err := dynamics.New(os.Getenv("DYNAMICS_BASE_URL"), credentials.FromEnv(), logger, opts...)
+	portal, err := dynamics.New(os.Getenv("DYNAMICS_BASE_URL"), credentials.FromEnv(), &dynamics.Options{
+		Tenant:        os.Getenv("AZURE_TENANT_ID"),
+		AuthorityHost: os.Getenv("AZURE_AUTHORITY_HOST"), // empty: the public cloud's
+		Logger:        logger,
+	})
 	if err != nil {
 		t.Fatalf("configuration: %v", err)
 	}
