@@ -203,9 +203,7 @@ func TestFederatedTokenFileRotated(t *testing.T) {
 	first := e.FederatedToken(emulator.FederatedTokenOptions{})
 	path := writeFile(t, t.TempDir(), "azure-identity-token", first)
 	lookup := func(k string) (string, bool) { return e.ClientID(), k == credentials.EnvClientID }
-	p, err := dynamics.New(e.BaseURL(), credentials.FromFederatedTokenFile(lookup, path), nil,
-		dynamics.WithTenant(e.TenantID()), dynamics.WithAuthorityHost(e.AuthorityHost()),
-		dynamics.WithHTTPClient(e.HTTPClient()), dynamics.WithClock(clk.now))
+	p, err := dynamics.New(e.BaseURL(), credentials.FromFederatedTokenFile(lookup, path), &dynamics.Options{Tenant: e.TenantID(), AuthorityHost: e.AuthorityHost(), HTTPClient: e.HTTPClient(), Now: clk.now})
 	if err != nil {
 		t.Fatal(err)
 	}
