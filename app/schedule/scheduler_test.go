@@ -179,3 +179,55 @@ func TestSchedulerRetriesAFailureThenDiscardsItWithItsError(t *testing.T) {
 		}
 	}
 }
+
+// TestSQLEnqueueSyncIsRiversJob calls portal.enqueue_sync() from SQL, as
+// pg_cron would: the job it inserts is unique together with Enqueue's,
+// and a scheduler runs it.
+func TestSQLEnqueueSyncIsRiversJob(t *testing.T) {
+	pool := riverPool(t)
+	ctx := t.Context()
+	if _, err := pool.Exec(ctx, "create schema portal"); err != nil { // as the status store's migrations do
+		t.Fatal(err)
+	}
+	lines, err := schedule.Migrate(ctx, pool)
+	if err != nil || len(lines) != 1 || lines[0] != "portal.enqueue_sync()" {
+		t.Fatalf("Migrate = %q, %v; want the function created", lines, err)
+	}
+	var id int64
+	var enqueued bool
+	if err := pool.QueryRow(ctx, "select * from portal.enqueue_sync()").Scan(&id, &enqueued); err != nil || !enqueued {
+		t.Fatalf("enqueue_sync() = %d, %v, %v; want a new job", id, enqueued, err)
+	}
+	// River sees the SQL job as its own duplicate, and the SQL function
+	// sees River's.
+	res, err := schedule.Enqueue(ctx, pool)
+	if err != nil || res.Enqueued || res.JobID != id {
+		t.Fatalf("Enqueue after enqueue_sync() = %+v, %v; want a no-op naming job %d", res, err, id)
+	}
+	var again int64
+	if err := pool.QueryRow(ctx, "select * from portal.enqueue_sync()").Scan(&again, &enqueued); err != nil || enqueued || again != id {
+		t.Errorf("enqueue_sync() again = %d, %v, %v; want a no-op naming job %d", again, enqueued, err, id)
+	}
+	if _, err := pool.Exec(ctx, "update river_job set state = 'completed', finalized_at = now() where id = $1", id); err != nil {
+		t.Fatal(err)
+	}
+	fromRiver, err := schedule.Enqueue(ctx, pool)
+	if err != nil || !fromRiver.Enqueued {
+		t.Fatalf("Enqueue after the job completed = %+v, %v", fromRiver, err)
+	}
+	if err := pool.QueryRow(ctx, "select * from portal.enqueue_sync()").Scan(&again, &enqueued); err != nil || enqueued || again != fromRiver.JobID {
+		t.Errorf("enqueue_sync() with River's job pending = %d, %v, %v; want a no-op naming job %d", again, enqueued, err, fromRiver.JobID)
+	}
+	var same int
+	if err := pool.QueryRow(ctx, `select count(distinct (unique_key, unique_states, queue, max_attempts, priority, args::text)) from river_job`).Scan(&same); err != nil || same != 1 {
+		t.Errorf("the SQL job and River's differ in %d ways (%v), want identical rows", same, err)
+	}
+	if _, err := pool.Exec(ctx, "update river_job set state = 'completed', finalized_at = now()"); err != nil {
+		t.Fatal(err)
+	}
+	if err := pool.QueryRow(ctx, "select * from portal.enqueue_sync()").Scan(&id, &enqueued); err != nil || !enqueued {
+		t.Fatalf("enqueue_sync() = %d, %v, %v; want a new job", id, enqueued, err)
+	}
+	startScheduler(t, pool, stub.New(slog.New(slog.DiscardHandler)), schedule.Config{Budget: time.Second})
+	waitState(t, pool, id, "completed", 10*time.Second)
+}

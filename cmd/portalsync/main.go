@@ -8,6 +8,8 @@
 //	portalsync sync [--page-size N] [--checkpoint FILE] [--out FILE] [--budget D] [--expiring-within D]
 //	portalsync emulator [--addr A] [--seed N] [--certifications N] [--fault SPEC]…
 //	portalsync demo
+//	portalsync serve [--schedule SPEC] [--listen ADDR] [--shutdown-grace D]
+//	portalsync enqueue
 //	portalsync version
 //
 // Settings come from the environment (DYNAMICS_BASE_URL, AZURE_TENANT_ID,
