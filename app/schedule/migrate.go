@@ -2,7 +2,6 @@ package schedule
 
 import (
 	"context"
-	_ "embed"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -40,38 +39,11 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("river migrations: %w", err)
 	}
-	lines := make([]string, 0, len(res.Versions)+1)
+	lines := make([]string, 0, len(res.Versions))
 	for _, v := range res.Versions {
 		lines = append(lines, fmt.Sprintf("river %03d %s", v.Version, v.Name))
 	}
-	created, err := installEnqueueSync(ctx, pool)
-	if err != nil {
-		return lines, err
-	}
-	if created {
-		lines = append(lines, "portal.enqueue_sync()")
-	}
 	return lines, nil
-}
-
-//go:embed enqueue_sync.sql
-var enqueueSyncSQL string
-
-// installEnqueueSync creates or replaces portal.enqueue_sync() when the
-// status store's schema portal exists, and reports whether the function
-// is new. Without the schema it does nothing: the store's migrations
-// create it.
-func installEnqueueSync(ctx context.Context, pool *pgxpool.Pool) (bool, error) {
-	var schema, existed bool
-	err := pool.QueryRow(ctx, `select exists(select from pg_namespace where nspname = 'portal'),
-		to_regprocedure('portal.enqueue_sync()') is not null`).Scan(&schema, &existed)
-	if err != nil || !schema {
-		return false, err
-	}
-	if _, err := pool.Exec(ctx, enqueueSyncSQL); err != nil {
-		return false, fmt.Errorf("create portal.enqueue_sync(): %w", err)
-	}
-	return !existed, nil
 }
 
 // CheckMigrated returns an error wrapping ErrNotMigrated when River's

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hlf/dynamicsportal/adapters/checkpoint"
 	"github.com/hlf/dynamicsportal/adapters/jsonl"
+	"github.com/hlf/dynamicsportal/adapters/postgres"
 	"github.com/hlf/dynamicsportal/adapters/stub"
 	"github.com/hlf/dynamicsportal/app/schedule"
 	"github.com/hlf/dynamicsportal/core"
@@ -18,13 +19,17 @@ import (
 	"github.com/hlf/dynamicsportal/ports"
 )
 
-// riverTemplate is a database with River's tables.
-var riverTemplate = pgtest.Template{Name: "river_v0_51_2", Prepare: func(ctx context.Context, url string) error {
+// riverTemplate is a database with the status store's migrations and
+// River's, as `portalsync migrate` leaves it.
+var riverTemplate = pgtest.Template{Name: "sched_store4_river_v0_51_2", Prepare: func(ctx context.Context, url string) error {
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
+	if _, err := postgres.Migrate(ctx, pool); err != nil {
+		return err
+	}
 	_, err = schedule.Migrate(ctx, pool)
 	return err
 }}
@@ -180,19 +185,12 @@ func TestSchedulerRetriesAFailureThenDiscardsItWithItsError(t *testing.T) {
 	}
 }
 
-// TestSQLEnqueueSyncIsRiversJob calls portal.enqueue_sync() from SQL, as
-// pg_cron would: the job it inserts is unique together with Enqueue's,
+// TestSQLEnqueueSyncIsRiversJob calls portal.enqueue_sync() (the status
+// store's migration 00004) from SQL, as pg_cron would: the job it inserts is unique together with Enqueue's,
 // and a scheduler runs it.
 func TestSQLEnqueueSyncIsRiversJob(t *testing.T) {
 	pool := riverPool(t)
 	ctx := t.Context()
-	if _, err := pool.Exec(ctx, "create schema portal"); err != nil { // as the status store's migrations do
-		t.Fatal(err)
-	}
-	lines, err := schedule.Migrate(ctx, pool)
-	if err != nil || len(lines) != 1 || lines[0] != "portal.enqueue_sync()" {
-		t.Fatalf("Migrate = %q, %v; want the function created", lines, err)
-	}
 	var id int64
 	var enqueued bool
 	if err := pool.QueryRow(ctx, "select * from portal.enqueue_sync()").Scan(&id, &enqueued); err != nil || !enqueued {

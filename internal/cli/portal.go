@@ -199,9 +199,14 @@ type syncOptions struct {
 }
 
 func syncFlags(fs *flag.FlagSet, e *env) {
-	fs.IntVar(&e.sync.pageSize, "page-size", 0, "records per page, 1 to 5000 (default 5000)")
+	passFlags(fs, e)
 	fs.StringVar(&e.sync.checkpoint, "checkpoint", "", "file that keeps the pass's progress, so an interrupted pass resumes")
 	fs.StringVar(&e.sync.out, "out", "", "write the records as JSON lines to this file")
+}
+
+// passFlags declares the settings of each pass, shared by sync and serve.
+func passFlags(fs *flag.FlagSet, e *env) {
+	fs.IntVar(&e.sync.pageSize, "page-size", 0, "records per page, 1 to 5000 (default 5000)")
 	fs.DurationVar(&e.sync.budget, "budget", core.DefaultBudget, "time budget of the pass; it stops cleanly when it runs out")
 	fs.StringVar(&e.sync.expiringWithin, "expiring-within", "30d", "window in which a certificate counts as expiring (e.g. 30d, 720h)")
 	fs.IntVar(&e.sync.writeBatch, "write-batch", core.DefaultWriteBatch, "sync-metadata writes per $batch request, 1 to 1000 (1: one request per write)")

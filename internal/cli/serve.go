@@ -19,9 +19,11 @@ import (
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.uber.org/fx"
 
+	"github.com/hlf/dynamicsportal/adapters/postgres"
 	"github.com/hlf/dynamicsportal/app"
 	"github.com/hlf/dynamicsportal/app/schedule"
 	"github.com/hlf/dynamicsportal/core"
+	"github.com/hlf/dynamicsportal/ports"
 )
 
 // envDatabaseURL names the database of the status store and the scheduler.
@@ -44,9 +46,7 @@ func databaseFlags(fs *flag.FlagSet, e *env) {
 
 func serveFlags(fs *flag.FlagSet, e *env) {
 	databaseFlags(fs, e)
-	fs.IntVar(&e.sync.pageSize, "page-size", 0, "records per page, 1 to 5000 (default 5000)")
-	fs.DurationVar(&e.sync.budget, "budget", core.DefaultBudget, "time budget of each run of the pass; when it runs out the job snoozes and resumes")
-	fs.StringVar(&e.sync.expiringWithin, "expiring-within", "30d", "window in which a certificate counts as expiring (e.g. 30d, 720h)")
+	passFlags(fs, e)
 	fs.StringVar(&e.serve.schedule, "schedule", schedule.DefaultSchedule, `when the leader enqueues the pass: cron syntax with optional CRON_TZ=, or "@every D"; "off" for none`)
 	fs.StringVar(&e.serve.listen, "listen", "", "serve /healthz and /metrics (Prometheus format) on this address (e.g. :8080); none when empty")
 	fs.DurationVar(&e.serve.grace, "shutdown-grace", app.DefaultShutdownGrace, "on SIGTERM, how long the running pass may finish its page before it is cancelled")
@@ -67,28 +67,10 @@ func (o serveOptions) url(cmd string) (string, error) {
 	return u, nil
 }
 
-// openPool connects to the database; its errors never hold the URL.
-func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
-	cfg, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		return nil, usageError{"the database URL is malformed"}
-	}
-	if cfg.ConnConfig.ConnectTimeout == 0 {
-		cfg.ConnConfig.ConnectTimeout = 10 * time.Second
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err == nil {
-		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err = pool.Ping(pctx)
-		cancel()
-		if err != nil {
-			pool.Close()
-		}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("databaseError: cannot reach the database at %s:%d as %s", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.User)
-	}
-	return pool, nil
+// openStore connects to the status store's database; its errors never
+// hold the URL's password.
+func openStore(ctx context.Context, url string, logger *slog.Logger) (*postgres.Store, error) {
+	return postgres.Open(ctx, url, postgres.Options{Logger: logger})
 }
 
 // migrate applies the migrations, or checks them with --no-migrate.
@@ -96,7 +78,14 @@ func (e *env) migrate(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logg
 	if e.serve.noMigrate {
 		return schedule.CheckMigrated(ctx, pool)
 	}
-	applied, err := schedule.Migrate(ctx, pool)
+	// Both sets of migrations take an advisory lock, so replicas starting
+	// together apply each migration once.
+	applied, err := postgres.Migrate(ctx, pool)
+	if err == nil {
+		var river []string
+		river, err = schedule.Migrate(ctx, pool)
+		applied = append(applied, river...)
+	}
 	for _, m := range applied {
 		logger.Info("migration applied", "migration", m)
 	}
@@ -129,11 +118,12 @@ func runServe(ctx context.Context, e *env, _ []string) error {
 		return err
 	}
 	logger := app.NewLogger(cfg, e.stderr)
-	pool, err := openPool(ctx, url)
+	store, err := openStore(ctx, url, logger)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
+	defer store.Close()
+	pool := store.Pool()
 	if err := e.migrate(ctx, pool, logger); err != nil {
 		return err
 	}
@@ -151,6 +141,11 @@ func runServe(ctx context.Context, e *env, _ []string) error {
 	e.extraStop = e.serve.grace
 	stop, err := e.open(ctx, cfg, []fx.Option{
 		fx.Supply(settings, pool, scheduling),
+		// Every run of the pass keeps its records and its checkpoint in
+		// the status store, so whichever replica runs the job resumes it.
+		fx.Decorate(func(_ *core.SyncService, portal ports.DynamicsPortal, logger *slog.Logger) (*core.SyncService, error) {
+			return core.NewSyncService(portal, store, store, logger, settings.Options)
+		}),
 		app.SchedulingModule,
 	})
 	if err != nil {
@@ -210,11 +205,12 @@ func runEnqueue(ctx context.Context, e *env, _ []string) error {
 	if err != nil {
 		return err
 	}
-	pool, err := openPool(ctx, url)
+	store, err := openStore(ctx, url, nil)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
+	defer store.Close()
+	pool := store.Pool()
 	if err := schedule.CheckMigrated(ctx, pool); err != nil {
 		return err
 	}

@@ -66,8 +66,12 @@ func TestKilledReplicaIsTakenOver(t *testing.T) {
 		t.Errorf("%s ran job %d, want job %d", heir.name, done.JobID, job.JobID)
 	}
 	twice := w.writtenTwice()
-	t.Logf("kill: %s killed after %d listing reads and %d writes; %s took the job over %v after the kill (rescue time %v, rescuer every 30s); writes %d in all, records written twice %d",
-		victim.name, 5, writesAtKill, heir.name, takeover.Round(100*time.Millisecond), rescue, w.emu.Stats().TotalWrites(), twice)
+	resumed := heir.logs("sync pass resumed")
+	t.Logf("kill: %s killed after %d listing reads and %d writes; %s took the job over %v after the kill (rescue time %v, rescuer every 30s), resumed from a checkpoint: %v; writes %d in all, records written twice %d",
+		victim.name, 5, writesAtKill, heir.name, takeover.Round(100*time.Millisecond), rescue, len(resumed) == 1, w.emu.Stats().TotalWrites(), twice)
+	if len(resumed) != 1 {
+		t.Errorf("%s started the pass over; want it resumed from the checkpoint in the status store", heir.name)
+	}
 	if takeover < rescue-5*time.Second {
 		t.Errorf("taken over %v after the kill, before the rescue time %v: a live pass could run twice", takeover, rescue)
 	}
@@ -124,6 +128,9 @@ func TestSigtermHandsThePassOver(t *testing.T) {
 		first.name, exitedAfter.Round(10*time.Millisecond), second.name, started.Time.Sub(termed).Round(10*time.Millisecond), resumed, w.writtenTwice())
 	if w.writtenTwice() != 0 {
 		t.Errorf("%d records written twice, want 0", w.writtenTwice())
+	}
+	if !resumed {
+		t.Errorf("%s started the pass over; want it resumed from the checkpoint the first replica left in the status store", second.name)
 	}
 	var attempt int
 	if err := w.pool.QueryRow(t.Context(), "select attempt from river_job where id = $1", job.JobID).Scan(&attempt); err != nil || attempt != 1 {

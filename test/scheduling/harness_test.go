@@ -18,6 +18,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/hlf/dynamicsportal/adapters/postgres"
 	"github.com/hlf/dynamicsportal/app/schedule"
 	"github.com/hlf/dynamicsportal/internal/pgtest"
 	"github.com/hlf/dynamicsportal/test/emulator"
@@ -52,14 +53,17 @@ func portalsync(t *testing.T) string {
 	return binary
 }
 
-// template is a database with River's tables, as `portalsync migrate`
-// leaves it.
-var template = pgtest.Template{Name: "sched_river_v0_51_2", Prepare: func(ctx context.Context, url string) error {
+// template is a database with the status store's migrations and River's,
+// as `portalsync migrate` leaves it.
+var template = pgtest.Template{Name: "sched_store4_river_v0_51_2", Prepare: func(ctx context.Context, url string) error {
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
+	if _, err := postgres.Migrate(ctx, pool); err != nil {
+		return err
+	}
 	_, err = schedule.Migrate(ctx, pool)
 	return err
 }}

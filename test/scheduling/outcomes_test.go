@@ -76,14 +76,11 @@ func TestAuthFailureIsRetriedThenDiscarded(t *testing.T) {
 	}
 }
 
-// TestSQLEnqueueSyncStartsAPass: with the status store's schema in place,
-// serve creates portal.enqueue_sync(); calling it from SQL, as pg_cron
-// would, starts a pass on a replica that has no schedule of its own.
+// TestSQLEnqueueSyncStartsAPass: calling portal.enqueue_sync() from SQL,
+// as pg_cron would, starts a pass on a replica that has no schedule of its
+// own.
 func TestSQLEnqueueSyncStartsAPass(t *testing.T) {
 	w := newWorld(t, emulator.Options{Certifications: 60, Seed: 18})
-	if _, err := w.pool.Exec(t.Context(), "create schema portal"); err != nil {
-		t.Fatal(err)
-	}
 	r := w.serve("replica", "--schedule", "off", "--page-size", "20", "--budget", "10s", "--shutdown-grace", "5s")
 	waitLog(t, 20*time.Second, "serving the sync schedule", r)
 	var id int64
