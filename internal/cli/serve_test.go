@@ -20,7 +20,7 @@ func TestHealthzWithoutTheDatabase(t *testing.T) {
 	}
 	defer pool.Close()
 	var logs syncLog
-	srv, err := serveHealth("127.0.0.1:0", pool, slog.New(slog.NewJSONHandler(&logs, nil)))
+	srv, err := serveHealth("127.0.0.1:0", pool, http.NotFoundHandler(), slog.New(slog.NewJSONHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +35,7 @@ func TestHealthzWithoutTheDatabase(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("/healthz without a database: %d, want 503", resp.StatusCode)
 	}
-	if _, err := serveHealth(addr, pool, slog.New(slog.DiscardHandler)); err == nil {
+	if _, err := serveHealth(addr, pool, http.NotFoundHandler(), slog.New(slog.DiscardHandler)); err == nil {
 		t.Errorf("a second server on the same address started; want a usage error")
 	}
 }
