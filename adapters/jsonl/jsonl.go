@@ -28,19 +28,29 @@ type Sink struct {
 	enc  *json.Encoder
 }
 
-// Open opens path for a sync pass, creating it if needed (mode 0644 before
-// the umask). It does not truncate: the pass decides with Rewind whether
-// to start from the beginning or from a checkpoint. Until then, pages are
-// appended after what the file holds.
+// Open opens path for a sync pass, creating it with mode 0600 if needed (the
+// records name people; an existing file keeps its mode). It refuses a
+// symbolic link, so a link planted at path cannot make the pass cut and
+// rewrite the file it points to, and anything but a regular file. It does
+// not truncate: the pass decides with Rewind whether to start from the
+// beginning or from a checkpoint. Until then, pages are appended after what
+// the file holds.
 func Open(path string) (*Sink, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|noFollow, 0o600)
 	if err != nil {
+		if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&os.ModeSymlink != 0 {
+			return nil, fmt.Errorf("open record file %s: it is a symbolic link; name the file itself", path)
+		}
 		return nil, fmt.Errorf("open record file: %w", err)
 	}
 	info, err := f.Stat()
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("open record file: %w", err)
+	}
+	if !info.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("open record file %s: not a regular file", path)
 	}
 	s := &Sink{file: f, size: info.Size()}
 	s.enc = json.NewEncoder(&s.buf)

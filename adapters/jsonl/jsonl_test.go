@@ -150,6 +150,50 @@ func TestRewindRefusesBadPositions(t *testing.T) {
 	}
 }
 
+// The record file holds names and contact ids: it is created readable by
+// its owner only.
+func TestOpenCreatesTheFileOwnerOnly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "out.jsonl")
+	open(t, path)
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mode := info.Mode().Perm(); mode != 0o600 {
+		t.Errorf("mode %v, want 0600", mode)
+	}
+}
+
+// A symbolic link at the path is refused, and the file it points to is
+// left as it was; so is anything that is not a regular file.
+func TestOpenRefusesALinkAndNonRegularFiles(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "precious.txt")
+	if err := os.WriteFile(target, []byte("keep me\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "out.jsonl")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	s, err := jsonl.Open(link)
+	if err == nil {
+		// What the pass would do first: cut the file to nothing.
+		_ = s.Rewind(t.Context(), "")
+		s.Close()
+		t.Error("Open followed a symbolic link")
+	} else if !strings.Contains(err.Error(), "symbolic link") {
+		t.Errorf("Open(link) = %v, want it to name the symbolic link", err)
+	}
+	if b, _ := os.ReadFile(target); string(b) != "keep me\n" {
+		t.Errorf("the link's target now holds %q", b)
+	}
+	if s, err := jsonl.Open(dir); err == nil {
+		s.Close()
+		t.Error("Open(a directory) succeeded")
+	}
+}
+
 func TestErrors(t *testing.T) {
 	if _, err := jsonl.Open(filepath.Join(t.TempDir(), "missing", "out.jsonl")); err == nil {
 		t.Error("Open in a missing directory succeeded")
