@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"slices"
@@ -24,12 +25,33 @@ const (
 // documentRoot names the whole document in error messages.
 const documentRoot = "the document"
 
-// readFlagsFile reads and parses the flagd-format flags file at path.
+// maxFlagsFile caps what readFlagsFile reads; a flags file is a few KiB.
+const maxFlagsFile = 1 << 20
+
+// readFlagsFile reads and parses the flagd-format flags file at path. Only
+// a regular file of at most maxFlagsFile bytes is read: a device such as
+// /dev/zero would exhaust memory, and a FIFO would block startup (it is
+// opened without blocking, then refused).
 func readFlagsFile(path string) (map[string]memprovider.InMemoryFlag, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.OpenFile(path, openFlags, 0)
 	if err != nil {
 		// The *os.PathError names the file.
 		return nil, fmt.Errorf("flags: read flags file: %w", err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("flags: read flags file: %w", err)
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("flags: flags file %q: not a regular file (%s)", path, info.Mode().Type())
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxFlagsFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("flags: read flags file: %w", err)
+	}
+	if len(data) > maxFlagsFile {
+		return nil, fmt.Errorf("flags: flags file %q: larger than %d bytes", path, maxFlagsFile)
 	}
 	return parseFlagsFile(path, data)
 }
