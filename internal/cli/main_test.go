@@ -112,17 +112,3 @@ func TestHTTPBaseURLRefusedBeforeAnyCall(t *testing.T) {
 		t.Errorf("exit %d, stderr %q", code, stderr.String())
 	}
 }
-
-func TestParseDays(t *testing.T) {
-	for in, want := range map[string]float64{"30d": 720, "0d": 0, "36h": 36, "1h30m": 1.5} {
-		d, err := parseDays(in)
-		if err != nil || d.Hours() != want {
-			t.Errorf("parseDays(%q) = %v, %v", in, d, err)
-		}
-	}
-	for _, in := range []string{"", "d", "-1d", "x", "-5h"} {
-		if _, err := parseDays(in); err == nil {
-			t.Errorf("parseDays(%q) accepted", in)
-		}
-	}
-}

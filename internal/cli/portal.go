@@ -208,7 +208,7 @@ func syncFlags(fs *flag.FlagSet, e *env) {
 func passFlags(fs *flag.FlagSet, e *env) {
 	fs.IntVar(&e.sync.pageSize, "page-size", 0, "records per page, 1 to 5000 (default 5000)")
 	fs.DurationVar(&e.sync.budget, "budget", core.DefaultBudget, "time budget of the pass; it stops cleanly when it runs out")
-	fs.StringVar(&e.sync.expiringWithin, "expiring-within", "30d", "window in which a certificate counts as expiring (e.g. 30d, 720h)")
+	fs.StringVar(&e.sync.expiringWithin, "expiring-within", "30d", "window in which a certificate counts as expiring: whole days from 1 to 3650 (e.g. 30d, 720h)")
 	fs.IntVar(&e.sync.writeBatch, "write-batch", core.DefaultWriteBatch, "sync-metadata writes per $batch request, 1 to 1000 (1: one request per write)")
 }
 
@@ -242,21 +242,36 @@ func (o syncOptions) settings(loc *time.Location, onPage func(ports.SyncCounts))
 	}, nil
 }
 
-// parseDays reads a duration given in days ("30d") or as a Go duration
-// ("720h").
+// The range of --expiring-within, in days.
+const (
+	minExpiringDays = 1
+	maxExpiringDays = 3650
+)
+
+// parseDays reads --expiring-within: a whole number of days ("30d"), or a
+// Go duration of whole days ("720h"), from 1 to 3650 days. Anything else,
+// 0 and values that overflow included, is refused.
 func parseDays(s string) (time.Duration, error) {
+	const day = 24 * time.Hour
+	bad := fmt.Errorf("want whole days from %d to %d, such as 30d or 720h", minExpiringDays, maxExpiringDays)
+	var days int64
 	if n, ok := strings.CutSuffix(s, "d"); ok {
-		days, err := strconv.Atoi(n)
-		if err != nil || days < 0 {
-			return 0, errors.New("want a whole number of days such as 30d, or a duration such as 720h")
+		v, err := strconv.ParseInt(n, 10, 64)
+		if err != nil || strings.HasPrefix(n, "+") {
+			return 0, bad
 		}
-		return time.Duration(days) * 24 * time.Hour, nil
+		days = v
+	} else {
+		d, err := time.ParseDuration(s)
+		if err != nil || d%day != 0 {
+			return 0, bad
+		}
+		days = int64(d / day)
 	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return 0, errors.New("want a whole number of days such as 30d, or a duration such as 720h")
+	if days < minExpiringDays || days > maxExpiringDays {
+		return 0, bad
 	}
-	return d, nil
+	return time.Duration(days) * day, nil
 }
 
 func runSync(ctx context.Context, e *env, _ []string) error {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hlf/dynamicsportal/core"
 	"github.com/hlf/dynamicsportal/ports"
@@ -104,4 +105,33 @@ func TestReportJSONPutsThePortalFirst(t *testing.T) {
 
 func coreReport() core.Report {
 	return core.Report{SyncCounts: ports.SyncCounts{Read: 7, Pages: 1}, Complete: true}
+}
+
+func TestParseDays(t *testing.T) {
+	for in, want := range map[string]int{"30d": 30, "1d": 1, "3650d": 3650, "24h": 1, "720h": 30, "87600h": 3650, "48h0m0s": 2} {
+		d, err := parseDays(in)
+		if err != nil || d != time.Duration(want)*24*time.Hour {
+			t.Errorf("parseDays(%q) = %v, %v; want %d days", in, d, err, want)
+		}
+	}
+	for _, in := range []string{"", "d", "0", "0d", "0h", "-1d", "+30d", "3651d", "87624h", "36h", "1h30m", "x", "-5h",
+		"213504d", "2562047h", "9223372036854775807d", "99999999999999999999d", "1.5d"} {
+		if d, err := parseDays(in); err == nil {
+			t.Errorf("parseDays(%q) = %v, want an error", in, d)
+		}
+	}
+}
+
+// A window outside 1 to 3650 days is a configuration error, exit 2, before
+// anything runs.
+func TestExpiringWithinOutOfRangeExits2(t *testing.T) {
+	for _, v := range []string{"0", "0d", "213504d", "2562047h", "3651d", "36h"} {
+		code, stdout, stderr := portalsync(t, "sync", "--expiring-within", v)
+		if code != 2 || stdout != "" || !strings.HasPrefix(lastLine(stderr), "portalsync: config: --expiring-within") {
+			t.Errorf("--expiring-within %s: exit %d, stdout %q, last line %q", v, code, stdout, lastLine(stderr))
+		}
+	}
+	if code, _, stderr := portalsync(t, "sync", "--expiring-within", "3650d"); code != 0 {
+		t.Errorf("--expiring-within 3650d: exit %d, stderr:\n%s", code, stderr)
+	}
 }
