@@ -4,6 +4,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -19,6 +22,7 @@ import (
 // emulatorOptions are the flags of the emulator command.
 type emulatorOptions struct {
 	addr            string
+	public          bool
 	seed            int64
 	certifications  int
 	tokenLifetime   time.Duration
@@ -40,7 +44,8 @@ func (f *faultList) Set(s string) error { *f = append(*f, s); return nil }
 
 func emulatorFlags(fs *flag.FlagSet, e *env) {
 	o := &e.emulator
-	fs.StringVar(&o.addr, "addr", "127.0.0.1:8443", "address to listen on")
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:8443", "address to listen on; loopback only unless --public")
+	fs.BoolVar(&o.public, "public", false, "allow a non-loopback --addr: anyone who reaches it gets tokens with the emulator's fixed, published credentials")
 	fs.Int64Var(&o.seed, "seed", 1, "seed of the generated data")
 	fs.IntVar(&o.certifications, "certifications", emulator.DefaultCertifications, "number of certifications to seed")
 	fs.DurationVar(&o.tokenLifetime, "token-lifetime", emulator.DefaultTokenLifetime, "lifetime of issued tokens")
@@ -62,6 +67,14 @@ func runEmulator(ctx context.Context, e *env, _ []string) error {
 		return err
 	}
 	o := e.emulator
+	logger := app.NewLogger(cfg, e.stderr)
+	if !isLoopback(o.addr) {
+		if !o.public {
+			return usageError{fmt.Sprintf("--addr %q is not a loopback address: the emulator's credentials are fixed and published; add --public to listen there anyway", o.addr)}
+		}
+		logger.Warn("the emulator listens beyond loopback: anyone who reaches it gets tokens with its fixed, published credentials",
+			slog.String("addr", o.addr))
+	}
 	opts := emulator.Options{
 		Addr:           o.addr,
 		Seed:           o.seed,
@@ -70,7 +83,7 @@ func runEmulator(ctx context.Context, e *env, _ []string) error {
 		Limits: emulator.Limits{Requests: o.limitRequests, Window: o.limitWindow, Concurrent: o.limitConcurrent,
 			ExecutionTime: o.limitExecution, OperationCost: o.operationCost, BatchPerPart: o.batchPerPart},
 		DOPHint: o.dopHint,
-		Logger:  app.NewLogger(cfg, e.stderr),
+		Logger:  logger,
 	}
 	type injection struct {
 		route emulator.Route
@@ -98,6 +111,20 @@ func runEmulator(ctx context.Context, e *env, _ []string) error {
 	fmt.Fprintf(e.stderr, "portal emulator serving %s with %d certifications; interrupt to stop\n", em.BaseURL(), o.certifications)
 	<-ctx.Done()
 	return nil
+}
+
+// isLoopback reports whether addr (host:port) names a loopback address:
+// localhost or a loopback IP. An empty host means every interface.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // The demo's roster, and its default page size: small enough that the pass
