@@ -78,6 +78,67 @@ func TestFileRoundTrip(t *testing.T) {
 	}
 }
 
+// Save writes a new file and renames it over the old one: a reader that
+// holds the old file (here a second name for it) still sees the whole old
+// checkpoint, never a file rewritten in place, and a link planted at the
+// path is replaced, not followed.
+func TestSaveReplacesTheFileAtomically(t *testing.T) {
+	f, path := newFile(t)
+	ctx := t.Context()
+	if err := f.Save(ctx, sample); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := path + ".old"
+	if err := os.Link(path, old); err != nil {
+		t.Fatal(err)
+	}
+	oldInfo, err := os.Stat(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := sample
+	second.Next = "page-3"
+	if err := f.Save(ctx, second); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(old); string(got) != string(before) {
+		t.Errorf("the old file was rewritten in place:\n got %s\nwant %s", got, before)
+	}
+	newInfo, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if os.SameFile(oldInfo, newInfo) {
+		t.Error("the checkpoint path still names the old file: Save did not rename a new file over it")
+	}
+
+	// A symbolic link at the path is replaced by the new checkpoint; the
+	// file it pointed to is left alone.
+	target := filepath.Join(t.TempDir(), "elsewhere")
+	if err := os.WriteFile(target, []byte("keep me"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, path); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Save(ctx, sample); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(target); string(got) != "keep me" {
+		t.Errorf("Save wrote through a symbolic link: the target holds %q", got)
+	}
+	if info, err := os.Lstat(path); err != nil || !info.Mode().IsRegular() {
+		t.Errorf("after Save the path is %v (%v), want a regular file", info.Mode(), err)
+	}
+}
+
 func TestFileCorrupt(t *testing.T) {
 	for _, content := range []string{"", "{", `{"next": 5}`, `{"next":"a"} trailing`} {
 		f, path := newFile(t)

@@ -1,8 +1,13 @@
 package cli
 
 import (
+	"flag"
+	"log/slog"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/hlf/dynamicsportal/app"
 )
 
 // A correlation header the portal gives a meaning (impersonation,
@@ -52,4 +57,75 @@ func TestPortalSettingsReachTheConfig(t *testing.T) {
 	if c.TimeZone.String() != "Europe/Zurich" || c.CertificationSet != "new_certs" || c.AssignmentSet != "new_assignments" {
 		t.Errorf("config %+v", c)
 	}
+}
+
+// configWith sets the environment, parses args with the portal settings'
+// flags and returns the resulting configuration.
+func configWith(t *testing.T, env map[string]string, args ...string) app.Config {
+	t.Helper()
+	for _, k := range []string{app.EnvBaseURL, app.EnvTenantID, app.EnvAuthorityHost, app.EnvFlagsFile,
+		app.EnvCorrelationHeader, app.EnvCertificationSet, app.EnvAssignmentSet, app.EnvTimeZone,
+		app.EnvLogLevel, app.EnvLogFormat} {
+		t.Setenv(k, env[k])
+	}
+	var s settings
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	s.declare(fs, true)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// A flag beats its environment variable; a flag not given leaves the
+// variable's value.
+func TestFlagBeatsItsEnvironmentVariable(t *testing.T) {
+	env := map[string]string{
+		app.EnvBaseURL: "https://env.crm4.dynamics.com", app.EnvTenantID: "env.onmicrosoft.com",
+		app.EnvAuthorityHost: "https://env.login.example", app.EnvFlagsFile: "/env/flags.json",
+		app.EnvCorrelationHeader: "x-env-id", app.EnvCertificationSet: "env_certs", app.EnvAssignmentSet: "env_assignments",
+		app.EnvTimeZone: "Asia/Tokyo", app.EnvLogLevel: "error", app.EnvLogFormat: "text",
+	}
+	c := configWith(t, env, "--base-url", "https://flag.crm4.dynamics.com", "--tenant-id", "flag.onmicrosoft.com",
+		"--authority-host", "https://flag.login.example", "--flags", "/flag/flags.json",
+		"--correlation-header", "x-flag-id", "--certification-set", "flag_certs", "--assignment-set", "flag_assignments",
+		"--timezone", "Europe/Zurich", "--log-level", "debug", "--log-format", "json")
+	want := app.Config{BaseURL: "https://flag.crm4.dynamics.com", TenantID: "flag.onmicrosoft.com",
+		AuthorityHost: "https://flag.login.example", FlagsFile: "/flag/flags.json", CorrelationHeader: "x-flag-id",
+		CertificationSet: "flag_certs", AssignmentSet: "flag_assignments", TimeZone: mustZone(t, "Europe/Zurich"),
+		LogLevel: slog.LevelDebug, LogFormat: "json"}
+	if !sameConfig(c, want) {
+		t.Errorf("with flags:\n got %+v\nwant %+v", c, want)
+	}
+
+	c = configWith(t, env)
+	want = app.Config{BaseURL: "https://env.crm4.dynamics.com", TenantID: "env.onmicrosoft.com",
+		AuthorityHost: "https://env.login.example", FlagsFile: "/env/flags.json", CorrelationHeader: "x-env-id",
+		CertificationSet: "env_certs", AssignmentSet: "env_assignments", TimeZone: mustZone(t, "Asia/Tokyo"),
+		LogLevel: slog.LevelError, LogFormat: "text"}
+	if !sameConfig(c, want) {
+		t.Errorf("without flags:\n got %+v\nwant %+v", c, want)
+	}
+}
+
+func mustZone(t *testing.T, name string) *time.Location {
+	t.Helper()
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
+}
+
+// sameConfig compares two configurations, their time zones by name.
+func sameConfig(a, b app.Config) bool {
+	if a.TimeZone.String() != b.TimeZone.String() {
+		return false
+	}
+	a.TimeZone, b.TimeZone = nil, nil
+	return a == b
 }
