@@ -48,6 +48,9 @@ type call struct {
 	// last page, the likely size of this one.
 	sizeHint *atomic.Int64
 	records  int // for collection reads: the page size asked
+	// batch, for a $batch call, holds its writes: each attempt sends those
+	// still pending, and its answer settles them (see batchCall).
+	batch *batchCall
 }
 
 // reply is what one attempt hands back: the answer's status, the headers
@@ -87,11 +90,11 @@ func newCall(ctx context.Context, op, method, u string) call {
 	return call{op: op, method: method, url: u, corr: []string{id}}
 }
 
-// idempotent reports whether a call may be repeated: a GET, or a PATCH,
-// which the adapter always sends with If-Match: * so it never creates a
-// record.
-func idempotent(method string) bool {
-	return method == http.MethodGet || method == http.MethodPatch
+// idempotent reports whether k may be repeated: a GET, or a PATCH, which
+// the adapter always sends with If-Match: * so it never creates a record,
+// or a $batch of such PATCHes.
+func (k *call) idempotent() bool {
+	return k.method == http.MethodGet || k.method == http.MethodPatch || k.batch != nil
 }
 
 // do runs k in one failsafe-go executor and returns the successful (2xx)
@@ -105,7 +108,7 @@ func (c *Client) do(ctx context.Context, k call) (reply, error) {
 	}
 	deadline := time.Now().Add(c.timeouts.Total)
 	exec := failsafe.With(c.total, resilience.NewRetryPolicy[reply](c.retry), c.perAttempt)
-	if !idempotent(k.method) {
+	if !k.idempotent() {
 		exec = failsafe.With(c.total, c.perAttempt)
 	}
 	var last reply // the last attempt's answer, kept when a time limit replaces it
@@ -165,6 +168,10 @@ func (c *Client) attempt(ctx context.Context, deadline time.Time, k call, n int)
 	}
 	start := time.Now()
 	r, err := c.exchange(ctx, k)
+	if k.batch != nil && err == nil {
+		// Parts to send again make the answer a 429 or 5xx of the batch.
+		k.batch.settle(ctx, c, k, &r, n)
+	}
 	c.throttle.release(start, r.status, r.retryAfter, r.dopHint)
 	if c.log.Enabled(ctx, slog.LevelDebug) {
 		c.logAttempt(ctx, k, n, r.status, r.requestID, time.Since(start))
@@ -184,7 +191,7 @@ func (c *Client) attempt(ctx context.Context, deadline time.Time, k call, n int)
 	} else {
 		retry = !r.oversized && resilience.RetryableStatus(r.status)
 	}
-	retry = retry && ctx.Err() == nil && idempotent(k.method)
+	retry = retry && ctx.Err() == nil && k.idempotent()
 	if retry && r.retryAfter > 0 {
 		if c.mayWait(r.retryAfter, deadline) {
 			r.verdict.Delay = r.retryAfter
@@ -214,9 +221,13 @@ func (c *Client) exchange(ctx context.Context, k call) (reply, error) {
 	if err != nil {
 		return reply{}, err
 	}
+	payload, contentType := k.body, contentTypeJSON
+	if k.batch != nil {
+		payload, contentType = k.batch.request(c)
+	}
 	var body io.Reader
-	if k.body != nil {
-		body = bytes.NewReader(k.body)
+	if payload != nil {
+		body = bytes.NewReader(payload)
 	}
 	req, err := http.NewRequestWithContext(ctx, k.method, k.url, body)
 	if err != nil {
@@ -232,8 +243,8 @@ func (c *Client) exchange(ctx context.Context, k call) (reply, error) {
 	if k.prefer != nil {
 		h["Prefer"] = k.prefer
 	}
-	if k.body != nil {
-		h["Content-Type"] = contentTypeJSON
+	if payload != nil {
+		h["Content-Type"] = contentType
 	}
 	if k.method == http.MethodPatch {
 		h["If-Match"] = ifMatchAny

@@ -39,8 +39,11 @@ type Client struct {
 
 	scheme, host string // of the base URL, for continuation checks
 	whoAmIURL    string
-	cert         entitySet
-	assign       entitySet
+	batchURL     string
+	// noBatch is set once the portal answered that it has no $batch.
+	noBatch atomic.Bool
+	cert    entitySet
+	assign  entitySet
 
 	pageSize      int
 	defaultPrefer []string
@@ -103,6 +106,7 @@ func New(baseURL string, creds ports.CredentialProvider, opts *Options) (*Client
 		scheme:        base.Scheme,
 		host:          base.Host,
 		whoAmIURL:     api + "WhoAmI",
+		batchURL:      api + "$batch",
 		cert:          newEntitySet(api, apiPath, cfg.certSet, certificationKey, certificationColumns),
 		assign:        newEntitySet(api, apiPath, cfg.assignSet, assignmentKey, assignmentColumns),
 		pageSize:      cfg.pageSize,

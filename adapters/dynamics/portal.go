@@ -73,20 +73,38 @@ func (c *Client) GetCertification(ctx context.Context, id string) (ports.Certifi
 // non-zero time, which is sent in UTC to the second.
 func (c *Client) WriteSyncMetadata(ctx context.Context, id string, m ports.SyncMetadata) (ports.SyncResponse, error) {
 	const op = "WriteSyncMetadata"
-	switch {
-	case !ports.IsID(id):
-		return ports.SyncResponse{}, badRequest(op, "id is not a GUID")
-	case m.Status < ports.SyncStatusValid || m.Status > ports.SyncStatusInactive:
-		return ports.SyncResponse{}, badRequest(op, "sync status must be 1 to 4")
-	case m.LastSyncedOn.IsZero():
-		return ports.SyncResponse{}, badRequest(op, "last synced time is zero")
+	if err := checkSyncWrite(op, id, m); err != nil {
+		return ports.SyncResponse{}, err
 	}
-	k := newCall(ctx, op, http.MethodPatch, c.cert.item+id+")?$select="+syncColumns)
+	k := newCall(ctx, op, http.MethodPatch, c.syncURL(id))
 	k.prefer = returnRepr
 	k.body = syncBody(m)
 	r, err := c.do(ctx, k)
 	if err != nil {
 		return ports.SyncResponse{}, err
+	}
+	return syncAnswer(k, r, id, m)
+}
+
+// checkSyncWrite refuses a sync-metadata write the portal would not take,
+// before any request.
+func checkSyncWrite(op, id string, m ports.SyncMetadata) error {
+	switch {
+	case !ports.IsID(id):
+		return badRequest(op, "id is not a GUID")
+	case m.Status < ports.SyncStatusValid || m.Status > ports.SyncStatusInactive:
+		return badRequest(op, "sync status must be 1 to 4")
+	case m.LastSyncedOn.IsZero():
+		return badRequest(op, "last synced time is zero")
+	}
+	return nil
+}
+
+// syncAnswer maps the answer r to a write of m to the certification id:
+// the portal's error, or the written values.
+func syncAnswer(k call, r reply, id string, m ports.SyncMetadata) (ports.SyncResponse, error) {
+	if r.status < 200 || r.status > 299 {
+		return ports.SyncResponse{}, statusError(k, r)
 	}
 	if r.status == http.StatusNoContent {
 		// The portal ignored return=representation: it wrote what was sent.

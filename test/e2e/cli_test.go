@@ -219,8 +219,10 @@ func TestSyncInterruptedAndResumed(t *testing.T) {
 	}
 	// From now on a write hangs; interrupt once one is waiting.
 	e.SetLatency(emulator.RoutePatch, time.Minute)
-	patches := e.Stats().Requests[emulator.RoutePatch]
-	if !waitFor(20*time.Second, func() bool { return e.Stats().Requests[emulator.RoutePatch] > patches }) {
+	// Writes go one per request or as the parts of a $batch.
+	sent := func() int { s := e.Stats(); return s.Requests[emulator.RoutePatch] + s.BatchParts }
+	patches := sent()
+	if !waitFor(20*time.Second, func() bool { return sent() > patches }) {
 		t.Errorf("no write after the checkpoint")
 	}
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
@@ -335,6 +337,13 @@ func TestJSONDebugLogs(t *testing.T) {
 					attempts++
 					checkAttemptRecord(t, rec)
 					if rec["method"] == "PATCH" {
+						id, _ := rec["correlation_id"].(string)
+						patchIDs = append(patchIDs, id)
+					}
+				case "portal batch part":
+					// A write in a $batch: its part's answer, under the
+					// batch's correlation id.
+					if st, _ := rec["status"].(float64); st >= 200 && st < 300 {
 						id, _ := rec["correlation_id"].(string)
 						patchIDs = append(patchIDs, id)
 					}
