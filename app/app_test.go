@@ -24,12 +24,13 @@ import (
 	"github.com/hlf/dynamicsportal/app"
 	"github.com/hlf/dynamicsportal/core"
 	"github.com/hlf/dynamicsportal/flags"
+	"github.com/hlf/dynamicsportal/internal/pgtest"
 	"github.com/hlf/dynamicsportal/mocks"
 	"github.com/hlf/dynamicsportal/ports"
 	"github.com/hlf/dynamicsportal/test/oteltest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(pgtest.Wrap(m)) }
 
 // liveConfig is a valid configuration for the real adapter; nothing listens
 // at the address, and the wiring must not call it.

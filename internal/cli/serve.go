@@ -141,10 +141,13 @@ func runServe(ctx context.Context, e *env, _ []string) error {
 	e.extraStop = e.serve.grace
 	stop, err := e.open(ctx, cfg, []fx.Option{
 		fx.Supply(settings, pool, scheduling),
-		// Every run of the pass keeps its records and its checkpoint in
-		// the status store, so whichever replica runs the job resumes it.
+		// Every run of the pass keeps its records, the assignments and its
+		// checkpoint in the status store, so whichever replica runs the
+		// job resumes it.
 		fx.Decorate(func(_ *core.SyncService, portal ports.DynamicsPortal, logger *slog.Logger) (*core.SyncService, error) {
-			return core.NewSyncService(portal, store, store, logger, settings.Options)
+			opts := settings.Options
+			opts.Assignments = store
+			return core.NewSyncService(portal, store, store, logger, opts)
 		}),
 		app.SchedulingModule,
 	})

@@ -90,6 +90,7 @@ func TestKilledReplicaIsTakenOver(t *testing.T) {
 			t.Errorf("%s exited %d after SIGTERM, want 0", r.name, code)
 		}
 	}
+	w.scanForSecrets(true, rs...)
 }
 
 // TestSigtermHandsThePassOver sends SIGTERM to the replica running a pass:
@@ -140,4 +141,5 @@ func TestSigtermHandsThePassOver(t *testing.T) {
 	if code := second.exited(15 * time.Second); code != 0 {
 		t.Errorf("%s exited %d after SIGTERM, want 0", second.name, code)
 	}
+	w.scanForSecrets(true, rs...)
 }

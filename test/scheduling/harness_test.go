@@ -22,6 +22,7 @@ import (
 	"github.com/hlf/dynamicsportal/app/schedule"
 	"github.com/hlf/dynamicsportal/internal/pgtest"
 	"github.com/hlf/dynamicsportal/test/emulator"
+	"github.com/hlf/dynamicsportal/test/leakscan"
 )
 
 var (
@@ -352,6 +353,36 @@ func (w *world) writtenTwice() int {
 		}
 	}
 	return n
+}
+
+// scanForSecrets searches the outputs of every replica (and the job rows'
+// errors) for the client secret, the tokens the emulator issued and the
+// database password. tokens says whether the emulator issued any (none
+// when every token request is refused).
+func (w *world) scanForSecrets(tokens bool, rs ...*replica) {
+	w.t.Helper()
+	s := leakscan.New()
+	s.Credentials(w.emu.ClientID(), w.emu.ClientSecret())
+	s.Tokens(w.emu.IssuedTokens()...)
+	if pw := pgtest.Password(w.dbURL); pw != "" {
+		s.Text(pw, "database password")
+	}
+	for _, r := range rs {
+		for _, hit := range s.Scan(r.name+" stderr", r.stderr.Bytes()) {
+			w.t.Errorf("secret leak: %s", hit)
+		}
+	}
+	var errs []byte
+	if err := w.pool.QueryRow(w.t.Context(), "select coalesce(string_agg(errors::text, ' '), '') from river_job").Scan(&errs); err != nil {
+		w.t.Fatal(err)
+	}
+	for _, hit := range s.Scan("job rows' errors", errs) {
+		w.t.Errorf("secret leak: %s", hit)
+	}
+	w.t.Logf("secret scan: %s", s.Summary())
+	if tokens && s.TokenCount() == 0 {
+		w.t.Errorf("no issued token to search for")
+	}
 }
 
 func tail(b []byte, n int) string {

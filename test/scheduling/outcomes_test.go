@@ -70,6 +70,7 @@ func TestAuthFailureIsRetriedThenDiscarded(t *testing.T) {
 	if len(errs) > 0 {
 		t.Logf("auth failure: discarded after %d attempts; last error on the job row: %s", attempt, errs[len(errs)-1])
 	}
+	w.scanForSecrets(false, r)
 	r.signal(t, syscall.SIGTERM)
 	if code := r.exited(15 * time.Second); code != 0 {
 		t.Errorf("exit %d after SIGTERM, want 0", code)
@@ -94,6 +95,13 @@ func TestSQLEnqueueSyncStartsAPass(t *testing.T) {
 	}
 	if f := passes(w.requests(), 3); f.passes != 1 || f.complete != 1 {
 		t.Errorf("the portal saw %+v, want one complete pass", f)
+	}
+	// The pass stored what it read in the status store.
+	var certs, assignments int
+	if err := w.pool.QueryRow(t.Context(), "select (select count(*) from portal.certifications), (select count(*) from portal.assignments)").Scan(&certs, &assignments); err != nil ||
+		certs != len(w.emu.Certifications()) || assignments != len(w.emu.Assignments()) {
+		t.Errorf("the status store holds %d certifications and %d assignments (%v), want the portal's %d and %d",
+			certs, assignments, err, len(w.emu.Certifications()), len(w.emu.Assignments()))
 	}
 	r.signal(t, syscall.SIGTERM)
 	if code := r.exited(15 * time.Second); code != 0 {

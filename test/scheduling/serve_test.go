@@ -87,6 +87,7 @@ func TestThreeReplicasOnePassPerTick(t *testing.T) {
 	if w.writtenTwice() != 0 {
 		t.Errorf("%d records written twice, want 0", w.writtenTwice())
 	}
+	w.scanForSecrets(true, rs...)
 }
 
 // enqueueLine is the enqueue command's output.
