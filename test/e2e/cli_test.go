@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"net/url"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -139,6 +141,56 @@ func TestListings(t *testing.T) {
 		}
 		scanRun(t, e, r)
 	})
+}
+
+// `sync` takes today's date in PORTALSYNC_TIMEZONE, not in UTC (the
+// process runs with TZ=UTC). The zone is chosen so that its date differs
+// from UTC's right now, and the window so that it ends, in UTC, exactly on
+// the expiry date of a seeded record: that record is expiring on one side
+// of the date line and valid on the other.
+func TestSyncTodayIsInTheConfiguredZone(t *testing.T) {
+	zone, shift := "Etc/GMT+12", -1 // UTC-12: yesterday while UTC is before noon
+	if time.Now().UTC().Hour() >= 12 {
+		zone, shift = "Etc/GMT-14", 1 // UTC+14: already tomorrow
+	}
+	loc, err := time.LoadLocation(zone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := startEmulator(t, func(o *emulator.Options) { o.Certifications = 300 })
+	utcToday := ports.DateOf(time.Now().UTC())
+	window := 0
+	for _, c := range e.Certifications() {
+		if c.State == ports.StateInactive || c.ExpiresOn.IsZero() {
+			continue
+		}
+		// The record's expiry is the last day of the window in the zone
+		// that is a day ahead: UTC's window when the zone is behind, the
+		// zone's when it is ahead.
+		midnight := func(d ports.Date) time.Time { return time.Date(d.Year, d.Month, d.Day, 0, 0, 0, 0, time.UTC) }
+		days := int(midnight(c.ExpiresOn).Sub(midnight(utcToday)).Hours() / 24)
+		if shift > 0 {
+			days--
+		}
+		if days >= 1 && days <= 3650 {
+			window = days
+			break
+		}
+	}
+	if window == 0 {
+		t.Fatal("no seeded record expires within 3650 days")
+	}
+	x, inUTC := expectWithin(e.Certifications(), loc, 100, window), expectWithin(e.Certifications(), time.UTC, 100, window)
+	if maps.Equal(x.needs, inUTC.needs) && x.counts == inUTC.counts {
+		t.Fatalf("with a %d-day window the seeded records count the same in %s and in UTC: the test would prove nothing", window, zone)
+	}
+	r := runBinary(t, append(binaryEnv(e), "PORTALSYNC_TIMEZONE="+zone), "sync", "--page-size", "100",
+		"--expiring-within", strconv.Itoa(window)+"d")
+	r.wantExit(t, 0, "")
+	checkComplete(t, parseReport(t, r.stdout), x, 0)
+	if n := checkWrites(t, e, x); n != len(x.needs) {
+		t.Errorf("%d writes, want %d", n, len(x.needs))
+	}
 }
 
 // `sync` reports exactly what the data call for, writes each record that

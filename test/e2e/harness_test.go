@@ -264,13 +264,18 @@ type expectation struct {
 // expect computes the expectation of a pass over certs with the default
 // 30-day window, "today" taken in loc, and pages of size.
 func expect(certs []ports.Certification, loc *time.Location, size int) expectation {
+	return expectWithin(certs, loc, size, 30)
+}
+
+// expectWithin is expect with a window of windowDays.
+func expectWithin(certs []ports.Certification, loc *time.Location, size, windowDays int) expectation {
 	today := ports.DateOf(time.Now().In(loc))
 	x := expectation{certs: certs, needs: map[string]ports.SyncStatus{}}
 	x.counts.Read = len(certs)
 	x.counts.Pages = max(1, (len(certs)+size-1)/size)
 	x.pageNeeds = make([]int, x.counts.Pages)
 	for i, c := range certs {
-		s := core.Classify(c, today, 30)
+		s := core.Classify(c, today, windowDays)
 		switch s {
 		case ports.SyncStatusValid:
 			x.counts.Status.Valid++
