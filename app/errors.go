@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 
+	"github.com/hlf/dynamicsportal/adapters/postgres"
 	"github.com/hlf/dynamicsportal/core"
 	"github.com/hlf/dynamicsportal/ports"
 )
@@ -12,7 +13,8 @@ import (
 // the portal error code ("authFailure", "notFound", "rateLimited", …) when
 // err carries one, "budgetExhausted" for a sync pass that ran out of time
 // without being throttled, "writesFailed" for a complete pass in which the
-// portal refused writes, and "error" otherwise.
+// portal refused writes, "databaseError" for a failure of the status
+// store's database, and "error" otherwise.
 func ErrorName(err error) string {
 	switch {
 	case errors.Is(err, ports.ErrInvalidConfig):
@@ -23,6 +25,8 @@ func ErrorName(err error) string {
 		return "budgetExhausted"
 	case errors.Is(err, core.ErrWritesFailed):
 		return "writesFailed"
+	case errors.Is(err, postgres.ErrDatabase):
+		return "databaseError"
 	}
 	return "error"
 }

@@ -17,6 +17,8 @@ import (
 
 	"github.com/hlf/dynamicsportal/adapters/checkpoint"
 	"github.com/hlf/dynamicsportal/adapters/jsonl"
+	"github.com/hlf/dynamicsportal/adapters/postgres"
+	"github.com/hlf/dynamicsportal/adapters/stub"
 	"github.com/hlf/dynamicsportal/core"
 	"github.com/hlf/dynamicsportal/flags"
 	"github.com/hlf/dynamicsportal/ports"
@@ -150,12 +152,37 @@ type SyncParams struct {
 	// uses or installs the global providers.
 	TracerProvider trace.TracerProvider `optional:"true"`
 	MeterProvider  metric.MeterProvider `optional:"true"`
+	// Store, when the graph has one (StoreModule), is the pass's record
+	// sink, assignment sink and checkpoint store; CheckpointFile and
+	// OutFile must then be empty.
+	Store *postgres.Store `optional:"true"`
 }
 
-// NewSyncService builds the sync service with the sink and checkpoint store
-// the settings name, reporting to the graph's tracer and meter providers unless the
+// NewSyncService builds the sync service with the status store when the
+// graph has one, or else the sink and checkpoint store the settings name, reporting to the graph's tracer and meter providers unless the
 // settings' options name their own. The output file is closed when the app stops.
 func NewSyncService(p SyncParams) (*core.SyncService, error) {
+	opts := p.Settings.Options
+	if opts.TracerProvider == nil {
+		opts.TracerProvider = p.TracerProvider
+	}
+	if opts.MeterProvider == nil {
+		opts.MeterProvider = p.MeterProvider
+	}
+	if p.Store != nil {
+		if p.Settings.CheckpointFile != "" || p.Settings.OutFile != "" {
+			return nil, fmt.Errorf("%w: the status store keeps the records and the checkpoint: no checkpoint or output file with it", ports.ErrInvalidConfig)
+		}
+		if _, ok := p.Portal.(*stub.Portal); ok {
+			// The stub's empty pass would sweep every row of the mirror.
+			p.Logger.Info("the portal stub answers: the pass leaves the status store alone")
+			return core.NewSyncService(p.Portal, jsonl.Discard{}, checkpoint.NewMemory(), p.Logger, opts)
+		}
+		if opts.Assignments == nil {
+			opts.Assignments = p.Store
+		}
+		return core.NewSyncService(p.Portal, p.Store, p.Store, p.Logger, opts)
+	}
 	var store ports.CheckpointStore = checkpoint.NewMemory()
 	if p.Settings.CheckpointFile != "" {
 		fs, err := checkpoint.NewFile(p.Settings.CheckpointFile)
@@ -172,13 +199,6 @@ func NewSyncService(p SyncParams) (*core.SyncService, error) {
 		}
 		p.Lifecycle.Append(fx.StopHook(js.Close))
 		sink = js
-	}
-	opts := p.Settings.Options
-	if opts.TracerProvider == nil {
-		opts.TracerProvider = p.TracerProvider
-	}
-	if opts.MeterProvider == nil {
-		opts.MeterProvider = p.MeterProvider
 	}
 	return core.NewSyncService(p.Portal, sink, store, p.Logger, opts)
 }

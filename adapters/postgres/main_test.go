@@ -2,9 +2,6 @@ package postgres
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"io/fs"
 	"strings"
 	"testing"
 
@@ -22,7 +19,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(pgtest.Wrap(m)) }
 // migrated is a template database with the store's migrations applied; its
 // name changes with the migrations.
 var migrated = pgtest.Template{
-	Name: "portal_" + migrationsHash(),
+	Name: "portal_" + pgtest.HashFS(Migrations()),
 	Prepare: func(ctx context.Context, url string) error {
 		pool, err := pgxpool.New(ctx, url)
 		if err != nil {
@@ -32,19 +29,6 @@ var migrated = pgtest.Template{
 		_, err = Migrate(ctx, pool)
 		return err
 	},
-}
-
-func migrationsHash() string {
-	h := sha256.New()
-	_ = fs.WalkDir(Migrations(), ".", func(path string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			b, _ := fs.ReadFile(Migrations(), path)
-			h.Write([]byte(path))
-			h.Write(b)
-		}
-		return nil
-	})
-	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
 // database returns the URL of a fresh migrated database, with extra query

@@ -56,3 +56,28 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
 	}
 	return names, nil
 }
+
+// ErrNotMigrated marks a database that lacks some of the store's
+// migrations. It wraps ErrDatabase.
+var ErrNotMigrated = fmt.Errorf("%w: the status store's migrations are not all applied (run portalsync migrate, or postgres.Migrate)", ErrDatabase)
+
+// CheckMigrated returns an error wrapping ErrNotMigrated when the database
+// lacks some of the store's migrations, so a pass does not start on a
+// database it cannot write.
+func CheckMigrated(ctx context.Context, pool *pgxpool.Pool) error {
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	p, err := goose.NewProvider(goose.DialectPostgres, db, Migrations(),
+		goose.WithTableName(migrationsTable), goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return fmt.Errorf("check migrations: %w", err)
+	}
+	pending, err := p.HasPending(ctx)
+	if err != nil {
+		return fmt.Errorf("%w: check migrations: %w", ErrDatabase, err)
+	}
+	if pending {
+		return ErrNotMigrated
+	}
+	return nil
+}

@@ -106,3 +106,24 @@ func TestMigrateOnAClosedPoolFails(t *testing.T) {
 		t.Errorf("Migrate on a closed pool = %v, want ErrDatabase", err)
 	}
 }
+
+func TestCheckMigrated(t *testing.T) {
+	pool, err := pgxpool.New(t.Context(), pgtest.Database(t, empty))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if err := CheckMigrated(t.Context(), pool); !errors.Is(err, ErrNotMigrated) || !errors.Is(err, ErrDatabase) {
+		t.Errorf("CheckMigrated on an empty database = %v, want ErrNotMigrated", err)
+	}
+	if _, err := Migrate(t.Context(), pool); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckMigrated(t.Context(), pool); err != nil {
+		t.Errorf("CheckMigrated after Migrate = %v", err)
+	}
+	pool.Close()
+	if err := CheckMigrated(t.Context(), pool); !errors.Is(err, ErrDatabase) || errors.Is(err, ErrNotMigrated) {
+		t.Errorf("CheckMigrated on a closed pool = %v, want a databaseError", err)
+	}
+}

@@ -7,9 +7,11 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/hlf/dynamicsportal/internal/pgtest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(pgtest.Wrap(m)) }
 
 // portalsync runs the command in process with a clean portal environment
 // and returns its exit status, stdout and stderr.
@@ -23,9 +25,21 @@ func portalsync(t *testing.T, args ...string) (int, string, string) {
 func clearEnv(t *testing.T) {
 	for _, k := range []string{"DYNAMICS_BASE_URL", "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET",
 		"AZURE_AUTHORITY_HOST", "PORTALSYNC_FLAGS_FILE", "PORTALSYNC_CORRELATION_HEADER", "LOG_LEVEL", "LOG_FORMAT",
-		"FEATURE_DYNAMICS_PORTAL_ENABLED", "DYNAMICS_CERTIFICATION_SET", "DYNAMICS_ASSIGNMENT_SET", "PORTALSYNC_TIMEZONE"} {
+		"FEATURE_DYNAMICS_PORTAL_ENABLED", "DYNAMICS_CERTIFICATION_SET", "DYNAMICS_ASSIGNMENT_SET", "PORTALSYNC_TIMEZONE", "DATABASE_URL"} {
 		t.Setenv(k, "")
 	}
+}
+
+// portalsyncEnv is portalsync with the environment's NAME=value entries
+// set after the clean-up.
+func portalsyncEnv(t *testing.T, env []string, args ...string) (int, string, string) {
+	t.Helper()
+	clearEnv(t)
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	return runIn(t, args...)
 }
 
 // runIn runs the command in process in the environment as it is.

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/dig"
 	"go.uber.org/fx"
 
+	"github.com/hlf/dynamicsportal/adapters/postgres"
 	"github.com/hlf/dynamicsportal/app"
 	"github.com/hlf/dynamicsportal/core"
 	"github.com/hlf/dynamicsportal/ports"
@@ -274,12 +275,36 @@ func parseDays(s string) (time.Duration, error) {
 	return time.Duration(days) * day, nil
 }
 
+// syncStoreFlags are sync's flags: the pass's, and the status store's.
+func syncStoreFlags(fs *flag.FlagSet, e *env) {
+	syncFlags(fs, e)
+	databaseFlags(fs, e)
+}
+
 func runSync(ctx context.Context, e *env, _ []string) error {
 	cfg, err := e.settings.config()
 	if err != nil {
 		return err
 	}
-	return e.syncPass(ctx, cfg, nil)
+	if e.databaseURL() == "" {
+		return e.syncPass(ctx, cfg, nil)
+	}
+	// The status store keeps the records and the checkpoint.
+	if e.sync.out != "" || e.sync.checkpoint != "" {
+		return usageError{"--out and --checkpoint cannot be used with the status store (" + envDatabaseURL + " or --database-url): it keeps the records and the checkpoint"}
+	}
+	if _, err := e.sync.settings(cfg.TimeZone, nil); err != nil {
+		return err // bad flags are reported before the database is reached
+	}
+	s, err := e.openStatusStore(ctx, "sync")
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if err := postgres.CheckMigrated(ctx, s.Pool()); err != nil {
+		return err
+	}
+	return e.syncPass(ctx, cfg, []fx.Option{fx.Supply(s)})
 }
 
 // syncPass runs one pass with the sync flags and prints its report.

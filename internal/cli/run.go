@@ -48,6 +48,7 @@ type env struct {
 	sync           syncOptions
 	emulator       emulatorOptions
 	serve          serveOptions
+	store          storeOptions
 	// extraStop lengthens the app's stop timeout (serve's grace period).
 	extraStop time.Duration
 	// metricReaders are extra OpenTelemetry metric readers for the
@@ -63,11 +64,13 @@ var commands = []command{
 	{name: "check", summary: "fetch a token and call WhoAmI; print the identity", run: runCheck, portal: true},
 	{name: "certifications", summary: "list certification records as JSON lines", run: runCertifications, flags: listFlags, portal: true},
 	{name: "assignments", summary: "list assignment records as JSON lines", run: runAssignments, flags: listFlags, portal: true},
-	{name: "sync", summary: "run one certification sync pass and print its report", run: runSync, flags: syncFlags, portal: true},
+	{name: "sync", summary: "run one certification sync pass and print its report", run: runSync, flags: syncStoreFlags, portal: true},
 	{name: "emulator", summary: "serve the local portal emulator until interrupted", run: runEmulator, flags: emulatorFlags},
 	{name: "demo", summary: "run a sync pass against an in-process emulator", run: runDemo, flags: syncFlags},
 	{name: "serve", summary: "run the nightly sync on River until SIGTERM (needs DATABASE_URL)", run: runServe, flags: serveFlags, portal: true},
 	{name: "enqueue", summary: "insert one sync job now; a no-op when one is pending or running", run: runEnqueue, flags: databaseFlags},
+	{name: "migrate", summary: "apply the status store's and River's migrations to DATABASE_URL", run: runMigrate, flags: databaseFlags},
+	{name: "statuses", summary: "print what one backend user may see of the status store, as JSON lines", run: runStatuses, flags: statusesFlags},
 	{name: "version", summary: "print the version", run: runVersion},
 }
 

@@ -22,8 +22,6 @@ import (
 	"github.com/hlf/dynamicsportal/adapters/postgres"
 	"github.com/hlf/dynamicsportal/app"
 	"github.com/hlf/dynamicsportal/app/schedule"
-	"github.com/hlf/dynamicsportal/core"
-	"github.com/hlf/dynamicsportal/ports"
 )
 
 // envDatabaseURL names the database of the status store and the scheduler.
@@ -73,23 +71,16 @@ func openStore(ctx context.Context, url string, logger *slog.Logger) (*postgres.
 	return postgres.Open(ctx, url, postgres.Options{Logger: logger})
 }
 
-// migrate applies the migrations, or checks them with --no-migrate.
+// migrate applies the status store's and River's migrations, or checks
+// them with --no-migrate.
 func (e *env) migrate(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) error {
 	if e.serve.noMigrate {
+		if err := postgres.CheckMigrated(ctx, pool); err != nil {
+			return err
+		}
 		return schedule.CheckMigrated(ctx, pool)
 	}
-	// Both sets of migrations take an advisory lock, so replicas starting
-	// together apply each migration once.
-	applied, err := postgres.Migrate(ctx, pool)
-	if err == nil {
-		var river []string
-		river, err = schedule.Migrate(ctx, pool)
-		applied = append(applied, river...)
-	}
-	for _, m := range applied {
-		logger.Info("migration applied", "migration", m)
-	}
-	return err
+	return migrateAll(ctx, pool, func(m string) { logger.Info("migration applied", "migration", m) })
 }
 
 func runServe(ctx context.Context, e *env, _ []string) error {
@@ -141,14 +132,10 @@ func runServe(ctx context.Context, e *env, _ []string) error {
 	e.extraStop = e.serve.grace
 	stop, err := e.open(ctx, cfg, []fx.Option{
 		fx.Supply(settings, pool, scheduling),
-		// Every run of the pass keeps its records, the assignments and its
-		// checkpoint in the status store, so whichever replica runs the
-		// job resumes it.
-		fx.Decorate(func(_ *core.SyncService, portal ports.DynamicsPortal, logger *slog.Logger) (*core.SyncService, error) {
-			opts := settings.Options
-			opts.Assignments = store
-			return core.NewSyncService(portal, store, store, logger, opts)
-		}),
+		// Every run of the pass keeps its records, assignments and
+		// checkpoint in the status store, so whichever replica runs the job
+		// resumes it.
+		fx.Supply(store),
 		app.SchedulingModule,
 	})
 	if err != nil {
