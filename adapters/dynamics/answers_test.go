@@ -222,14 +222,14 @@ func TestNextLinkChecks(t *testing.T) {
 		})
 	}
 	t.Run("a continuation answered with itself", func(t *testing.T) {
-		cont := set + "?$skiptoken=5"
+		cont := certPage("5")
 		f := &fakeNet{api: page(cont)}
 		c := newNetClient(t, f)
 		_, err := c.ListCertifications(t.Context(), ports.PageQuery{Continuation: cont})
 		wantCode(t, err, ports.CodeInvalidResponse)
 	})
 	t.Run("a good nextLink", func(t *testing.T) {
-		next := "https://HLF.crm4.dynamics.com/api/data/v9.2/hlf_certifications?$skiptoken=5"
+		next := strings.Replace(certPage("5"), "hlf.crm4", "HLF.crm4", 1)
 		f := &fakeNet{api: page(next)}
 		c := newNetClient(t, f)
 		p, err := c.ListCertifications(t.Context(), ports.PageQuery{})

@@ -51,6 +51,9 @@ type call struct {
 	// batch, for a $batch call, holds its writes: each attempt sends those
 	// still pending, and its answer settles them (see batchCall).
 	batch *batchCall
+	// continuation, for collection reads, is the link of the page read,
+	// or empty for a listing's first page.
+	continuation string
 }
 
 // reply is what one attempt hands back: the answer's status, the headers
@@ -269,12 +272,12 @@ func (c *Client) exchange(ctx context.Context, k call) (reply, error) {
 	if resp.StatusCode == http.StatusUnauthorized {
 		c.tokens.invalidate(tok)
 	}
-	limit, size := int64(MaxErrorBody), int64(0)
+	limit, size := int64(MaxErrorBody), int64(smallAnswer)
 	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
 	if ok {
 		limit = c.maxPageBody
 		if k.sizeHint != nil {
-			size = k.sizeHint.Load()
+			size = max(k.sizeHint.Load(), smallAnswer)
 		}
 	}
 	r.body, r.oversized, err = readCapped(resp, limit, size)
@@ -296,22 +299,30 @@ func serviceRequestID(h http.Header) string {
 	return cleanText(strings.Join(v, ", "), maxRequestID)
 }
 
-// readCapped reads the body of resp, at most limit bytes. A longer body is
-// left unread and reported as oversized. size, when not zero, is the
-// expected size of a body whose length is not announced.
+// smallAnswer is the memory a body gets before its bytes arrive, unless
+// the answer is a page and the collection's last page was larger: enough
+// for a WhoAmI, a record, a write's answer or an error.
+const smallAnswer = 4 << 10
+
+// readCapped reads the body of resp, at most limit bytes. A longer body, or
+// one announced longer, is left unread and reported as oversized. size is
+// the expected size of the body: memory beyond it is taken only as bytes
+// arrive, whatever Content-Length announces, so answers that announce a
+// large body and stall hold no more than size each.
 func readCapped(resp *http.Response, limit, size int64) ([]byte, bool, error) {
-	if resp.ContentLength > limit {
+	n := resp.ContentLength
+	if n > limit {
 		return nil, true, nil
 	}
-	if resp.ContentLength >= 0 {
-		b := make([]byte, resp.ContentLength)
+	if n >= 0 && n <= size {
+		b := make([]byte, n)
 		_, err := io.ReadFull(resp.Body, b)
 		return b, false, err
 	}
-	if size > 0 {
-		return readSized(resp.Body, limit, size)
+	if n >= 0 {
+		limit = n // the transport ends the body there, or fails it when it is shorter
 	}
-	return readChunks(resp.Body, limit)
+	return readSized(resp.Body, limit, size)
 }
 
 // readSized reads a body of unknown length, at most limit bytes, that is

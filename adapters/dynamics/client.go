@@ -53,9 +53,12 @@ type Client struct {
 // entitySet holds the prebuilt URLs of one table.
 type entitySet struct {
 	path     string        // URL path of the collection, for continuation checks
+	columns  string        // the $select of a listing
+	orderBy  string        // the $orderby of a listing, decoded
 	list     string        // first page: $select and $orderby
 	item     string        // collection URL followed by "(": the id, ")" and a query follow
 	lastPage *atomic.Int64 // body size of the last page read
+	links    *pageLinks    // which page links to which, against cycles
 }
 
 // New returns a client for the environment at baseURL (for example
@@ -146,9 +149,12 @@ func (c *Client) Close() error {
 func newEntitySet(api, apiPath, set, key, columns string) entitySet {
 	return entitySet{
 		path:     apiPath + set,
+		columns:  columns,
+		orderBy:  key + " asc",
 		list:     api + set + "?$select=" + columns + "&$orderby=" + key + "%20asc",
 		item:     api + set + "(",
 		lastPage: new(atomic.Int64),
+		links:    newPageLinks(),
 	}
 }
 

@@ -108,6 +108,20 @@ func goodToken(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, `{"token_type":"Bearer","expires_in":3599,"access_token":"`+tokenMarker+`"}`)
 }
 
+// certPage and assignPage return the link of a later page of the
+// collection's listing as the client sends it, with the paging token tok;
+// filter, when not empty, is the $filter of a listing of the records
+// modified since a time.
+func certPage(tok string) string {
+	return testBase + "/api/data/v9.2/hlf_certifications?$select=" + certificationColumns +
+		"&$orderby=hlf_certificationid%20asc&$skiptoken=" + tok
+}
+
+func assignPage(tok string) string {
+	return testBase + "/api/data/v9.2/hlf_assignments?$select=" + assignmentColumns +
+		"&$orderby=hlf_assignmentid%20asc&$skiptoken=" + tok
+}
+
 func okJSON(body string) http.HandlerFunc {
 	return func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, body) }
 }

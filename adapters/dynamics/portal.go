@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -134,6 +135,7 @@ func listPage[W, T any](ctx context.Context, c *Client, op string, s *entitySet,
 	k := newCall(ctx, op, http.MethodGet, u)
 	k.prefer = c.preferPageSize(q.PageSize)
 	k.sizeHint = s.lastPage
+	k.continuation = q.Continuation
 	k.records = c.pageSize
 	if q.PageSize > 0 {
 		k.records = min(q.PageSize, MaxPageSize)
@@ -165,12 +167,15 @@ func decodePage[W, T any](c *Client, s *entitySet, k call, r reply, conv func(*W
 	if w.Value == nil || len(w.Value) == 0 && cap(w.Value) > 0 {
 		return ports.Page[T]{}, badAnswer(k, r, "collection answer without a value array")
 	}
+	if len(w.Value) > k.records && k.records > 0 {
+		return ports.Page[T]{}, badAnswer(k, r, "page holds "+strconv.Itoa(len(w.Value))+" records, more than the "+strconv.Itoa(k.records)+" asked")
+	}
 	if w.NextLink != "" {
-		if !c.inSet(w.NextLink, s) {
-			return ports.Page[T]{}, badAnswer(k, r, "nextLink leaves the portal's host or collection")
+		if !c.inListing(w.NextLink, s) {
+			return ports.Page[T]{}, badAnswer(k, r, "nextLink is not the next page of this listing: it leaves the portal's host or collection, or changes the query")
 		}
-		if w.NextLink == k.url {
-			return ports.Page[T]{}, badAnswer(k, r, "nextLink repeats the page just read")
+		if !s.links.follow(k.continuation, w.NextLink) {
+			return ports.Page[T]{}, badAnswer(k, r, "nextLink leads back to a page of this listing already read")
 		}
 	}
 	items := make([]T, len(w.Value))
@@ -185,14 +190,15 @@ func decodePage[W, T any](c *Client, s *entitySet, k call, r reply, conv func(*W
 }
 
 // pageURL returns the URL of the page q asks for, refusing a page size
-// under zero and a continuation that is not a URL of the collection.
+// under zero and a continuation that is not a page of the collection's
+// listing as the client itself sends it.
 func (c *Client) pageURL(op string, s *entitySet, q ports.PageQuery) (string, error) {
 	if q.PageSize < 0 {
 		return "", badRequest(op, "page size is negative")
 	}
 	if q.Continuation != "" {
-		if !c.inSet(q.Continuation, s) {
-			return "", badRequest(op, "continuation is not a link of this collection on the portal")
+		if !c.inListing(q.Continuation, s) {
+			return "", badRequest(op, "continuation is not a page of this collection's listing on the portal")
 		}
 		return q.Continuation, nil
 	}
@@ -212,10 +218,62 @@ func (c *Client) preferPageSize(n int) []string {
 	return []string{maxPageSizePrefer(n)}
 }
 
-// inSet reports whether link is a URL on the base URL's scheme and host,
-// without user info or fragment, whose path is the collection s.
-func (c *Client) inSet(link string, s *entitySet) bool {
+// inListing reports whether link is a later page of a listing of s as the
+// client itself sends it: a URL on the base URL's scheme and host, without
+// user info or fragment, whose path is the collection s, and whose query
+// is the listing's own ($select, $orderby and, for a listing of the
+// records modified since a time, its $filter) with a $skiptoken, and
+// nothing else. A continuation whose query was changed (a $select without
+// the expiry column, a $filter of the caller's choosing, a $top) would
+// read other records than the listing, or fewer columns, and is refused.
+// The page size is not in the URL: the Prefer header of each request sets
+// it.
+func (c *Client) inListing(link string, s *entitySet) bool {
 	u, err := url.Parse(link)
-	return err == nil && u.Opaque == "" && u.User == nil && u.Fragment == "" &&
-		u.Scheme == c.scheme && strings.EqualFold(u.Host, c.host) && u.Path == s.path
+	if err != nil || u.Opaque != "" || u.User != nil || u.Fragment != "" || u.Scheme != c.scheme ||
+		!strings.EqualFold(u.Host, c.host) || u.Path != s.path {
+		return false
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return false
+	}
+	for key, v := range q {
+		if len(v) != 1 {
+			return false
+		}
+		switch key {
+		case "$select":
+			if v[0] != s.columns {
+				return false
+			}
+		case "$orderby":
+			if v[0] != s.orderBy {
+				return false
+			}
+		case "$filter":
+			if !modifiedSince(v[0]) {
+				return false
+			}
+		case "$skiptoken":
+			if v[0] == "" {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return q.Has("$select") && q.Has("$orderby") && q.Has("$skiptoken")
+}
+
+// modifiedSince reports whether f is the $filter the client sends for
+// PageQuery.ModifiedSince: "modifiedon gt " and a time in UTC to the
+// second, as the client formats it.
+func modifiedSince(f string) bool {
+	v, ok := strings.CutPrefix(f, "modifiedon gt ")
+	if !ok {
+		return false
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	return err == nil && t.UTC().Format(time.RFC3339) == v
 }

@@ -145,9 +145,9 @@ func TestRequestURLsAndHeaders(t *testing.T) {
 			}},
 		{"assignments", testBase + "/api/data/v9.2/hlf_assignments?$select=" + assignmentColumns + "&$orderby=hlf_assignmentid%20asc",
 			"odata.maxpagesize=5000", func() error { _, err := c.ListAssignments(ctx, ports.PageQuery{PageSize: 9000}); return err }},
-		{"continuation", testBase + "/api/data/v9.2/hlf_assignments?$skiptoken=%3Ccookie%20page=%222%22/%3E",
+		{"continuation", assignPage("%3Ccookie%20page=%222%22/%3E"),
 			"odata.maxpagesize=7", func() error {
-				_, err := c.ListAssignments(ctx, ports.PageQuery{PageSize: 7, Continuation: testBase + "/api/data/v9.2/hlf_assignments?$skiptoken=%3Ccookie%20page=%222%22/%3E"})
+				_, err := c.ListAssignments(ctx, ports.PageQuery{PageSize: 7, Continuation: assignPage("%3Ccookie%20page=%222%22/%3E")})
 				return err
 			}},
 		{"one certification", testBase + "/api/data/v9.2/hlf_certifications(" + certID + ")?$select=" + certificationColumns,
@@ -333,5 +333,78 @@ func TestGetCertificationChecksTheID(t *testing.T) {
 	got, err := newNetClient(t, &fakeNet{api: okJSON(record(certID))}).GetCertification(t.Context(), strings.ToUpper(certID))
 	if err != nil || got.ID != certID {
 		t.Errorf("same id in another case: %+v, %v", got, err)
+	}
+}
+
+// A continuation (from a checkpoint or a caller) or a nextLink must resume
+// exactly the listing the client itself sends: the same collection,
+// $select, $orderby and $filter, with only $skiptoken its own. A checkpoint
+// whose $select left out the expiry column made a pass write "valid" over
+// expired records; one with $filter=statecode eq 99 skipped every record
+// and reported a complete pass.
+func TestTamperedContinuationIsRefused(t *testing.T) {
+	good := certPage("%3Ccookie%20pagenumber=%222%22%20/%3E")
+	withoutExpiry := strings.Replace(good, ",hlf_expireson", "", 1)
+	for name, link := range map[string]string{
+		"$select without the expiry column": withoutExpiry,
+		"$select of one column":             strings.Replace(good, certificationColumns, "hlf_certificationid", 1),
+		"$filter statecode eq 99":           good + "&$filter=statecode%20eq%2099",
+		"$filter widened":                   good + "&$filter=modifiedon%20gt%202026-01-01T00:00:00Z%20or%20statecode%20eq%200",
+		"$filter with a zone":               good + "&$filter=modifiedon%20gt%202026-01-01T01:00:00%2B01:00",
+		"$orderby descending":               strings.Replace(good, "%20asc", "%20desc", 1),
+		"$top":                              good + "&$top=1",
+		"$expand":                           good + "&$expand=hlf_contact",
+		"no $skiptoken":                     strings.Split(good, "&$skiptoken=")[0],
+		"empty $skiptoken":                  strings.Split(good, "&$skiptoken=")[0] + "&$skiptoken=",
+		"two $select":                       good + "&$select=hlf_name",
+		"two $skiptoken":                    good + "&$skiptoken=3",
+		"encoded key":                       strings.Replace(good, "$select", "%24select", 1) + "&%24select=hlf_name",
+		"semicolon":                         good + ";$top=1",
+		"another collection's columns":      strings.Replace(assignPage("2"), "hlf_assignments?", "hlf_certifications?", 1),
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := &fakeNet{api: okJSON(`{"value":[]}`)}
+			c := newNetClient(t, f)
+			_, err := c.ListCertifications(t.Context(), ports.PageQuery{Continuation: link})
+			wantCode(t, err, ports.CodeInvalidRequest)
+			if n := len(f.apiSeen()); n != 0 {
+				t.Errorf("%d requests sent for a refused continuation", n)
+			}
+			// The same link as a server's nextLink.
+			f = &fakeNet{api: okJSON(`{"value":[{"hlf_certificationid":"` + certID + `"}],"@odata.nextLink":"` + link + `"}`)}
+			_, err = newNetClient(t, f).ListCertifications(t.Context(), ports.PageQuery{})
+			if pe := wantCode(t, err, ports.CodeInvalidResponse); !strings.Contains(pe.Message, "nextLink") {
+				t.Errorf("message %q", pe.Message)
+			}
+		})
+	}
+	t.Run("the listing's own links", func(t *testing.T) {
+		since := good + "&$filter=modifiedon%20gt%202026-11-01T00:00:00Z"
+		for _, link := range []string{good, since, strings.Replace(good, "$select=", "%24select=", 1)} {
+			f := &fakeNet{api: okJSON(`{"value":[]}`)}
+			if _, err := newNetClient(t, f).ListCertifications(t.Context(), ports.PageQuery{Continuation: link}); err != nil {
+				t.Errorf("%s: %v", link, err)
+			}
+		}
+	})
+}
+
+// A page with more records than asked is refused: the sync would write to
+// each of them, and a portal (or something in between) that sends a
+// million records for a page of 100 makes memory follow it.
+func TestPageWithMoreRecordsThanAskedIsRefused(t *testing.T) {
+	rec := `{"hlf_certificationid":"` + certID + `"}`
+	page := func(n int) string { return `{"value":[` + strings.TrimSuffix(strings.Repeat(rec+",", n), ",") + `]}` }
+	c := newNetClient(t, &fakeNet{api: okJSON(page(3))})
+	_, err := c.ListCertifications(t.Context(), ports.PageQuery{PageSize: 2})
+	if pe := wantCode(t, err, ports.CodeInvalidResponse); !strings.Contains(pe.Message, "more than the 2 asked") {
+		t.Errorf("message %q", pe.Message)
+	}
+	if p, err := c.ListCertifications(t.Context(), ports.PageQuery{PageSize: 3}); err != nil || len(p.Items) != 3 {
+		t.Errorf("a full page: %d items, %v", len(p.Items), err)
+	}
+	small := newNetClient(t, &fakeNet{api: okJSON(page(3))}, Options{PageSize: 2})
+	if _, err := small.ListAssignments(t.Context(), ports.PageQuery{}); err == nil {
+		t.Errorf("a page over the client's own page size was taken")
 	}
 }
