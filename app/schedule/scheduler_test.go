@@ -229,3 +229,70 @@ func TestSQLEnqueueSyncIsRiversJob(t *testing.T) {
 	startScheduler(t, pool, stub.New(slog.New(slog.DiscardHandler)), schedule.Config{Budget: time.Second})
 	waitState(t, pool, id, "completed", 10*time.Second)
 }
+
+// hangingPortal blocks every read until its context ends, like a page
+// whose read outlasts the shutdown grace.
+type hangingPortal struct {
+	ports.DynamicsPortal
+	reading chan struct{}
+}
+
+func (p hangingPortal) ListCertifications(ctx context.Context, _ ports.PageQuery) (ports.Page[ports.Certification], error) {
+	close(p.reading)
+	<-ctx.Done()
+	return ports.Page[ports.Certification]{}, &ports.PortalError{Code: ports.CodeCanceled, Op: "ListCertifications", Err: ctx.Err()}
+}
+
+// TestStopCancelsAPassPastTheGrace: a page that does not finish within the
+// grace period is cancelled, and its job is made available again at once,
+// with no attempt counted.
+func TestStopCancelsAPassPastTheGrace(t *testing.T) {
+	pool := riverPool(t)
+	portal := hangingPortal{reading: make(chan struct{})}
+	svc, err := core.NewSyncService(portal, jsonl.Discard{}, checkpoint.NewMemory(), nil, core.SyncOptions{Budget: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := schedule.New(pool, svc, schedule.Config{Budget: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	res, err := schedule.Enqueue(t.Context(), pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-portal.reading:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the pass did not start")
+	}
+	grace, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := s.Stop(grace); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("Stop took %v after a grace of 300ms", took)
+	}
+	var attempt int
+	state, errs := jobState(t, pool, res.JobID)
+	if err := pool.QueryRow(t.Context(), "select attempt from river_job where id = $1", res.JobID).Scan(&attempt); err != nil {
+		t.Fatal(err)
+	}
+	if state != "available" || attempt != 0 || len(errs) != 0 {
+		t.Errorf("job %s, attempt %d, errors %q; want it available again at once, no attempt counted", state, attempt, errs)
+	}
+}
+
+func TestNewRefusesMissingParts(t *testing.T) {
+	if _, err := schedule.New(nil, nil, schedule.Config{Budget: time.Second}); !errors.Is(err, ports.ErrInvalidConfig) {
+		t.Errorf("New without a pool: %v, want a config error", err)
+	}
+	if r, err := schedule.CheckConfig(0, 0, 0); err != nil || r != time.Hour+schedule.CallGuard+time.Minute {
+		t.Errorf("CheckConfig defaults: %v, %v", r, err)
+	}
+}
