@@ -2,7 +2,9 @@ package app_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -271,5 +273,45 @@ func TestWithoutProvidersTheGlobalOnesAreNotUsed(t *testing.T) {
 	}
 	if ms := tel.Metrics(t); len(ms) != 0 {
 		t.Errorf("metrics reached the global provider: %v", ms)
+	}
+}
+
+// cannedPortal answers the token endpoint and WhoAmI with fixed bodies.
+type cannedPortal struct{}
+
+func (cannedPortal) RoundTrip(r *http.Request) (*http.Response, error) {
+	body := `{"BusinessUnitId":"5a2f3c1e-8b7d-4e6f-9a0b-1c2d3e4f5a6b","UserId":"7e6d5c4b-3a29-4180-9f8e-7d6c5b4a3928","OrganizationId":"0f1e2d3c-4b5a-4697-8877-665544332211"}`
+	if strings.HasSuffix(r.URL.Path, "/token") {
+		body = `{"token_type":"Bearer","expires_in":3599,"access_token":"canned"}`
+	}
+	return &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}},
+		Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)), Request: r}, nil
+}
+
+func TestHostProvidersReachTheAdapter(t *testing.T) {
+	tel := oteltest.New(t)
+	var portal ports.DynamicsPortal
+	creds := ports.CredentialProviderFunc(func(context.Context) (ports.Credentials, error) {
+		return ports.NewCredentials("4c7e9a1b-2d3f-4a5b-8c6d-0e1f2a3b4c5d", "s3cret"), nil
+	})
+	opts := fx.Options(
+		fx.Supply(liveConfig, slog.New(slog.DiscardHandler)),
+		app.Module,
+		fx.Decorate(func() ports.CredentialProvider { return creds }),
+		fx.Supply(fx.Annotate(flagProvider(true), fx.As(new(openfeature.FeatureProvider)))),
+		fx.Supply(&http.Client{Transport: cannedPortal{}}),
+		fx.Supply(fx.Annotate(tel.TracerProvider, fx.As(new(trace.TracerProvider)))),
+		fx.Supply(fx.Annotate(tel.MeterProvider, fx.As(new(metric.MeterProvider)))),
+		fx.Populate(&portal))
+	app := fxtest.New(t, opts).RequireStart()
+	defer app.RequireStop()
+	if _, err := portal.WhoAmI(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(tel.Named(dynamics.SpanCallPrefix + "WhoAmI")); n != 1 {
+		t.Errorf("%d WhoAmI spans reached the host's provider, want 1", n)
+	}
+	if got := tel.Metrics(t).Value(dynamics.MetricTokenFetches); got != 1 {
+		t.Errorf("%s = %v at the host's provider, want 1", dynamics.MetricTokenFetches, got)
 	}
 }

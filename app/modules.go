@@ -16,6 +16,7 @@ import (
 	"go.uber.org/fx/fxevent"
 
 	"github.com/hlf/dynamicsportal/adapters/checkpoint"
+	"github.com/hlf/dynamicsportal/adapters/dynamics"
 	"github.com/hlf/dynamicsportal/adapters/jsonl"
 	"github.com/hlf/dynamicsportal/adapters/postgres"
 	"github.com/hlf/dynamicsportal/adapters/stub"
@@ -88,6 +89,11 @@ type PortalParams struct {
 	// module evaluates the flag with it once and then shuts it down, so
 	// hand in an instance of its own.
 	FlagProvider openfeature.FeatureProvider `optional:"true"`
+	// TracerProvider and MeterProvider, when the host supplies them, get
+	// the real adapter's spans and metrics (see the README's Observability
+	// section). The module never uses or installs the global providers.
+	TracerProvider trace.TracerProvider `optional:"true"`
+	MeterProvider  metric.MeterProvider `optional:"true"`
 }
 
 // PortalResult is the output of NewPortal.
@@ -114,7 +120,9 @@ func NewPortal(p PortalParams) (PortalResult, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), flagsTimeout)
 	defer cancel()
-	portal, choice, err := SelectPortal(ctx, p.Config, provider, p.Credentials, p.HTTPClient, p.Logger)
+	portal, choice, err := SelectPortal(ctx, p.Config, provider, p.Credentials, &dynamics.Options{
+		HTTPClient: p.HTTPClient, TracerProvider: p.TracerProvider, MeterProvider: p.MeterProvider,
+	}, p.Logger)
 	if err != nil {
 		return PortalResult{}, err
 	}

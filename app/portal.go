@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 
 	"github.com/open-feature/go-sdk/openfeature"
 
@@ -27,12 +26,17 @@ type PortalChoice struct {
 // provider and returns the real Dynamics adapter when it is on, or the no-op
 // stub when it is off or cannot be evaluated. The provider is shut down
 // after the evaluation. Only the chosen implementation is built: with the
-// flag off, no base URL or credentials are needed. hc may be nil (the
-// adapter then uses its own client).
+// flag off, no base URL or credentials are needed.
+//
+// adapter, which may be nil, holds the real adapter's settings that Config
+// does not: its HTTPClient, TracerProvider and MeterProvider, its retry
+// policy and time limits. The fields Config has (tenant, authority host,
+// correlation header, entity sets, time zone) and the logger are taken
+// from cfg and logger instead; adapter itself is not changed.
 //
 // The caller closes the returned portal when it implements io.Closer (the
 // real adapter does).
-func SelectPortal(ctx context.Context, cfg Config, provider openfeature.FeatureProvider, creds ports.CredentialProvider, hc *http.Client, logger *slog.Logger) (ports.DynamicsPortal, PortalChoice, error) {
+func SelectPortal(ctx context.Context, cfg Config, provider openfeature.FeatureProvider, creds ports.CredentialProvider, adapter *dynamics.Options, logger *slog.Logger) (ports.DynamicsPortal, PortalChoice, error) {
 	on, reason, err := evaluate(ctx, provider)
 	choice := PortalChoice{Live: on && err == nil, Reason: reason}
 	if !choice.Live {
@@ -46,15 +50,14 @@ func SelectPortal(ctx context.Context, cfg Config, provider openfeature.FeatureP
 	if creds == nil {
 		return nil, choice, fmt.Errorf("%w: no credential provider", ports.ErrInvalidConfig)
 	}
-	p, err := dynamics.New(cfg.BaseURL, creds, &dynamics.Options{
-		Tenant:            cfg.TenantID,
-		AuthorityHost:     cfg.AuthorityHost,
-		CorrelationHeader: cfg.CorrelationHeader,
-		EntitySets:        dynamics.EntitySets{Certifications: cfg.CertificationSet, Assignments: cfg.AssignmentSet},
-		Location:          cfg.TimeZone,
-		HTTPClient:        hc,
-		Logger:            logger,
-	})
+	var opts dynamics.Options
+	if adapter != nil {
+		opts = *adapter
+	}
+	opts.Tenant, opts.AuthorityHost, opts.CorrelationHeader = cfg.TenantID, cfg.AuthorityHost, cfg.CorrelationHeader
+	opts.EntitySets = dynamics.EntitySets{Certifications: cfg.CertificationSet, Assignments: cfg.AssignmentSet}
+	opts.Location, opts.Logger = cfg.TimeZone, logger
+	p, err := dynamics.New(cfg.BaseURL, creds, &opts)
 	if err != nil {
 		return nil, choice, err
 	}

@@ -36,8 +36,10 @@ var continueOnError = []string{"odata.continue-on-error"}
 // A portal that answers the $batch endpoint itself with 404, 405 or 501
 // does not offer it: from then on, for the life of the Client, batches are
 // sent as single requests, one after another (logged once, at info).
-func (c *Client) WriteSyncMetadataBatch(ctx context.Context, writes []ports.SyncWrite) ([]ports.SyncWriteResult, error) {
+func (c *Client) WriteSyncMetadataBatch(ctx context.Context, writes []ports.SyncWrite) (_ []ports.SyncWriteResult, err error) {
 	const op = "WriteSyncMetadataBatch"
+	ctx, cs := c.tel.startCall(ctx, op)
+	defer func() { cs.end(ctx, err) }()
 	if len(writes) > ports.MaxBatchWrites {
 		return nil, badRequest(op, "more writes than a batch may hold")
 	}
@@ -66,7 +68,7 @@ func (c *Client) WriteSyncMetadataBatch(ctx context.Context, writes []ports.Sync
 	k.prefer = continueOnError
 	k.batch = b
 	b.boundary = "batch_" + k.corr[0]
-	_, err := c.do(ctx, k)
+	_, err = c.do(ctx, k)
 	switch {
 	case b.answered:
 		// Some writes are settled. Those still pending failed with the

@@ -17,6 +17,8 @@ import (
 	"github.com/failsafe-go/failsafe-go"
 	"github.com/failsafe-go/failsafe-go/timeout"
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hlf/dynamicsportal/adapters/dynamics/resilience"
 	"github.com/hlf/dynamicsportal/ports"
@@ -67,6 +69,8 @@ type reply struct {
 	body        []byte
 	oversized   bool
 	verdict     resilience.Verdict
+	sent        time.Time     // when the request went out; zero when it did not
+	paused      time.Duration // waited before it because the portal asked to
 }
 
 // Verdict implements resilience.Judged.
@@ -114,9 +118,12 @@ func (c *Client) do(ctx context.Context, k call) (reply, error) {
 	if !k.idempotent() {
 		exec = failsafe.With(c.total, c.perAttempt)
 	}
+	cs := callSpanFrom(ctx)
+	cs.request(k)
 	var last reply // the last attempt's answer, kept when a time limit replaces it
 	r, err := exec.WithContext(ctx).GetWithExecution(func(e failsafe.Execution[reply]) (reply, error) {
 		r, err := c.attempt(e.Context(), deadline, k, e.Attempts())
+		cs.attempt(ctx, e.Attempts(), r, err)
 		last = r
 		return r, err
 	})
@@ -166,11 +173,13 @@ func (c *Client) mayWait(asked time.Duration, deadline time.Time) bool {
 // the attempt's context from the executor: its time limit policies end it.
 // n counts the attempts.
 func (c *Client) attempt(ctx context.Context, deadline time.Time, k call, n int) (reply, error) {
-	if err := c.throttle.acquire(ctx, func(d time.Duration) bool { return c.mayWait(d, deadline) }); err != nil {
-		return reply{}, c.notSent(k, err)
+	paused, err := c.throttle.acquire(ctx, func(d time.Duration) bool { return c.mayWait(d, deadline) })
+	if err != nil {
+		return reply{paused: paused}, c.notSent(k, err)
 	}
 	start := time.Now()
 	r, err := c.exchange(ctx, k)
+	r.sent, r.paused = start, paused
 	if k.batch != nil && err == nil {
 		// Parts to send again make the answer a 429 or 5xx of the batch.
 		k.batch.settle(ctx, c, k, &r, n)
@@ -251,6 +260,11 @@ func (c *Client) exchange(ctx context.Context, k call) (reply, error) {
 	}
 	if k.method == http.MethodPatch {
 		h["If-Match"] = ifMatchAny
+	}
+	if trace.SpanContextFromContext(ctx).IsValid() {
+		// The W3C trace context of the call's span (or of the caller's,
+		// without a tracer); the correlation id stays as it is.
+		propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(h))
 	}
 
 	resp, err := c.hc.Do(req)

@@ -36,6 +36,7 @@ type Client struct {
 	timeouts   Timeouts
 	corrKey    string         // canonical name of the correlation header
 	loc        *time.Location // the zone of the dates in date-time form
+	tel        *telemetry     // nil without providers
 
 	scheme, host string // of the base URL, for continuation checks
 	whoAmIURL    string
@@ -116,7 +117,11 @@ func New(baseURL string, creds ports.CredentialProvider, opts *Options) (*Client
 		defaultPrefer: []string{maxPageSizePrefer(cfg.pageSize)},
 		maxPageBody:   cfg.maxPageBody,
 	}
+	if c.tel, err = newTelemetry(cfg.tp, cfg.mp, baseStr, TokenURL(cfg.authority, cfg.tenant)); err != nil {
+		return nil, err
+	}
 	c.tokens = &tokenCache{
+		tel:      c.tel,
 		now:      cfg.now,
 		timeout:  cfg.timeouts.Token,
 		tokenURL: TokenURL(cfg.authority, cfg.tenant),

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/hlf/dynamicsportal/adapters/dynamics/resilience"
 	"github.com/hlf/dynamicsportal/ports"
 )
@@ -98,6 +101,13 @@ type Options struct {
 	// Now is the clock the token cache judges expiry with (default
 	// time.Now).
 	Now func() time.Time
+	// TracerProvider gets a span for each logical call and token fetch;
+	// MeterProvider gets the call and token metrics (see the README's
+	// Observability section). Nil means none: with neither, the adapter
+	// records nothing, and only passes on the caller's trace context in
+	// the traceparent header.
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
 }
 
 // EntitySets are the entity-set names of the two tables the adapter reads:
@@ -148,6 +158,8 @@ type config struct {
 	loc         *time.Location
 	log         *slog.Logger
 	now         func() time.Time
+	tp          trace.TracerProvider
+	mp          metric.MeterProvider
 	maxPageBody int64
 	maxInFlight int
 }
@@ -173,6 +185,8 @@ func (o *Options) check() (config, error) {
 		loc:         o.Location,
 		log:         o.Logger,
 		now:         o.Now,
+		tp:          o.TracerProvider,
+		mp:          o.MeterProvider,
 		maxPageBody: MaxPageBody,
 		maxInFlight: DefaultMaxInFlight,
 	}

@@ -13,7 +13,9 @@ import (
 
 // WhoAmI calls the WhoAmI function: it proves that the portal accepts the
 // credentials and tells the identity the module acts as.
-func (c *Client) WhoAmI(ctx context.Context) (ports.Identity, error) {
+func (c *Client) WhoAmI(ctx context.Context) (_ ports.Identity, err error) {
+	ctx, cs := c.tel.startCall(ctx, "WhoAmI")
+	defer func() { cs.end(ctx, err) }()
 	k := newCall(ctx, "WhoAmI", http.MethodGet, c.whoAmIURL)
 	r, err := c.do(ctx, k)
 	if err != nil {
@@ -44,8 +46,10 @@ func (c *Client) ListAssignments(ctx context.Context, q ports.PageQuery) (ports.
 }
 
 // GetCertification returns the certification with the given GUID.
-func (c *Client) GetCertification(ctx context.Context, id string) (ports.Certification, error) {
+func (c *Client) GetCertification(ctx context.Context, id string) (_ ports.Certification, err error) {
 	const op = "GetCertification"
+	ctx, cs := c.tel.startCall(ctx, op)
+	defer func() { cs.end(ctx, err) }()
 	if !ports.IsID(id) {
 		return ports.Certification{}, badRequest(op, "id is not a GUID")
 	}
@@ -72,8 +76,10 @@ func (c *Client) GetCertification(ctx context.Context, id string) (ports.Certifi
 // certification with If-Match: *, so a missing record fails with notFound
 // and is never created. Only the statuses 1 to 4 may be written, with a
 // non-zero time, which is sent in UTC to the second.
-func (c *Client) WriteSyncMetadata(ctx context.Context, id string, m ports.SyncMetadata) (ports.SyncResponse, error) {
+func (c *Client) WriteSyncMetadata(ctx context.Context, id string, m ports.SyncMetadata) (_ ports.SyncResponse, err error) {
 	const op = "WriteSyncMetadata"
+	ctx, cs := c.tel.startCall(ctx, op)
+	defer func() { cs.end(ctx, err) }()
 	if err := checkSyncWrite(op, id, m); err != nil {
 		return ports.SyncResponse{}, err
 	}
@@ -127,7 +133,9 @@ func syncAnswer(k call, r reply, id string, m ports.SyncMetadata) (ports.SyncRes
 const minRecord = 48
 
 // listPage reads one page of the entity set s.
-func listPage[W, T any](ctx context.Context, c *Client, op string, s *entitySet, q ports.PageQuery, conv func(*W, *time.Location) (T, string)) (ports.Page[T], error) {
+func listPage[W, T any](ctx context.Context, c *Client, op string, s *entitySet, q ports.PageQuery, conv func(*W, *time.Location) (T, string)) (_ ports.Page[T], err error) {
+	ctx, cs := c.tel.startCall(ctx, op)
+	defer func() { cs.end(ctx, err) }()
 	u, err := c.pageURL(op, s, q)
 	if err != nil {
 		return ports.Page[T]{}, err

@@ -50,18 +50,22 @@ func (t *throttleWait) Error() string { return "the portal asked to wait " + t.w
 // mayWait allows it (the call's one decision about a pause, Client.mayWait),
 // and otherwise acquire returns a *throttleWait at once, without sending.
 // A free slot is waited for as long as ctx lasts (the call's time limits
-// end it). It returns ctx's error when ctx ends first.
-func (t *throttle) acquire(ctx context.Context, mayWait func(time.Duration) bool) error {
+// end it). It returns ctx's error when ctx ends first. paused is the time
+// it waited for the portal's "not before".
+func (t *throttle) acquire(ctx context.Context, mayWait func(time.Duration) bool) (paused time.Duration, err error) {
 	for {
 		t.mu.Lock()
 		if !t.notBefore.IsZero() {
 			if wait := time.Until(t.notBefore); wait > 0 {
 				t.mu.Unlock()
 				if !mayWait(wait) {
-					return &throttleWait{wait: wait}
+					return paused, &throttleWait{wait: wait}
 				}
-				if err := sleepCtx(ctx, wait); err != nil {
-					return err
+				begin := time.Now()
+				err := sleepCtx(ctx, wait)
+				paused += time.Since(begin)
+				if err != nil {
+					return paused, err
 				}
 				continue
 			}
@@ -70,25 +74,25 @@ func (t *throttle) acquire(ctx context.Context, mayWait func(time.Duration) bool
 		if t.inflight < t.limit && len(t.queue) == 0 {
 			t.inflight++
 			t.mu.Unlock()
-			return nil
+			return paused, nil
 		}
 		ready := make(chan struct{})
 		t.queue = append(t.queue, ready)
 		t.mu.Unlock()
 		if err := t.await(ctx, ready); err != nil {
-			return err
+			return paused, err
 		}
 		t.mu.Lock()
-		paused := t.notBefore.After(time.Now())
-		if paused {
+		resume := t.notBefore.After(time.Now())
+		if resume {
 			// A 429 came while this caller queued: give the slot back and
 			// wait like everyone else.
 			t.inflight--
 			t.wakeLocked()
 		}
 		t.mu.Unlock()
-		if !paused {
-			return nil
+		if !resume {
+			return paused, nil
 		}
 	}
 }

@@ -179,7 +179,7 @@ func TestThrottleHalvesOncePerRoundAndRecovers(t *testing.T) {
 		th := newThrottle(8)
 		acquire := func() time.Time {
 			t.Helper()
-			if err := th.acquire(t.Context(), waitAny); err != nil {
+			if _, err := th.acquire(t.Context(), waitAny); err != nil {
 				t.Fatal(err)
 			}
 			return time.Now()
@@ -232,12 +232,12 @@ func TestThrottleHalvesOncePerRoundAndRecovers(t *testing.T) {
 func TestThrottleQueuedCallerLeavesOnCancelOrDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		th := newThrottle(1)
-		if err := th.acquire(t.Context(), waitAny); err != nil {
+		if _, err := th.acquire(t.Context(), waitAny); err != nil {
 			t.Fatal(err)
 		}
 		ctx, cancel := context.WithCancel(t.Context())
 		errc := make(chan error)
-		go func() { errc <- th.acquire(ctx, waitAny) }()
+		go func() { _, err := th.acquire(ctx, waitAny); errc <- err }()
 		synctest.Wait()
 		cancel()
 		if err := <-errc; !errors.Is(err, context.Canceled) {
@@ -246,7 +246,7 @@ func TestThrottleQueuedCallerLeavesOnCancelOrDeadline(t *testing.T) {
 		start := time.Now()
 		dctx, dcancel := context.WithTimeout(t.Context(), 5*time.Second)
 		defer dcancel()
-		if err := th.acquire(dctx, waitAny); !errors.Is(err, context.DeadlineExceeded) {
+		if _, err := th.acquire(dctx, waitAny); !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("wait past the deadline: %v, want the deadline", err)
 		}
 		if time.Since(start) != 5*time.Second {
@@ -256,7 +256,7 @@ func TestThrottleQueuedCallerLeavesOnCancelOrDeadline(t *testing.T) {
 		if th.inflight != 0 || len(th.queue) != 0 {
 			t.Fatalf("in flight %d, queued %d after everyone left", th.inflight, len(th.queue))
 		}
-		if err := th.acquire(t.Context(), waitAny); err != nil {
+		if _, err := th.acquire(t.Context(), waitAny); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -265,13 +265,15 @@ func TestThrottleQueuedCallerLeavesOnCancelOrDeadline(t *testing.T) {
 func TestThrottleQueuedSlotWaitsForPause(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		th := newThrottle(1)
-		if err := th.acquire(t.Context(), waitAny); err != nil {
+		if _, err := th.acquire(t.Context(), waitAny); err != nil {
 			t.Fatal(err)
 		}
 		sent := time.Now()
 		got := make(chan time.Duration)
+		var paused time.Duration
 		go func() {
-			if err := th.acquire(t.Context(), waitAny); err != nil {
+			var err error
+			if paused, err = th.acquire(t.Context(), waitAny); err != nil {
 				t.Error(err)
 			}
 			got <- time.Since(sent)
@@ -283,6 +285,9 @@ func TestThrottleQueuedSlotWaitsForPause(t *testing.T) {
 		if d := <-got; d != 3*time.Second {
 			t.Fatalf("queued caller went at %v, want 3s", d)
 		}
+		if paused != 3*time.Second {
+			t.Errorf("acquire reports a pause of %v, want the 3s the portal asked for", paused)
+		}
 	})
 }
 
@@ -290,7 +295,7 @@ func TestThrottleFastPathAllocatesNothing(t *testing.T) {
 	th := newThrottle(4)
 	ctx := context.Background()
 	allocs := testing.AllocsPerRun(100, func() {
-		if err := th.acquire(ctx, waitAny); err != nil {
+		if _, err := th.acquire(ctx, waitAny); err != nil {
 			t.Fatal(err)
 		}
 		th.release(time.Now(), http.StatusOK, 0, 0)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/failsafe-go/failsafe-go"
 	"github.com/failsafe-go/failsafe-go/timeout"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
@@ -68,6 +69,7 @@ type tokenCache struct {
 	creds    ports.CredentialProvider
 	hc       *http.Client
 	log      *slog.Logger
+	tel      *telemetry // nil without providers
 
 	cur      atomic.Pointer[token]
 	mu       sync.Mutex
@@ -79,6 +81,7 @@ type tokenFetch struct {
 	done chan struct{}
 	tok  *token
 	err  *tokenFailure
+	span trace.Span // nil without telemetry
 }
 
 func (tc *tokenCache) fresh(t *token) bool {
@@ -120,6 +123,9 @@ func (tc *tokenCache) invalidate(t *token) { tc.cur.CompareAndSwap(t, nil) }
 // run makes the fetch f within the time limit and hands its outcome to the
 // callers.
 func (tc *tokenCache) run(ctx context.Context, f *tokenFetch) {
+	if tc.tel != nil {
+		ctx, f.span = tc.tel.startToken(ctx)
+	}
 	limit := timeout.NewBuilder[*token](tc.timeout).
 		OnTimeoutExceeded(func(failsafe.ExecutionDoneEvent[*token]) { tc.finish(f, nil, tc.timedOut()) }).
 		Build()
@@ -150,6 +156,9 @@ func (tc *tokenCache) finish(f *tokenFetch, tok *token, err *tokenFailure) {
 		}
 		tc.mu.Unlock()
 		f.tok, f.err = tok, err
+		if f.span != nil {
+			tc.tel.endToken(f.span, err)
+		}
 		close(f.done)
 	})
 }
@@ -187,16 +196,22 @@ func (tc *tokenCache) fetch(ctx context.Context) (*token, *tokenFailure) {
 		start = time.Now()
 	}
 	ot, err := cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, tc.hc))
-	if debug {
+	span := trace.SpanFromContext(ctx)
+	if debug || span.IsRecording() {
 		status := http.StatusOK
 		if re, ok := errors.AsType[*oauth2.RetrieveError](err); ok && re.Response != nil {
 			status = re.Response.StatusCode
 		} else if err != nil {
 			status = 0
 		}
-		tc.log.LogAttrs(ctx, slog.LevelDebug, "token fetch",
-			slog.String("method", http.MethodPost), slog.String("url", tc.tokenURL),
-			slog.Int("status", status), slog.Duration("duration", time.Since(start)))
+		if status != 0 {
+			span.SetAttributes(attrStatusCode.Int(status))
+		}
+		if debug {
+			tc.log.LogAttrs(ctx, slog.LevelDebug, "token fetch",
+				slog.String("method", http.MethodPost), slog.String("url", tc.tokenURL),
+				slog.Int("status", status), slog.Duration("duration", time.Since(start)))
+		}
 	}
 	if err != nil {
 		return nil, tc.failure(ctx, err)

@@ -14,6 +14,9 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/hashicorp/go-retryablehttp"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
@@ -124,7 +127,10 @@ func decodeWhoAmI(b *testing.B, resp *http.Response) {
 //     policy, time limits, correlation ids, throttle state) and debug
 //     logging off;
 //   - impl=retryablehttp: go-retryablehttp around oauth2.Transport, the
-//     usual Go combination.
+//     usual Go combination;
+//   - impl=adapter-otel: the adapter reporting to OpenTelemetry SDK
+//     providers (spans batched to an in-memory exporter, metrics kept for
+//     a manual reader): the cost of observability when a host turns it on.
 //
 // All three send the same request: the headers the portal contract asks
 // for, a new correlation id each time. Allocations are counted for the
@@ -168,26 +174,16 @@ func BenchmarkCall(b *testing.B) {
 		}
 	})
 
-	b.Run("impl=adapter", func(b *testing.B) {
-		hc := &http.Client{Transport: transport(serverPool(ts))}
-		creds := ports.CredentialProviderFunc(func(context.Context) (ports.Credentials, error) {
-			return ports.NewCredentials(callClientID, callSecret), nil
-		})
-		c, err := dynamics.New(ts.URL, creds, &dynamics.Options{Tenant: callTenant, AuthorityHost: ts.URL, HTTPClient: hc})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer c.Close()
-		ctx := b.Context()
-		if _, err := c.WhoAmI(ctx); err != nil { // token and connection
-			b.Fatal(err)
-		}
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := c.WhoAmI(ctx); err != nil {
-				b.Fatal(err)
-			}
-		}
+	b.Run("impl=adapter", func(b *testing.B) { benchAdapter(b, ts, nil) })
+
+	b.Run("impl=adapter-otel", func(b *testing.B) {
+		tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewInMemoryExporter()))
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+		defer func() {
+			_ = tp.Shutdown(context.Background())
+			_ = mp.Shutdown(context.Background())
+		}()
+		benchAdapter(b, ts, &dynamics.Options{TracerProvider: tp, MeterProvider: mp})
 	})
 
 	b.Run("impl=retryablehttp", func(b *testing.B) {
@@ -220,4 +216,33 @@ func BenchmarkCall(b *testing.B) {
 			get()
 		}
 	})
+}
+
+// benchAdapter measures WhoAmI through the adapter with the settings of
+// opts (nil: none) against ts.
+func benchAdapter(b *testing.B, ts *httptest.Server, opts *dynamics.Options) {
+	var o dynamics.Options
+	if opts != nil {
+		o = *opts
+	}
+	o.Tenant, o.AuthorityHost = callTenant, ts.URL
+	o.HTTPClient = &http.Client{Transport: transport(serverPool(ts))}
+	creds := ports.CredentialProviderFunc(func(context.Context) (ports.Credentials, error) {
+		return ports.NewCredentials(callClientID, callSecret), nil
+	})
+	c, err := dynamics.New(ts.URL, creds, &o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	ctx := b.Context()
+	if _, err := c.WhoAmI(ctx); err != nil { // token and connection
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.WhoAmI(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -23,7 +23,7 @@ run() {
 }
 : > "$out/all.txt"
 
-# Interleaved: raw, adapter and retryablehttp one after another, twenty
+# Interleaved: raw, adapter, adapter-otel and retryablehttp one after another, twenty
 # times (go test -count would repeat each one in a row).
 for _ in $(seq 20); do run BenchmarkCall 3000x; done
 run BenchmarkColdStart 3x
@@ -74,6 +74,14 @@ row "1 per call: bytes (adapter; raw, retryablehttp)" "$ab B ($rb, $ub)" "–" "
 row "1 per call: median time (adapter; raw, retryablehttp)" \
   "$(us "$at") ± $(median adapter sec/op 1) ($(us "$rt") ± $(median raw sec/op 1), $(us "$ut") ± $(median retryablehttp sec/op 1))" \
   "adapter/raw ≤ 1.05" "$(ratio "$at" "$rt") $(verdict "$(ratio "$at" "$rt")" "<=" 1.05) (benchstat: $(median adapter sec/op 2) $(median adapter sec/op 3)); retryablehttp/raw $(ratio "$ut" "$rt")"
+
+# The adapter reporting to OpenTelemetry SDK providers (in-memory exporter
+# and manual reader), beside the adapter without providers (the no-op
+# default, the rows above).
+ot=$(median adapter-otel sec/op); oa=$(median adapter-otel allocs/op); ob=$(median adapter-otel B/op)
+row "1 per call, OpenTelemetry on (adapter-otel): time, allocs, bytes" \
+  "$(us "$ot") ± $(median adapter-otel sec/op 1), $oa allocs, $ob B" "–" \
+  "$(ratio "$ot" "$at") of the adapter without providers, $(ratio "$ot" "$rt") of raw"
 
 tok=$(metric BenchmarkColdStart token-requests/op)
 row "2 cold start, 1000 callers: token requests" "$tok" "1" "$(verdict "$tok" "==" 1)"
