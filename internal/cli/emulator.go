@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -34,6 +36,7 @@ type emulatorOptions struct {
 	batchPerPart    bool
 	dopHint         int
 	faults          faultList
+	credential      string
 }
 
 // faultList collects repeated --fault flags.
@@ -56,6 +59,7 @@ func emulatorFlags(fs *flag.FlagSet, e *env) {
 	fs.DurationVar(&o.operationCost, "operation-cost", 0, "execution time charged per operation, a $batch part being one (0: the time measured)")
 	fs.BoolVar(&o.batchPerPart, "batch-per-part", false, "count a $batch as one request per part against --limit-requests (default: one request)")
 	fs.IntVar(&o.dopHint, "dop-hint", 0, "x-ms-dop-hint sent on responses (0: none)")
+	fs.StringVar(&o.credential, "credential", "secret", "the credential of the printed environment: secret, certificate (a PEM file the emulator writes and trusts) or federated (a token file the emulator writes and renews)")
 	fs.Var(&o.faults, "fault", "inject a fault, repeatable (syntax in the emulator package documentation), e.g. certifications:503,503")
 	fs.StringVar(&e.settings.logLevel, "log-level", "", "debug logs every request (env "+app.EnvLogLevel+")")
 	fs.StringVar(&e.settings.logFormat, "log-format", "", "text or json (env "+app.EnvLogFormat+")")
@@ -85,6 +89,17 @@ func runEmulator(ctx context.Context, e *env, _ []string) error {
 		DOPHint: o.dopHint,
 		Logger:  logger,
 	}
+	switch o.credential {
+	case "secret", "federated":
+	case "certificate":
+		cc, err := emulator.NewClientCertificate()
+		if err != nil {
+			return fmt.Errorf("emulator: client certificate: %w", err)
+		}
+		opts.ClientCertificates = []*emulator.ClientCertificate{cc}
+	default:
+		return usageError{fmt.Sprintf("--credential %q: want secret, certificate or federated", o.credential)}
+	}
 	type injection struct {
 		route emulator.Route
 		fault emulator.Fault
@@ -105,7 +120,14 @@ func runEmulator(ctx context.Context, e *env, _ []string) error {
 	for _, f := range faults {
 		em.Inject(f.route, f.fault)
 	}
+	credLine, err := emulatorCredential(ctx, em, o.credential, opts.ClientCertificates)
+	if err != nil {
+		return err
+	}
 	for _, line := range em.Env() {
+		if strings.HasPrefix(line, "AZURE_CLIENT_SECRET=") {
+			line = credLine
+		}
 		fmt.Fprintln(e.stdout, line)
 	}
 	fmt.Fprintf(e.stderr, "portal emulator serving %s with %d certifications; interrupt to stop\n", em.BaseURL(), o.certifications)
@@ -168,4 +190,48 @@ func runDemo(ctx context.Context, e *env, _ []string) error {
 			return ports.CredentialProviderFunc(func(context.Context) (ports.Credentials, error) { return creds, nil })
 		}),
 	})
+}
+
+// emulatorCredential returns the environment line of the emulator's
+// credential of kind. For a certificate it writes the PEM file (the
+// emulator's own test key, which opens nothing but this emulator); for a
+// federated token it writes the token file and renews it every half hour,
+// as a platform does, until ctx ends. The files live in the emulator's
+// temporary directory, which Close removes.
+func emulatorCredential(ctx context.Context, em *emulator.Emulator, kind string, certs []*emulator.ClientCertificate) (string, error) {
+	dir := filepath.Dir(em.CAFile())
+	switch kind {
+	case "certificate":
+		path := filepath.Join(dir, "client.pem")
+		if err := os.WriteFile(path, certs[0].PEM(), 0o600); err != nil {
+			return "", fmt.Errorf("emulator: %w", err)
+		}
+		return "AZURE_CLIENT_CERTIFICATE_PATH=" + path, nil
+	case "federated":
+		path := filepath.Join(dir, "azure-identity-token")
+		write := func() error {
+			tmp := path + ".new"
+			if err := os.WriteFile(tmp, []byte(em.FederatedToken(emulator.FederatedTokenOptions{})), 0o600); err != nil {
+				return err
+			}
+			return os.Rename(tmp, path)
+		}
+		if err := write(); err != nil {
+			return "", fmt.Errorf("emulator: %w", err)
+		}
+		go func() {
+			t := time.NewTicker(30 * time.Minute)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					_ = write()
+				}
+			}
+		}()
+		return "AZURE_FEDERATED_TOKEN_FILE=" + path, nil
+	}
+	return "AZURE_CLIENT_SECRET=" + em.ClientSecret(), nil
 }

@@ -552,9 +552,26 @@ func TestFlagsBeatEnvironment(t *testing.T) {
 // `emulator` prints the environment a client needs; `check` with exactly
 // those lines succeeds; SIGINT stops it with status 0.
 func TestEmulatorCommand(t *testing.T) {
+	for kind, credVar := range map[string]string{
+		"secret":      "AZURE_CLIENT_SECRET",
+		"certificate": "AZURE_CLIENT_CERTIFICATE_PATH",
+		"federated":   "AZURE_FEDERATED_TOKEN_FILE",
+	} {
+		t.Run(kind, func(t *testing.T) { testEmulatorCommand(t, kind, credVar) })
+	}
+	t.Run("unknown credential", func(t *testing.T) {
+		r := runBinary(t, nil, "emulator", "--addr", "127.0.0.1:0", "--credential", "kerberos")
+		r.wantExit(t, 2, "config")
+	})
+}
+
+// testEmulatorCommand runs `portalsync emulator --credential kind` and
+// `portalsync check` with the environment it prints, which names the
+// credential in credVar and no other.
+func testEmulatorCommand(t *testing.T, kind, credVar string) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	cmd := command(ctx, nil, "emulator", "--addr", "127.0.0.1:0", "--certifications", "7")
+	cmd := command(ctx, nil, "emulator", "--addr", "127.0.0.1:0", "--certifications", "7", "--credential", kind)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -585,14 +602,22 @@ func TestEmulatorCommand(t *testing.T) {
 		names[name] = true
 	}
 	for _, want := range []string{"DYNAMICS_BASE_URL", "AZURE_TENANT_ID", "AZURE_AUTHORITY_HOST", "AZURE_CLIENT_ID",
-		"AZURE_CLIENT_SECRET", "SSL_CERT_FILE", "FEATURE_DYNAMICS_PORTAL_ENABLED"} {
+		credVar, "SSL_CERT_FILE", "FEATURE_DYNAMICS_PORTAL_ENABLED"} {
 		if !names[want] {
 			t.Errorf("the emulator printed no %s line; stdout so far: %q", want, env)
+		}
+	}
+	for _, other := range []string{"AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_FEDERATED_TOKEN_FILE"} {
+		if other != credVar && names[other] {
+			t.Errorf("the emulator printed %s beside %s", other, credVar)
 		}
 	}
 
 	r := runBinary(t, env, "check")
 	r.wantExit(t, 0, "")
+	if !strings.Contains(r.stderr, "kind="+kind+"\n") {
+		t.Errorf("check did not use the %s credential:\n%s", kind, r.stderr)
+	}
 	var id ports.Identity
 	if err := json.Unmarshal([]byte(r.stdout), &id); err != nil || id.Stub || id.UserID == "" {
 		t.Errorf("check against the emulator command: %q (%v)", r.stdout, err)
