@@ -301,11 +301,12 @@ func expectWithin(certs []ports.Certification, loc *time.Location, size, windowD
 type report struct {
 	Portal string `json:"portal"`
 	ports.SyncCounts
-	FailedIDs []string  `json:"failedIds"`
-	Resumed   bool      `json:"resumed"`
-	Complete  bool      `json:"complete"`
-	StartedAt time.Time `json:"startedAt"`
-	Duration  string    `json:"duration"`
+	FailedIDs   []string  `json:"failedIds"`
+	Assignments int       `json:"assignments"`
+	Resumed     bool      `json:"resumed"`
+	Complete    bool      `json:"complete"`
+	StartedAt   time.Time `json:"startedAt"`
+	Duration    string    `json:"duration"`
 }
 
 // parseReport decodes stdout as exactly one report with exactly the

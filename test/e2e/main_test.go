@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/hlf/dynamicsportal/internal/pgtest"
 	"github.com/hlf/dynamicsportal/test/emulator"
 )
 
@@ -34,7 +35,7 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(1)
 	}
-	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+	goleak.VerifyTestMain(pgtest.Wrap(m), goleak.Cleanup(func(code int) {
 		if testing.Verbose() {
 			fmt.Printf("secret scan outside the fault matrix: %d bytes, %d hits\n", otherScan.bytes, len(otherScan.hits))
 		}

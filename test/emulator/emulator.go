@@ -433,6 +433,13 @@ func (e *Emulator) DeleteCertification(id string) bool {
 	return e.store.deleteCertification(strings.ToLower(id))
 }
 
+// EndAssignment ends an assignment on the given date, as a coordinator
+// would in the portal: end date set, status ended (3), state inactive, a
+// new row version. It reports whether the assignment exists.
+func (e *Emulator) EndAssignment(id string, on ports.Date) bool {
+	return e.store.endAssignment(strings.ToLower(id), on, e.now())
+}
+
 // RevokeTokens makes every token issued so far invalid: the Web API
 // answers 401 to them. New tokens work.
 func (e *Emulator) RevokeTokens() { e.tokens.revoke() }

@@ -268,3 +268,30 @@ func ExampleParseFault() {
 	fmt.Println(route, fault.Status, fault.RetryAfter, fault.Times, err)
 	// Output: certifications 503 2s 2 <nil>
 }
+
+func TestEndAssignment(t *testing.T) {
+	clk := newClock()
+	e := start(t, Options{Seed: 3, Certifications: 40, Now: clk.Now})
+	before := e.Assignments()
+	target := before[len(before)/2]
+	yesterday := ports.DateOf(clk.Now().UTC()).AddDays(-1)
+	if !e.EndAssignment(strings.ToUpper(target.ID), yesterday) {
+		t.Fatal("EndAssignment of an existing assignment: false")
+	}
+	if e.EndAssignment("00000000-0000-4000-8000-000000000000", yesterday) {
+		t.Error("EndAssignment of a missing assignment: true")
+	}
+	after := e.Assignments()
+	for i := range after {
+		a := after[i]
+		if a.ID != target.ID {
+			if !reflect.DeepEqual(a, before[i]) {
+				t.Errorf("assignment %s changed too", a.ID)
+			}
+			continue
+		}
+		if a.EndDate != yesterday || a.Status != 3 || a.State != ports.StateInactive || a.ETag == target.ETag {
+			t.Errorf("ended assignment %+v, want end %s, status 3, inactive, a new version", a, yesterday)
+		}
+	}
+}

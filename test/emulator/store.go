@@ -293,6 +293,23 @@ func (st *store) certifications() []ports.Certification {
 	return out
 }
 
+func (st *store) endAssignment(id string, on ports.Date, now time.Time) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	rows := st.assigns.rows
+	i, ok := sort.Find(len(rows), func(i int) int { return strings.Compare(id, rows[i].id) })
+	if !ok {
+		return false
+	}
+	r := &rows[i]
+	r.end, r.status, r.state = on, 3, int(ports.StateInactive)
+	r.modified = now.UTC().Truncate(time.Second)
+	st.version++
+	r.version = st.version
+	st.assigns.byModified = nil
+	return true
+}
+
 func (st *store) assignments() []ports.Assignment {
 	st.mu.RLock()
 	defer st.mu.RUnlock()
