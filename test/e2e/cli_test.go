@@ -207,7 +207,7 @@ func TestSyncReportAndSecondPass(t *testing.T) {
 	if rep.Resumed {
 		t.Error("a fresh pass reports resumed")
 	}
-	if n := checkWrites(t, e, x); n != len(x.needs) {
+	if n := checkWrites(t, e, x, false); n != len(x.needs) {
 		t.Errorf("%d writes, want %d", n, len(x.needs))
 	}
 	if n := e.Stats().Requests[emulator.RouteCertifications]; n != pagesOfThree {
@@ -310,7 +310,7 @@ func TestSyncInterruptedAndResumed(t *testing.T) {
 		t.Error("the second run did not resume")
 	}
 	checkComplete(t, rep, x, 0)
-	if got := checkWrites(t, e, x); got != len(x.needs) {
+	if got := checkWrites(t, e, x, false); got != len(x.needs) {
 		t.Errorf("%d records written over both runs, want %d", got, len(x.needs))
 	}
 	if fileExists(cp) {

@@ -131,7 +131,7 @@ func TestEachCredentialThroughCheckAndSync(t *testing.T) {
 					"--out", filepath.Join(dir, "records.jsonl"), "--checkpoint", filepath.Join(dir, "checkpoint.json"))
 				r.wantExit(t, 0, "")
 				checkComplete(t, parseReport(t, r.stdout), x, 0)
-				if n := checkWrites(t, e, x); n != len(x.needs) {
+				if n := checkWrites(t, e, x, false); n != len(x.needs) {
 					t.Errorf("%d writes, want %d", n, len(x.needs))
 				}
 				if s := e.Stats(); s.TokenRequests != 1 {

@@ -50,6 +50,9 @@ type row struct {
 	atLeast  bool
 	// writes is the number of writes the emulator must have applied.
 	writes func(x expectation) int
+	// resent allows a record written twice: a batch whose answer was lost
+	// is sent again.
+	resent bool
 	// after checks more, and may run the command again.
 	after func(f *fixture, r result)
 }
@@ -230,6 +233,8 @@ func TestFaultMatrix(t *testing.T) {
 		check    = []string{"check"}
 		list     = []string{"certifications", "--page-size", "3"}
 		syncPass = []string{"sync", "--page-size", "3", "--write-batch", "1", "--checkpoint", "{dir}/checkpoint.json", "--out", "{dir}/records.jsonl"}
+		// Each page's writes in one $batch request.
+		batchPass = []string{"sync", "--page-size", "3", "--write-batch", "10", "--checkpoint", "{dir}/checkpoint.json", "--out", "{dir}/records.jsonl"}
 	)
 	with := func(base []string, more ...string) []string { return append(slices.Clone(base), more...) }
 
@@ -418,6 +423,47 @@ func TestFaultMatrix(t *testing.T) {
 			setup:  func(f *fixture) { f.emu.SetLatency(emulator.RoutePatch, 300*time.Millisecond) },
 			during: deleteDuringWrite,
 			exit:   0, route: emulator.RoutePatch, attempts: needsPlus(0), writes: needsPlus(-1)},
+
+		// Writes in $batch requests: one per page, a part per write.
+		{name: "sync, batched: 404 on a part counts it deleted", args: batchPass, faults: []string{"patch:404"},
+			exit: 0, route: emulator.RouteBatch, attempts: pagesPlus(0), writes: needsPlus(-1)},
+		{name: "sync, batched: 412 on a part counts it failed", args: batchPass, faults: []string{"patch:412"},
+			exit: 1, code: "writesFailed", route: emulator.RouteBatch, attempts: pagesPlus(0), writes: needsPlus(-1)},
+		{name: "sync, batched: the whole batch 429 with Retry-After is sent again", args: batchPass,
+			faults: []string{"batch:429,retry-after=0.2,code=0x80072321"},
+			exit:   0, route: emulator.RouteBatch, attempts: pagesPlus(1), writes: needsPlus(0)},
+		{name: "sync, batched: a part 429 is sent again, alone", args: batchPass, faults: []string{"patch:429,retry-after=0.2"},
+			exit: 0, route: emulator.RouteBatch, attempts: pagesPlus(1), writes: needsPlus(0),
+			after: func(f *fixture, _ result) {
+				if got, want := f.emu.Stats().BatchParts, len(f.x.needs)+1; got != want {
+					f.t.Errorf("%d parts sent, want %d: the throttled one again, alone", got, want)
+				}
+			}},
+		{name: "sync, batched: an answer cut short mid-body is sent again", args: batchPass, faults: []string{"batch:truncate"},
+			resent: true, exit: 0, route: emulator.RouteBatch, attempts: pagesPlus(1),
+			writes: func(x expectation) int { return len(x.needs) + x.pageNeeds[0] }},
+		{name: "sync, batched: fewer parts than sent is invalidResponse; nothing counted", args: batchPass,
+			faults: []string{"batch:fewer-parts"},
+			exit:   1, code: "invalidResponse", route: emulator.RouteBatch, attempts: n(1), writes: firstPageNeeds,
+			after: func(f *fixture, r result) {
+				// The portal applied the first page's writes, but did not
+				// confirm them: the report counts none.
+				if rep := parseReport(f.t, r.stdout); rep.Writes.Done != 0 || rep.Pages != 0 {
+					f.t.Errorf("report counts %d writes on %d pages, want none", rep.Writes.Done, rep.Pages)
+				}
+				rerun(f)
+			}},
+		{name: "sync, batched: a malformed multipart answer is invalidResponse", args: batchPass,
+			faults: []string{"batch:malformed"},
+			exit:   1, code: "invalidResponse", route: emulator.RouteBatch, attempts: n(1), writes: firstPageNeeds, after: completes},
+		{name: "sync, batched: a portal without $batch gets single requests", args: batchPass,
+			faults: []string{"batch:404,times=always"},
+			exit:   0, route: emulator.RoutePatch, attempts: needsPlus(0), writes: needsPlus(0),
+			after: func(f *fixture, _ result) {
+				if n := f.emu.Stats().Requests[emulator.RouteBatch]; n != 1 {
+					f.t.Errorf("%d $batch requests, want 1, then single requests", n)
+				}
+			}},
 	}
 
 	var summaries []summary
@@ -491,7 +537,7 @@ func runRow(t *testing.T, i int, rw row) summary {
 	s := summary{name: rw.name, exit: r.code, code: r.errorCode(), route: rw.route}
 	stats := e.Stats()
 	s.attempts = stats.Requests[rw.route]
-	s.writes = checkWrites(t, e, f.x)
+	s.writes = checkWrites(t, e, f.x, rw.resent)
 	r.exitIs(t, rw.exit, rw.code)
 
 	if want := rw.attempts(f.x); s.attempts != want && !(rw.atLeast && s.attempts > want) {
@@ -630,7 +676,7 @@ func rerun(f *fixture) report {
 	r.wantExit(t, 0, "")
 	rep := parseReport(t, r.stdout)
 	checkComplete(t, rep, f.x, 0)
-	if got := checkWrites(t, f.emu, f.x); got != len(f.x.needs) {
+	if got := checkWrites(t, f.emu, f.x, false); got != len(f.x.needs) {
 		t.Errorf("%d writes over both runs, want %d", got, len(f.x.needs))
 	}
 	if fileExists(f.checkpoint()) {
