@@ -188,7 +188,7 @@ func TestSyncTodayIsInTheConfiguredZone(t *testing.T) {
 		"--expiring-within", strconv.Itoa(window)+"d")
 	r.wantExit(t, 0, "")
 	checkComplete(t, parseReport(t, r.stdout), x, 0)
-	if n := checkWrites(t, e, x); n != len(x.needs) {
+	if n := checkWrites(t, e, x, false); n != len(x.needs) {
 		t.Errorf("%d writes, want %d", n, len(x.needs))
 	}
 }
