@@ -70,6 +70,7 @@ func ExampleSchedulingModule() {
 		fx.Supply(app.SchedulingSettings{Schedule: "CRON_TZ=Europe/Oslo 0 2 * * *", ShutdownGrace: 20 * time.Second}),
 		fx.StopTimeout(time.Minute), // longer than the grace period plus 10 s
 		app.Module,
+		app.StoreModule, // the status store on the same pool: records and checkpoint
 		app.SchedulingModule,
 	)
 	fxApp.Run()

@@ -20,8 +20,9 @@ import (
 // app starts, enqueues the periodic job on the elected leader, and stops
 // gracefully when the app stops. It needs the host's *pgxpool.Pool (River's
 // tables migrated: schedule.Migrate), the *core.SyncService (Module
-// provides it; give it the status store as its checkpoint store so any
-// replica resumes a pass) and, optionally, SchedulingSettings.
+// provides it; add StoreModule so that the status store is its checkpoint
+// store and any replica resumes a pass) and, optionally,
+// SchedulingSettings.
 //
 // The app's stop timeout (fx.StopTimeout, 15 s by default) must exceed the
 // shutdown grace plus 10 s, or the app stops waiting before the running
