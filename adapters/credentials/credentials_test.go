@@ -200,3 +200,19 @@ func ExampleChoose() {
 	// federated <nil>
 	// invalid configuration: AZURE_FEDERATED_TOKEN_FILE and AZURE_CLIENT_SECRET are set at once: configure one credential only
 }
+
+func ExampleFromFederatedTokenFile() {
+	dir, _ := os.MkdirTemp("", "workload-identity")
+	defer os.RemoveAll(dir)
+	// The platform writes and rotates this file; the token here only has
+	// the shape of one.
+	path := filepath.Join(dir, "azure-identity-token")
+	_ = os.WriteFile(path, []byte("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl\n"), 0o600)
+
+	lookup := func(key string) (string, bool) {
+		return "0b6f1e2a-4c3d-4e5f-8a9b-0c1d2e3f4a5b", key == "AZURE_CLIENT_ID"
+	}
+	c, err := credentials.FromFederatedTokenFile(lookup, path).Credentials(context.Background())
+	fmt.Println(c, c.IsAssertion(), err)
+	// Output: Credentials{ClientID: 0b6f1e2a-4c3d-4e5f-8a9b-0c1d2e3f4a5b, Assertion: [REDACTED]} true <nil>
+}
