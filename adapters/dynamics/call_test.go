@@ -2,10 +2,13 @@ package dynamics
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"testing/iotest"
@@ -277,6 +280,74 @@ func TestStalledAnswerHoldsLittleMemory(t *testing.T) {
 		// Ten attempts in all (two each); 64 MiB each before the fix.
 		if got := after.TotalAlloc - before.TotalAlloc; got > 4<<20 {
 			t.Errorf("stalled answers allocated %d MiB", got>>20)
+		}
+	})
+}
+
+// The attempt's limit never outlasts the call's guard: with a guard
+// shorter than the attempt limit, a hung attempt ends at the guard, as
+// the guard's networkError, after one attempt.
+func TestAttemptLimitClampedToTheGuard(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &fakeNet{api: func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }}
+		c := newNetClient(t, f, Options{Timeouts: Timeouts{Attempt: 30 * time.Second, Total: 10 * time.Second}})
+		start := time.Now()
+		_, err := c.WhoAmI(t.Context())
+		pe := wantCode(t, err, ports.CodeNetworkError)
+		if d := time.Since(start); d != 10*time.Second || !errors.Is(err, errTotalTimeout) || pe.Message != "no answer within 10s" {
+			t.Errorf("after %v: %+v; want the 10s guard", d, pe)
+		}
+		if n := len(f.apiSeen()); n != 1 {
+			t.Errorf("%d attempts, want 1", n)
+		}
+	})
+}
+
+// Each debug record carries the attempt's real status and duration, and
+// the correlation id the request carried.
+func TestDebugRecordsAreTrue(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		slow := func(code int, body string) http.HandlerFunc {
+			return func(w http.ResponseWriter, r *http.Request) {
+				time.Sleep(250 * time.Millisecond)
+				writeJSON(w, code, body)
+			}
+		}
+		f := &fakeNet{api: sequence(slow(503, `{}`), slow(200, whoAmIJSON))}
+		var logs lockedBuffer
+		c := newLoggedClient(t, f, slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+		if _, err := c.WhoAmI(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		type record struct {
+			Msg           string `json:"msg"`
+			CorrelationID string `json:"correlation_id"`
+			Status        int    `json:"status"`
+			Duration      int64  `json:"duration"`
+			Attempt       int    `json:"attempt"`
+		}
+		var recs []record
+		for line := range strings.SplitSeq(strings.TrimSpace(logs.String()), "\n") {
+			var rec record
+			if err := json.Unmarshal([]byte(line), &rec); err != nil {
+				t.Fatal(err)
+			}
+			if rec.Msg == "portal request" {
+				recs = append(recs, rec)
+			}
+		}
+		sent := f.apiSeen()
+		if len(recs) != 2 || len(sent) != 2 {
+			t.Fatalf("%d records for %d requests", len(recs), len(sent))
+		}
+		for i, want := range []int{503, 200} {
+			r := recs[i]
+			if r.Status != want || time.Duration(r.Duration) != 250*time.Millisecond || r.Attempt != i+1 {
+				t.Errorf("record %d: %+v; want status %d, duration 250ms", i, r, want)
+			}
+			if r.CorrelationID != sent[i].header.Get("X-Correlation-Id") || r.CorrelationID != sent[i].header.Get("X-Ms-Client-Request-Id") {
+				t.Errorf("record %d logs correlation id %q, the request carried %q", i, r.CorrelationID, sent[i].header.Get("X-Correlation-Id"))
+			}
 		}
 	})
 }

@@ -336,3 +336,48 @@ func TestThrottleQueuedCallHitsItsGuard(t *testing.T) {
 
 // waitAny lets acquire wait any pause.
 func waitAny(time.Duration) bool { return true }
+
+// A shared pause longer than the time a call has left fails the call at
+// once as rateLimited, nothing sent, even when the call's guard is shorter
+// than the 16 s cap (so the cap alone would let it wait).
+func TestSharedPauseOverTheTimeLeftFailsAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tm := newTimed()
+		f := &fakeNet{api: tm.wrap(sequence(throttled("8"), okJSON(whoAmIJSON)))}
+		c := newNetClient(t, f, Options{Timeouts: Timeouts{Total: 5 * time.Second}})
+		_, err := c.WhoAmI(t.Context()) // 8 s is within the cap but over the 5 s the call has
+		wantCode(t, err, ports.CodeRateLimited)
+		time.Sleep(time.Second)
+		start := time.Now()
+		_, err = c.WhoAmI(t.Context())
+		pe := wantCode(t, err, ports.CodeRateLimited)
+		if time.Since(start) != 0 || pe.RetryAfter != 7*time.Second || pe.StatusCode != 0 {
+			t.Fatalf("after %v: %+v; want rateLimited at once with RetryAfter 7s", time.Since(start), pe)
+		}
+		if n := len(tm.times()); n != 1 {
+			t.Fatalf("the portal saw %d requests, want 1", n)
+		}
+	})
+}
+
+// A later, shorter Retry-After never shortens a longer pause in force.
+func TestShorterRetryAfterKeepsTheLongerPause(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		th := newThrottle(4)
+		sent := time.Now()
+		for range 2 {
+			if err := th.acquire(t.Context(), waitAny); err != nil {
+				t.Fatal(err)
+			}
+		}
+		th.release(sent, http.StatusTooManyRequests, 10*time.Second, 0)
+		th.release(sent, http.StatusTooManyRequests, 2*time.Second, 0)
+		start := time.Now()
+		if err := th.acquire(t.Context(), waitAny); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d != 10*time.Second {
+			t.Fatalf("the next request went after %v, want the longer pause, 10s", d)
+		}
+	})
+}

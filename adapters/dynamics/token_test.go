@@ -289,16 +289,63 @@ func TestOneCallerGivingUpDoesNotFailTheSharedFetch(t *testing.T) {
 		defer cancel()
 		var wg sync.WaitGroup
 		var first error
-		wg.Go(func() { _, first = c.WhoAmI(ctx) })
+		var firstAfter time.Duration
+		start := time.Now()
+		wg.Go(func() { _, first = c.WhoAmI(ctx); firstAfter = time.Since(start) })
 		synctest.Wait()
 		if _, err := c.WhoAmI(t.Context()); err != nil {
 			t.Fatalf("the second caller failed: %v", err)
 		}
 		wg.Wait()
 		wantCode(t, first, ports.CodeCanceled)
+		// The caller that gave up returned when its context ended, not
+		// when the shared fetch did (1 s).
+		if firstAfter != 500*time.Millisecond {
+			t.Errorf("the caller that gave up returned after %v, want 500ms", firstAfter)
+		}
 		if n := f.tokens.Load(); n != 1 {
 			t.Errorf("%d token requests, want 1", n)
 		}
+	})
+}
+
+// A credential provider that ignores its context (blocked on a file read,
+// say) does not hold the callers past the token limit: they fail at the
+// limit, and the next call starts a new fetch.
+func TestTokenLimitHoldsWhenTheProviderIgnoresItsContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		var asked atomic.Int64
+		stuck := ports.CredentialProviderFunc(func(context.Context) (ports.Credentials, error) {
+			if asked.Add(1) == 1 {
+				<-release // ignores its context
+			}
+			return ports.NewCredentials(testClientID, secretMarker), nil
+		})
+		f := &fakeNet{api: okJSON(fixture(t, "whoami.json"))}
+		c, err := New(testBase, stuck, &Options{Tenant: testTenant, HTTPClient: &http.Client{Transport: f}, Retry: RetrySettings{MaxRetries: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		var wg sync.WaitGroup
+		errs := make([]error, 3)
+		for i := range errs {
+			wg.Go(func() { _, errs[i] = c.WhoAmI(t.Context()) })
+		}
+		wg.Wait()
+		// Each caller: a 2 s fetch that hangs, 1 s of backoff, and a new
+		// fetch that succeeds.
+		for _, err := range errs {
+			if err != nil {
+				t.Errorf("call failed: %v", err)
+			}
+		}
+		if d := time.Since(start); d != 3*time.Second {
+			t.Errorf("callers held %v, want 3s (the 2s limit, 1s backoff)", d)
+		}
+		close(release)
+		synctest.Wait()
 	})
 }
 
