@@ -221,7 +221,7 @@ func NewSyncService(portal ports.DynamicsPortal, sink ports.RecordSink, store po
 		opts.Now = time.Now
 	}
 	if opts.Sleep == nil {
-		opts.Sleep = sleep
+		opts.Sleep = ports.Sleep
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -256,9 +256,10 @@ func NewSyncService(portal ports.DynamicsPortal, sink ports.RecordSink, store po
 // counted as deleted; one that fails with invalidRequest (the portal
 // refused this one record, for example a 400 or a 412) is counted as
 // failed, and the pass goes on. A pass that completes with failed writes
-// returns its report with a *WritesFailedError. A rateLimited answer makes every
-// call of the pass wait the delay the portal asked for, then the call is
-// retried, as long as the budget allows. Any other failure, cancellation or
+// returns its report with a *WritesFailedError. A rateLimited answer makes
+// the call that got it wait the delay the portal asked for, then the call
+// is made again, as long as the budget allows (the portal adapter paces
+// the other calls itself). Any other failure, cancellation or
 // the end of the budget stops the pass: the page in progress is dropped,
 // the checkpoint of the last complete page stays, and the error keeps the
 // portal's *ports.PortalError in its chain. A failure lets the writes
@@ -320,10 +321,6 @@ type pass struct {
 	*SyncService
 	deadline time.Time
 	stop     <-chan struct{} // closed: stop before the next page
-
-	mu        sync.Mutex
-	notBefore time.Time          // no portal call before this time
-	throttled *ports.PortalError // the rateLimited answer that set notBefore
 }
 
 func (p *pass) run(ctx context.Context, rep *Report) error {
@@ -654,7 +651,9 @@ func (p *pass) writeBatch(ctx, stop context.Context, records []*ports.SyncRecord
 			}
 		}
 		if throttled != nil {
-			p.throttle(ctx, throttled)
+			if err := p.pause(ctx, stop, throttled); err != nil {
+				return err
+			}
 		}
 		records = again
 	}
@@ -689,65 +688,50 @@ func (p *pass) settle(ctx context.Context, r *ports.SyncRecord, m ports.SyncMeta
 	}
 }
 
-// retry makes one portal call, waiting first while the portal throttles the
-// pass, and again after each rateLimited answer, within the budget. It
-// makes no call, and stops waiting, once stop is done.
+// retry makes one portal call, and makes it again after each rateLimited
+// answer once the pass has waited as the portal asks. It makes no call,
+// and stops waiting, once stop is done.
+//
+// This is the pass's whole part in a throttled call. The adapter decides
+// everything below it: it paces all calls together, waits a pause within
+// its own time limits and retries, and answers rateLimited only for a
+// pause longer than a call may wait (see package dynamics). The pass
+// decides only whether such a pause fits in its budget.
 func retry[T any](ctx, stop context.Context, p *pass, call func() (T, error)) (T, error) {
 	for {
 		var zero T
 		if err := stop.Err(); err != nil {
 			return zero, canceled(err)
 		}
-		if err := p.wait(stop); err != nil {
-			return zero, err
-		}
 		v, err := call()
 		pe, ok := errors.AsType[*ports.PortalError](err)
 		if !ok || pe.Code != ports.CodeRateLimited {
 			return v, err
 		}
-		p.throttle(ctx, pe)
+		if err := p.pause(ctx, stop, pe); err != nil {
+			return zero, err
+		}
 	}
 }
 
-// throttle records a rateLimited answer: no call of the pass starts before
-// the delay it asks for has passed.
-func (p *pass) throttle(ctx context.Context, pe *ports.PortalError) {
+// pause is the pass-level decision about a rateLimited answer: wait the
+// delay it asks for (retryAfterFallback when it names none) when that ends
+// within the budget, or return at once ErrBudgetExhausted wrapping the
+// answer, so the pass stops with its checkpoint. A wait ends early, as
+// canceled, when stop is done.
+func (p *pass) pause(ctx, stop context.Context, pe *ports.PortalError) error {
 	d := pe.RetryAfter
 	if d <= 0 {
 		d = retryAfterFallback
 	}
-	now := p.opts.Now()
-	until := now.Add(d)
-	p.mu.Lock()
-	fresh := !p.notBefore.After(now)
-	if until.After(p.notBefore) {
-		p.notBefore, p.throttled = until, pe
+	if p.opts.Now().Add(d).After(p.deadline) {
+		return fmt.Errorf("%w (%s): %w", ErrBudgetExhausted, p.opts.Budget, pe)
 	}
-	p.mu.Unlock()
-	if fresh {
-		p.logger.LogAttrs(ctx, slog.LevelInfo, "portal throttles the sync; waiting",
-			slog.String("op", pe.Op), slog.Duration("retry_after", d))
-	}
-}
-
-// wait blocks until the pass may call the portal again. When that is past
-// the budget, it returns at once with ErrBudgetExhausted wrapping the
-// rateLimited answer.
-func (p *pass) wait(ctx context.Context) error {
-	p.mu.Lock()
-	until, cause := p.notBefore, p.throttled
-	p.mu.Unlock()
-	d := until.Sub(p.opts.Now())
-	if d <= 0 {
-		return nil
-	}
-	if until.After(p.deadline) {
-		return fmt.Errorf("%w (%s): %w", ErrBudgetExhausted, p.opts.Budget, cause)
-	}
-	if err := p.opts.Sleep(ctx, d); err != nil {
-		if ctx.Err() != nil {
-			return canceled(ctx.Err())
+	p.logger.LogAttrs(ctx, slog.LevelInfo, "portal throttles the sync; waiting",
+		slog.String("op", pe.Op), slog.Duration("retry_after", d))
+	if err := p.opts.Sleep(stop, d); err != nil {
+		if stop.Err() != nil {
+			return canceled(stop.Err())
 		}
 		return err
 	}
@@ -786,14 +770,3 @@ func canceled(err error) error {
 	return &ports.PortalError{Code: ports.CodeCanceled, Op: "sync", Err: err}
 }
 
-// sleep is the default SyncOptions.Sleep.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}

@@ -7,7 +7,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -341,48 +340,6 @@ func TestRateLimitedWithoutDelayWaitsAFallback(t *testing.T) {
 	if len(p.Queries()) != 2 || !rep.Complete {
 		t.Errorf("%d page reads, report %+v; want the throttled read retried", len(p.Queries()), rep)
 	}
-}
-
-// A 429 on one write makes the other writes of the page wait too.
-func TestThrottlingPacesTheOtherWrites(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		start := time.Now()
-		p := newPortal(10, cert(1, days(400), 0, time.Time{}), cert(2, days(400), 0, time.Time{}), cert(3, days(400), 0, time.Time{}))
-		p.writeErr[id(1)] = []error{throttled(10 * time.Second)}
-		var mu sync.Mutex
-		at := map[string][]time.Duration{}
-		// Records 1 and 2 are written at once; record 1's write gets its
-		// 429 while record 2's is in flight, and record 2's ends after
-		// that. Then record 3's write starts on the freed worker.
-		in2 := make(chan struct{})
-		p.onWrite = func(n string) {
-			switch n {
-			case id(1):
-				<-in2
-			case id(2):
-				close(in2)
-				synctest.Wait()
-			}
-			mu.Lock()
-			at[n] = append(at[n], time.Since(start))
-			mu.Unlock()
-		}
-		e := newEnv(t, p)
-		e.clock = nil // the bubble's clock and timers, through the defaults
-		if _, err := e.service(t, core.SyncOptions{Concurrency: 2, WriteBatch: 1}).Run(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		want := map[string][]time.Duration{
-			id(1): {0, 10 * time.Second},
-			id(2): {0},
-			id(3): {10 * time.Second}, // started after the 429, so it waited
-		}
-		for k, v := range want {
-			if !slices.Equal(at[k], v) {
-				t.Errorf("write times of %s: %v, want %v", k, at[k], v)
-			}
-		}
-	})
 }
 
 func TestBudgetExhaustedWhileThrottled(t *testing.T) {

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/hlf/dynamicsportal/ports"
 )
 
 // throttle is the pacing state an adapter shares between its calls, so that
@@ -62,7 +64,7 @@ func (t *throttle) acquire(ctx context.Context, mayWait func(time.Duration) bool
 					return paused, &throttleWait{wait: wait}
 				}
 				begin := time.Now()
-				err := sleepCtx(ctx, wait)
+				err := ports.Sleep(ctx, wait)
 				paused += time.Since(begin)
 				if err != nil {
 					return paused, err
@@ -158,17 +160,5 @@ func (t *throttle) wakeLocked() {
 		close(t.queue[0])
 		t.queue[0] = nil
 		t.queue = t.queue[1:]
-	}
-}
-
-// sleepCtx waits d, or until ctx ends, and then returns ctx's error.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }

@@ -366,14 +366,14 @@ func TestShorterRetryAfterKeepsTheLongerPause(t *testing.T) {
 		th := newThrottle(4)
 		sent := time.Now()
 		for range 2 {
-			if err := th.acquire(t.Context(), waitAny); err != nil {
+			if _, err := th.acquire(t.Context(), waitAny); err != nil {
 				t.Fatal(err)
 			}
 		}
 		th.release(sent, http.StatusTooManyRequests, 10*time.Second, 0)
 		th.release(sent, http.StatusTooManyRequests, 2*time.Second, 0)
 		start := time.Now()
-		if err := th.acquire(t.Context(), waitAny); err != nil {
+		if _, err := th.acquire(t.Context(), waitAny); err != nil {
 			t.Fatal(err)
 		}
 		if d := time.Since(start); d != 10*time.Second {
