@@ -1,6 +1,7 @@
 package scheduling
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hlf/dynamicsportal/app/schedule"
+	"github.com/hlf/dynamicsportal/internal/pgtest"
 	"github.com/hlf/dynamicsportal/test/emulator"
 )
 
@@ -138,7 +140,13 @@ func TestServeNeedsTheDatabase(t *testing.T) {
 			t.Errorf("%s without DATABASE_URL: exit %d, stderr %q; want 2 and a config error naming DATABASE_URL", cmd, code, stderr)
 		}
 	}
-	_, stderr, code := w.run("serve", "--database-url", "postgres://u@127.0.0.1:1/db", "--schedule", "every night")
+	// --no-migrate on a database without the migrations refuses to start.
+	empty := pgtest.Database(t, pgtest.Template{Name: "sched_empty", Prepare: func(context.Context, string) error { return nil }})
+	_, stderr, code := w.run("serve", "--database-url", empty, "--no-migrate", "--schedule", "off")
+	if code != 1 || !strings.Contains(lastLine(stderr), "migrate") {
+		t.Errorf("serve --no-migrate on an empty database: exit %d, stderr %q; want 1 and an error saying to migrate", code, stderr)
+	}
+	_, stderr, code = w.run("serve", "--database-url", "postgres://u@127.0.0.1:1/db", "--schedule", "every night")
 	if code != 2 || !strings.Contains(stderr, "portalsync: config: ") || !strings.Contains(stderr, "every night") {
 		t.Errorf("serve with a bad schedule: exit %d, stderr %q; want 2 and a config error", code, stderr)
 	}
@@ -200,4 +208,9 @@ func TestServeMetrics(t *testing.T) {
 	if t.Failed() {
 		t.Logf("/metrics:\n%s", body)
 	}
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
 }
