@@ -769,4 +769,3 @@ func tally(c *ports.SyncCounts, records []ports.SyncRecord) {
 func canceled(err error) error {
 	return &ports.PortalError{Code: ports.CodeCanceled, Op: "sync", Err: err}
 }
-
