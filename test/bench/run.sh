@@ -69,19 +69,13 @@ ra=$(median raw allocs/op); aa=$(median adapter allocs/op); ua=$(median retryabl
 rb=$(median raw B/op); ab=$(median adapter B/op); ub=$(median retryablehttp B/op)
 rt=$(median raw sec/op); at=$(median adapter sec/op); ut=$(median retryablehttp sec/op)
 us() { awk -v s="$1" 'BEGIN { printf "%.1f µs", s * 1e6 }'; }
-row "1 per call: allocs (adapter; raw, retryablehttp)" "$aa ($ra, $ua)" "≤ 111" "$(verdict "$aa" "<=" 111)"
-row "1 per call: bytes (adapter; raw, retryablehttp)" "$ab B ($rb, $ub)" "–" "$(ratio "$ab" "$rb") of raw"
-row "1 per call: median time (adapter; raw, retryablehttp)" \
-  "$(us "$at") ± $(median adapter sec/op 1) ($(us "$rt") ± $(median raw sec/op 1), $(us "$ut") ± $(median retryablehttp sec/op 1))" \
-  "adapter/raw ≤ 1.05" "$(ratio "$at" "$rt") $(verdict "$(ratio "$at" "$rt")" "<=" 1.05) (benchstat: $(median adapter sec/op 2) $(median adapter sec/op 3)); retryablehttp/raw $(ratio "$ut" "$rt")"
-
-# The adapter reporting to OpenTelemetry SDK providers (in-memory exporter
-# and manual reader), beside the adapter without providers (the no-op
-# default, the rows above).
-ot=$(median adapter-otel sec/op); oa=$(median adapter-otel allocs/op); ob=$(median adapter-otel B/op)
-row "1 per call, OpenTelemetry on (adapter-otel): time, allocs, bytes" \
-  "$(us "$ot") ± $(median adapter-otel sec/op 1), $oa allocs, $ob B" "–" \
-  "$(ratio "$ot" "$at") of the adapter without providers, $(ratio "$ot" "$rt") of raw"
+# Figure 1 is guarded, not targeted: the adapter's median time per call
+# may be at most 1.10 × raw net/http's; allocations and bytes are reported.
+row "1 per call: median time ratio to raw net/http (adapter; retryablehttp)" \
+  "$(ratio "$at" "$rt") ($(us "$at") ± $(median adapter sec/op 1) vs $(us "$rt") ± $(median raw sec/op 1)); retryablehttp $(ratio "$ut" "$rt")" \
+  "≤ 1.10 (guard)" "$(verdict "$(ratio "$at" "$rt")" "<=" 1.10) (benchstat: $(median adapter sec/op 2) $(median adapter sec/op 3))"
+row "1 per call: allocs (adapter; raw, retryablehttp)" "$aa ($ra, $ua)" "– (reported)" "$(ratio "$aa" "$ra") of raw"
+row "1 per call: bytes (adapter; raw, retryablehttp)" "$ab B ($rb, $ub)" "– (reported)" "$(ratio "$ab" "$rb") of raw"
 
 tok=$(metric BenchmarkColdStart token-requests/op)
 row "2 cold start, 1000 callers: token requests" "$tok" "1" "$(verdict "$tok" "==" 1)"
