@@ -159,6 +159,11 @@ func listPage[W, T any](ctx context.Context, c *Client, op string, s *entitySet,
 // records have GUID keys, and a nextLink, if any, that stays in the
 // collection on the portal and differs from the page just read.
 func decodePage[W, T any](c *Client, s *entitySet, k call, r reply, conv func(*W, *time.Location) (T, string)) (ports.Page[T], error) {
+	if k.records > 0 && isJSON(r.contentType) && !atMostElements(r.body, k.records) {
+		// Refused before decoding: a page of a million tiny records
+		// would take gigabytes as structs.
+		return ports.Page[T]{}, badAnswer(k, r, "page holds more records than the "+strconv.Itoa(k.records)+" asked")
+	}
 	var w wirePage[W]
 	if k.records > 0 {
 		// Room for the page, so that decoding does not grow the array
@@ -174,9 +179,6 @@ func decodePage[W, T any](c *Client, s *entitySet, k call, r reply, conv func(*W
 	// makes it nil, and [] an array without room.
 	if w.Value == nil || len(w.Value) == 0 && cap(w.Value) > 0 {
 		return ports.Page[T]{}, badAnswer(k, r, "collection answer without a value array")
-	}
-	if len(w.Value) > k.records && k.records > 0 {
-		return ports.Page[T]{}, badAnswer(k, r, "page holds "+strconv.Itoa(len(w.Value))+" records, more than the "+strconv.Itoa(k.records)+" asked")
 	}
 	if w.NextLink != "" {
 		if !c.inListing(w.NextLink, s) {
@@ -284,4 +286,37 @@ func modifiedSince(f string) bool {
 	}
 	t, err := time.Parse(time.RFC3339, v)
 	return err == nil && t.UTC().Format(time.RFC3339) == v
+}
+
+// atMostElements reports whether no array or object directly inside a
+// member of the JSON object b (the page's value array among them) holds
+// more than n elements, counting the commas between them outside strings.
+// It reads b once, without allocating, so a page with more records than
+// asked is refused before decoding makes a struct of each.
+func atMostElements(b []byte, n int) bool {
+	depth, commas := 0, 0
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			for i++; i < len(b) && b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+		case '{', '[':
+			depth++
+			if depth == 2 {
+				commas = 0
+			}
+		case '}', ']':
+			depth--
+		case ',':
+			if depth == 2 {
+				if commas++; commas >= n {
+					return false
+				}
+			}
+		}
+	}
+	return true
 }

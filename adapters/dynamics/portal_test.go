@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -397,7 +398,7 @@ func TestPageWithMoreRecordsThanAskedIsRefused(t *testing.T) {
 	page := func(n int) string { return `{"value":[` + strings.TrimSuffix(strings.Repeat(rec+",", n), ",") + `]}` }
 	c := newNetClient(t, &fakeNet{api: okJSON(page(3))})
 	_, err := c.ListCertifications(t.Context(), ports.PageQuery{PageSize: 2})
-	if pe := wantCode(t, err, ports.CodeInvalidResponse); !strings.Contains(pe.Message, "more than the 2 asked") {
+	if pe := wantCode(t, err, ports.CodeInvalidResponse); !strings.Contains(pe.Message, "more records than the 2 asked") {
 		t.Errorf("message %q", pe.Message)
 	}
 	if p, err := c.ListCertifications(t.Context(), ports.PageQuery{PageSize: 3}); err != nil || len(p.Items) != 3 {
@@ -406,5 +407,49 @@ func TestPageWithMoreRecordsThanAskedIsRefused(t *testing.T) {
 	small := newNetClient(t, &fakeNet{api: okJSON(page(3))}, Options{PageSize: 2})
 	if _, err := small.ListAssignments(t.Context(), ports.PageQuery{}); err == nil {
 		t.Errorf("a page over the client's own page size was taken")
+	}
+}
+
+// A hostile page of a million empty records, or of numbers, is refused
+// before decoding, so it costs its body and not gigabytes of records.
+func TestHugePageIsRefusedBeforeDecoding(t *testing.T) {
+	for name, body := range map[string]string{
+		"empty records": `{"value":[` + strings.Repeat(`{},`, 1<<20) + `{}]}`,
+		"numbers":       `{"value":[` + strings.Repeat(`1,`, 1<<20) + `1]}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := newNetClient(t, &fakeNet{api: okJSON(body)})
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			_, err := c.ListCertifications(t.Context(), ports.PageQuery{PageSize: 100})
+			runtime.ReadMemStats(&after)
+			wantCode(t, err, ports.CodeInvalidResponse)
+			// The body itself is held a few times over by the fake
+			// network; a million decoded records would be hundreds of MiB.
+			if got := after.TotalAlloc - before.TotalAlloc; got > 8*uint64(len(body))+(1<<20) {
+				t.Errorf("allocated %d MiB for a %d KiB page", got>>20, len(body)>>10)
+			}
+		})
+	}
+}
+
+func TestAtMostElements(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		n    int
+		want bool
+	}{
+		{`{"value":[]}`, 1, true},
+		{`{"value":[{"a":1,"b":2}]}`, 1, true},
+		{`{"value":[{"a":1},{"b":2}]}`, 1, false},
+		{`{"value":[{"a":1},{"b":2}]}`, 2, true},
+		{`{"value":[{"name":"a, b, [c], {d}, \"e,\" \\"},{"b":[1,2,3]}],"@odata.nextLink":"x?a=1,2"}`, 2, true},
+		{`{"value":[1,2,3]}`, 2, false},
+		{`{"value":[1],"other":[1,2,3]}`, 2, false},
+		{`{"value":[[1,2,3,4,5]]}`, 1, true},
+	} {
+		if got := atMostElements([]byte(tt.in), tt.n); got != tt.want {
+			t.Errorf("atMostElements(%s, %d) = %v", tt.in, tt.n, got)
+		}
 	}
 }
