@@ -169,6 +169,9 @@ func FuzzContinuation(f *testing.F) {
 	f.Add("https://hlf.crm4.dynamics.com@evil.example/api/data/v9.2/hlf_certifications")
 	f.Add("https://hlf.crm4.dynamics.com/api/data/v9.2/hlf_certifications/../WhoAmI")
 	f.Add("//hlf.crm4.dynamics.com/api/data/v9.2/hlf_certifications")
+	f.Add(certPage("%3Ccookie%20pagenumber=%222%22%20/%3E"))
+	f.Add(certPage("2") + "&$filter=modifiedon%20gt%202026-11-01T00:00:00Z")
+	f.Add(certPage("2") + "&$filter=statecode%20eq%2099")
 	c, err := New(testBase, goodCreds(), &Options{Tenant: testTenant})
 	if err != nil {
 		f.Fatal(err)
@@ -192,6 +195,13 @@ func FuzzContinuation(f *testing.F) {
 		if err != nil || u != cont || p.Scheme != "https" || !strings.EqualFold(p.Host, "hlf.crm4.dynamics.com") ||
 			p.User != nil || p.Path != "/api/data/v9.2/hlf_certifications" {
 			t.Fatalf("accepted continuation %q", cont)
+		}
+		// It reads the listing's own columns, in its own order, and
+		// nothing but what the client's own filter lets through.
+		q := p.Query()
+		if q.Get("$select") != certificationColumns || q.Get("$orderby") != "hlf_certificationid asc" || q.Get("$skiptoken") == "" ||
+			q.Has("$filter") && !strings.HasPrefix(q.Get("$filter"), "modifiedon gt ") || len(q) > 4 {
+			t.Fatalf("accepted continuation %q changes the listing: %v", cont, q)
 		}
 		// A request to it goes to the portal's host only.
 		req, err := http.NewRequest(http.MethodGet, u, nil)

@@ -1,6 +1,7 @@
 package dynamics
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"net/url"
@@ -298,9 +299,20 @@ func atMostElements(b []byte, n int) bool {
 	for i := 0; i < len(b); i++ {
 		switch b[i] {
 		case '"':
-			for i++; i < len(b) && b[i] != '"'; i++ {
-				if b[i] == '\\' {
-					i++
+			// To the closing quote: one not preceded by an odd number of
+			// backslashes. bytes.IndexByte keeps this at memory speed.
+			for {
+				j := bytes.IndexByte(b[i+1:], '"')
+				if j < 0 {
+					return true // no end: the decoder refuses it
+				}
+				i += 1 + j
+				k := i - 1
+				for k >= 0 && b[k] == '\\' {
+					k--
+				}
+				if (i-1-k)%2 == 0 {
+					break
 				}
 			}
 		case '{', '[':
