@@ -833,7 +833,7 @@ func TestWritesGoInBatchesOfEqualSize(t *testing.T) {
 		want  []int // batch sizes, sorted
 	}{
 		{100, []int{83, 83, 84}},
-		{0, []int{83, 83, 84}}, // the default, 100
+		{0, []int{19, 19, 19, 19, 19, 19, 19, 19, 19, 19, 20, 20, 20}}, // the default, 20
 		{250, []int{250}},
 		{1000, []int{250}},
 		{1, nil},

@@ -2,7 +2,7 @@
 # Runs every benchmark of test/bench and prints one table: figure, value,
 # goal, ratio or pass. Figure 1 runs 20 interleaved times and is compared
 # with benchstat; streaming pages runs 3 times (medians); the others once.
-#   test/bench/run.sh                 # about 3 minutes on 2 cores
+#   test/bench/run.sh                 # about 20 minutes on 2 cores (figure 7: 15)
 #   BENCH_OUT=dir test/bench/run.sh   # keep the raw outputs in dir
 # The raw outputs, benchstat's comparison and the table are left in
 # BENCH_OUT (default: a new temporary directory, printed at the end).
@@ -32,6 +32,10 @@ for _ in $(seq 3); do run BenchmarkStreamPages 2x; done
 run BenchmarkSync 1x
 run BenchmarkSyncConcurrency 1x
 run BenchmarkThrottledSync 1x
+# Figure 7: minutes each, so only here (BENCH_LONG=1 runs 20,000 records).
+export BENCH_LONG=1
+run 'FirstPass/write-batch=1' 1x
+run WriteBatchSweep 1x
 
 grep -E '^(goos|goarch|pkg|cpu|BenchmarkCall/)' "$out/all.txt" > "$out/call.txt"
 "$out/benchstat" -col /impl "$out/call.txt" > "$out/call-benchstat.txt"
@@ -112,6 +116,25 @@ tw=$(metric BenchmarkThrottledSync wall-s); tl=$(metric BenchmarkThrottledSync l
 tn=$(metric BenchmarkThrottledSync requests); t429=$(metric BenchmarkThrottledSync 429s)
 row "6 throttled sync, 2000 records, 400 requests / 10 s" "$(printf '%.2f s (least %.0f s; %.0f requests, %.0f 429s, 0 failed)' "$tw" "$tl" "$tn" "$t429")" \
   "≤ 1.25 × least" "$(printf '%.3f' "$tr") $(verdict "$tr" "<=" 1.25)"
+
+# Figure 7. The default batch size's pass is the sweep's row of that size.
+fw() { metric "BenchmarkFirstPass/write-batch=1" "$1"; }
+sw() { metric "BenchmarkWriteBatchSweep/write-batch=$1" "$2"; }
+def=$(sed -n 's/^[[:space:]]*DefaultWriteBatch = \([0-9]*\)$/\1/p' core/sync.go)
+row "7 first pass, 20,000 records, both limits: one request per write" \
+  "$(printf '%.1f s (least %.0f s; %.0f requests, %.0f 429s)' "$(fw wall-s)" "$(fw least-s)" "$(fw requests)" "$(fw 429s)")" "–" "$(printf '%.3f' "$(fw wall/least)") of least"
+speed=$(ratio "$(fw wall-s)" "$(sw "$def" wall-s)")
+row "7 same, batches of the default size ($def)" \
+  "$(printf '%.1f s (least %.0f s; %.0f requests, %.0f 429s)' "$(sw "$def" wall-s)" "$(sw "$def" least-s)" "$(sw "$def" requests)" "$(sw "$def" 429s)")" \
+  "≥ 5× faster than single; ≤ 1.25 × least" \
+  "${speed}× $(verdict "$speed" ">=" 5); $(printf '%.3f' "$(sw "$def" wall/least)") $(verdict "$(sw "$def" wall/least)" "<=" 1.25)"
+for b in 10 20 50 100 500 1000; do
+  if grep -q "^--- FAIL: BenchmarkWriteBatchSweep/write-batch=$b\$" "$out/all.txt" || [ "$(sw "$b" stopped)" = 1 ]; then
+    row "7 sweep: batches of $b" "the pass stopped (see all.txt)" "(for the default)" "–"
+  else
+    row "7 sweep: batches of $b" "$(printf '%.1f s (least %.0f s; %.0f requests)' "$(sw "$b" wall-s)" "$(sw "$b" least-s)" "$(sw "$b" requests)")" "(for the default)" "$(printf '%.3f' "$(sw "$b" wall/least)")"
+  fi
+done
 
 {
   echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(go env GOVERSION), $(date -u +%Y-%m-%d)"

@@ -24,9 +24,22 @@ type syncPass struct {
 
 // runSync starts an emulator with opts, lets setup adjust it, and runs one
 // sync pass through the adapter with the given sync options. Only the pass
-// is timed. A pass that fails or leaves a record
-// unwritten fails the benchmark.
+// is timed. A pass that fails or leaves a record unwritten fails the
+// benchmark.
 func runSync(b *testing.B, opts emulator.Options, setup func(*emulator.Emulator), so core.SyncOptions) syncPass {
+	b.Helper()
+	p, err := runPass(b, opts, setup, so)
+	if err != nil {
+		b.Fatalf("sync pass: %v", err)
+	}
+	if p.rep.Writes.Failed != 0 || !p.rep.Complete {
+		b.Fatalf("sync pass: %d writes failed, complete %v", p.rep.Writes.Failed, p.rep.Complete)
+	}
+	return p
+}
+
+// runPass is runSync that hands back the pass's error instead.
+func runPass(b *testing.B, opts emulator.Options, setup func(*emulator.Emulator), so core.SyncOptions) (syncPass, error) {
 	b.Helper()
 	b.StopTimer()
 	emu, err := emulator.Start(opts)
@@ -48,12 +61,6 @@ func runSync(b *testing.B, opts emulator.Options, setup func(*emulator.Emulator)
 	rep, err := svc.Run(b.Context())
 	wall := time.Since(start)
 	b.StopTimer()
-	if err != nil {
-		b.Fatalf("sync pass: %v", err)
-	}
-	if rep.Writes.Failed != 0 || !rep.Complete {
-		b.Fatalf("sync pass: %d writes failed, complete %v", rep.Writes.Failed, rep.Complete)
-	}
 	s := emu.Stats()
 	n := 0
 	for route, k := range s.Requests {
@@ -61,7 +68,7 @@ func runSync(b *testing.B, opts emulator.Options, setup func(*emulator.Emulator)
 			n += k
 		}
 	}
-	return syncPass{wall: wall, rep: rep, requests: n - s.Throttled, stats: s}
+	return syncPass{wall: wall, rep: rep, requests: n - s.Throttled, stats: s}, err
 }
 
 // BenchmarkSync runs a sync pass over 10,000 certifications, about half of
