@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 
 	"github.com/hlf/dynamicsportal/adapters/postgres"
@@ -36,6 +37,9 @@ type StoreParams struct {
 	Lifecycle fx.Lifecycle
 	Pool      *pgxpool.Pool `optional:"true"`
 	Settings  StoreSettings `optional:"true"`
+	// TracerProvider, when the host supplies one, gets a span for each
+	// operation of the store, under the sync page's span.
+	TracerProvider trace.TracerProvider `optional:"true"`
 }
 
 // NewStore returns the status store on the host's pool, or opens one from
@@ -45,6 +49,9 @@ func NewStore(p StoreParams) (*postgres.Store, error) {
 	opts := p.Settings.Options
 	if opts.Logger == nil {
 		opts.Logger = p.Logger
+	}
+	if opts.TracerProvider == nil {
+		opts.TracerProvider = p.TracerProvider
 	}
 	if p.Pool != nil {
 		return postgres.New(p.Pool, opts), nil

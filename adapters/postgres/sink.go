@@ -50,7 +50,9 @@ on conflict (id) do update set
 // Rewind makes the store match a checkpoint: a page still waiting for its
 // checkpoint is rolled back (it was never committed), and the pass the
 // position names goes on. An empty position starts a new pass.
-func (s *Store) Rewind(ctx context.Context, position string) error {
+func (s *Store) Rewind(ctx context.Context, position string) (err error) {
+	ctx, span := s.startSpan(ctx, "Rewind")
+	defer func() { endSpan(span, err) }()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rollbackPending()
@@ -79,7 +81,9 @@ func (s *Store) newPass(ctx context.Context) error {
 // statement) in a transaction that the next Save or Clear commits with the
 // checkpoint. Records without a mentor (contact) are skipped with a
 // warning: nobody may see them. The position is the pass number.
-func (s *Store) WritePage(ctx context.Context, records []ports.SyncRecord) (string, error) {
+func (s *Store) WritePage(ctx context.Context, records []ports.SyncRecord) (_ string, err error) {
+	ctx, span := s.startSpan(ctx, "WritePage")
+	defer func() { endSpan(span, err) }()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.pass == 0 {
@@ -183,11 +187,13 @@ type stmt struct {
 
 // Load returns the saved checkpoint, or an error wrapping
 // ports.ErrNoCheckpoint.
-func (s *Store) Load(ctx context.Context) (ports.Checkpoint, error) {
+func (s *Store) Load(ctx context.Context) (_ ports.Checkpoint, err error) {
+	ctx, span := s.startSpan(ctx, "Load")
+	defer func() { endSpan(span, err) }()
 	ctx, cancel := s.timeout(ctx)
 	defer cancel()
 	var raw []byte
-	err := s.pool.QueryRow(ctx, "select checkpoint::text from portal.sync_checkpoint").Scan(&raw)
+	err = s.pool.QueryRow(ctx, "select checkpoint::text from portal.sync_checkpoint").Scan(&raw)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ports.Checkpoint{}, fmt.Errorf("status store: %w", ports.ErrNoCheckpoint)
 	}
@@ -203,7 +209,9 @@ func (s *Store) Load(ctx context.Context) (ports.Checkpoint, error) {
 
 // Save stores the checkpoint, committing it with the page written before
 // it, if any: both are stored or neither.
-func (s *Store) Save(ctx context.Context, cp ports.Checkpoint) error {
+func (s *Store) Save(ctx context.Context, cp ports.Checkpoint) (err error) {
+	ctx, span := s.startSpan(ctx, "Save")
+	defer func() { endSpan(span, err) }()
 	raw, err := json.Marshal(cp)
 	if err != nil {
 		return fmt.Errorf("save checkpoint: %w", err)
@@ -220,7 +228,9 @@ func (s *Store) Save(ctx context.Context, cp ports.Checkpoint) error {
 // Clear ends a pass: with the last page written before it, it removes the
 // certifications this pass did not store (deleted in the portal) and the
 // checkpoint, in one transaction.
-func (s *Store) Clear(ctx context.Context) error {
+func (s *Store) Clear(ctx context.Context) (err error) {
+	ctx, span := s.startSpan(ctx, "Clear")
+	defer func() { endSpan(span, err) }()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	stmts := []stmt{{sql: "delete from portal.sync_checkpoint"}}
@@ -233,7 +243,9 @@ func (s *Store) Clear(ctx context.Context) error {
 // WriteAssignments stores one page of assignments (upserted by id, in one
 // statement, committed at once). With the last page it removes the
 // assignments this pass did not store.
-func (s *Store) WriteAssignments(ctx context.Context, page []ports.Assignment, last bool) error {
+func (s *Store) WriteAssignments(ctx context.Context, page []ports.Assignment, last bool) (err error) {
+	ctx, span := s.startSpan(ctx, "WriteAssignments")
+	defer func() { endSpan(span, err) }()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.pass == 0 {

@@ -45,7 +45,9 @@ func (f Filter) Validate() error {
 // set_config(…, true) so they end with the transaction and never stay on
 // a pooled connection. The database's access rules alone decide what the
 // user sees.
-func (s *Store) StatusesFor(ctx context.Context, userID string, f Filter) ([]ports.CertificationStatus, error) {
+func (s *Store) StatusesFor(ctx context.Context, userID string, f Filter) (_ []ports.CertificationStatus, err error) {
+	ctx, span := s.startSpan(ctx, "StatusesFor")
+	defer func() { endSpan(span, err) }()
 	if !ports.IsID(userID) {
 		return nil, fmt.Errorf("%w: user id %q: want a GUID", ports.ErrInvalidConfig, userID)
 	}

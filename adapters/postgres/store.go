@@ -12,6 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/hlf/dynamicsportal/ports"
 )
@@ -45,6 +47,9 @@ type Options struct {
 	// Logger receives warnings, such as a record skipped because it has no
 	// mentor (default: none).
 	Logger *slog.Logger
+	// TracerProvider gets a span for each operation of the store (nil:
+	// none), a child of the caller's: during a sync pass, of the page's.
+	TracerProvider trace.TracerProvider
 }
 
 // Store is the status store on a pgx pool. Its methods are safe for
@@ -103,6 +108,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.TracerProvider == nil {
+		o.TracerProvider = noop.NewTracerProvider()
 	}
 	return o
 }
