@@ -25,7 +25,7 @@ func TestMigrateAppliesEachMigrationOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"00001_supabase_roles_and_auth_uid.sql", "00002_portal_tables.sql", "00003_portal_certification_statuses.sql", "00004_enqueue_sync.sql"}
+	want := []string{"00001_supabase_roles_and_auth_uid.sql", "00002_portal_tables.sql", "00003_portal_certification_statuses.sql", "00004_enqueue_sync.sql", "00005_statuses_use_the_mentor_index.sql"}
 	if !slices.Equal(applied, want) {
 		t.Errorf("applied %v, want %v", applied, want)
 	}

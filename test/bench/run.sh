@@ -36,6 +36,9 @@ run BenchmarkThrottledSync 1x
 export BENCH_LONG=1
 run 'FirstPass/write-batch=1' 1x
 run WriteBatchSweep 1x
+# The status store, at the figures' sizes (100,000 certifications).
+PORTALSYNC_BENCH_STORE_SIZE=100000 run BenchmarkStorePass 1x
+PORTALSYNC_BENCH_STORE_SIZE=100000 run BenchmarkStatusesFor 300x
 
 grep -E '^(goos|goarch|pkg|cpu|BenchmarkCall/)' "$out/all.txt" > "$out/call.txt"
 "$out/benchstat" -col /impl "$out/call.txt" > "$out/call-benchstat.txt"
@@ -135,6 +138,12 @@ for b in 10 20 50 100 500 1000; do
     row "7 sweep: batches of $b" "$(printf '%.1f s (least %.0f s; %.0f requests)' "$(sw "$b" wall-s)" "$(sw "$b" least-s)" "$(sw "$b" requests)")" "(for the default)" "$(printf '%.3f' "$(sw "$b" wall/least)")"
   fi
 done
+pj=$(metric BenchmarkStorePass jsonl-ms/pass); pp=$(metric BenchmarkStorePass postgres-ms/pass); pr=$(metric BenchmarkStorePass postgres/jsonl)
+row "8 sync pass, 100,000 records: into PostgreSQL vs JSON lines" "$(printf '%.2f s vs %.2f s' "$(awk -v v="$pp" 'BEGIN{print v/1000}')" "$(awk -v v="$pj" 'BEGIN{print v/1000}')")" \
+  "≤ 1.15" "$(printf '%.3f' "$pr") $(verdict "$pr" "<=" 1.15)"
+qm=$(metric BenchmarkStatusesFor median-ms); qu=$(metric BenchmarkStatusesFor plan-nodes-calling-auth.uid)
+row "9 StatusesFor, coordinator of 50 mentors, 100,000 certifications and assignments" "$(printf '%.2f ms median; plan: index scans, auth.uid() in %.0f plan nodes' "$qm" "$qu")" \
+  "< 5 ms, 0 nodes" "$(verdict "$qm" "<=" 5)"
 
 {
   echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(go env GOVERSION), $(date -u +%Y-%m-%d)"
