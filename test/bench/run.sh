@@ -84,6 +84,14 @@ row "1 per call: median time ratio to raw net/http (adapter; retryablehttp)" \
 row "1 per call: allocs (adapter; raw, retryablehttp)" "$aa ($ra, $ua)" "– (reported)" "$(ratio "$aa" "$ra") of raw"
 row "1 per call: bytes (adapter; raw, retryablehttp)" "$ab B ($rb, $ub)" "– (reported)" "$(ratio "$ab" "$rb") of raw"
 
+# The adapter reporting to OpenTelemetry SDK providers (in-memory exporter
+# and manual reader), beside the adapter without providers (the no-op
+# default, the rows above).
+ot=$(median adapter-otel sec/op); oa=$(median adapter-otel allocs/op); ob=$(median adapter-otel B/op)
+row "1 per call, OpenTelemetry on (adapter-otel; adapter without providers)" \
+  "$(us "$ot") ± $(median adapter-otel sec/op 1), $oa allocs, $ob B ($(us "$at"), $aa, $ab B)" "– (reported)" \
+  "$(ratio "$ot" "$at") of the adapter's time, $(ratio "$ot" "$rt") of raw"
+
 tok=$(metric BenchmarkColdStart token-requests/op)
 row "2 cold start, 1000 callers: token requests" "$tok" "1" "$(verdict "$tok" "==" 1)"
 
