@@ -21,7 +21,8 @@
 //
 // Exit status: 0 on success; 1 when the work failed, with the last stderr
 // line "portalsync: <code>: <detail>"; 2 for bad usage or configuration
-// found before any network call, with "portalsync: config: <detail>".
+// found before any network call, with "portalsync: config: <detail>"; 3
+// for a check answered by the stub (the portal flag is off).
 package main
 
 import (
