@@ -2,8 +2,8 @@ package core_test
 
 import (
 	"context"
-	"slices"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
