@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -93,12 +94,15 @@ type SyncOptions struct {
 	// MeterProvider makes the pass's metrics; nil means none.
 	MeterProvider metric.MeterProvider
 	// Assignments, when set, receives every assignment of the portal, in
-	// key order, page by page, at the start of each run of a pass (a
-	// resumed pass reads them again: they are reads only). Without it
-	// assignments are not read.
+	// key order, page by page, during each run of a pass, beside the
+	// certification pages (a resumed pass reads them again: they are reads
+	// only). Its calls come from their own goroutine, possibly while the
+	// record sink stores a page. Without it assignments are not read.
 	Assignments ports.AssignmentSink
-	// OnPage, if set, receives the pass's totals after each processed page,
-	// for progress display. It runs on the pass's goroutine.
+	// OnPage, if set, receives the pass's totals after each stored page,
+	// for progress display. Calls come one at a time, in page order, and
+	// all before Run returns, but not all from the goroutine that called
+	// Run.
 	OnPage func(ports.SyncCounts)
 }
 
@@ -258,6 +262,12 @@ func NewSyncService(portal ports.DynamicsPortal, sink ports.RecordSink, store po
 // off on the first page is resumed like any other. After the last page it
 // clears the checkpoint.
 //
+// The sink and checkpoint of a page commit while the pass reads and writes
+// the next page, and the assignments (with SyncOptions.Assignments) are
+// mirrored beside the pages, so the time a store takes hides behind the
+// portal's. Pages are still stored one at a time and in order; the last
+// one, which completes the pass, only once the assignments are mirrored.
+//
 // A write that fails with notFound (the record was deleted meanwhile) is
 // counted as deleted; one that fails with invalidRequest (the portal
 // refused this one record, for example a 400 or a 412) is counted as
@@ -327,18 +337,89 @@ type pass struct {
 	*SyncService
 	deadline time.Time
 	stop     <-chan struct{} // closed: stop before the next page
+
+	// done holds the totals of the pages processed so far, and failedIDs
+	// their failed ids; the Report gets them as each page is stored.
+	done      ports.SyncCounts
+	failedIDs []string
+	// storing is the page being stored beside the pass (nil: none), and
+	// mirror the assignments being mirrored (nil: none).
+	storing, mirror *background
 }
 
-func (p *pass) run(ctx context.Context, rep *Report) error {
+// background is work that runs beside a pass: storing a page, or mirroring
+// the assignments.
+type background struct {
+	done chan struct{}
+	err  error
+}
+
+func goBackground(work func() error) *background {
+	b := &background{done: make(chan struct{})}
+	go func() {
+		defer close(b.done)
+		b.err = work()
+	}()
+	return b
+}
+
+// wait returns the work's error once it has finished; nil for no work.
+func (b *background) wait() error {
+	if b == nil {
+		return nil
+	}
+	<-b.done
+	return b.err
+}
+
+// failed returns the work's error if it has finished with one, without
+// waiting.
+func (b *background) failed() error {
+	if b == nil {
+		return nil
+	}
+	select {
+	case <-b.done:
+		return b.err
+	default:
+		return nil
+	}
+}
+
+// run runs the pass. The assignments are mirrored beside the certification
+// pages, and each page but the last is stored beside the reading and
+// writing of the next one: the sink and the checkpoint of page n commit
+// while the pass reads and writes page n+1. Pages are stored one at a time
+// and in order, and page n+1 is stored only after page n; the last page is
+// stored (and the checkpoint cleared) only once the assignments are
+// mirrored. Run returns only after the work beside it has finished.
+//
+// A run cut off before a page's checkpoint commits resumes from the page
+// before: the writes of the pages it reads again are found stamped with a
+// time at or after the pass's start, and counted as written, not sent
+// again (see processPage).
+func (p *pass) run(ctx context.Context, rep *Report) (err error) {
 	next, err := p.begin(ctx, rep)
 	if err != nil {
 		return err
 	}
 	if p.opts.Assignments != nil {
-		if err := p.mirrorAssignments(ctx, rep); err != nil {
-			return err
-		}
+		mctx, cancel := context.WithCancel(ctx)
+		p.mirror = goBackground(func() error { return p.mirrorAssignments(mctx, rep) })
+		defer func() {
+			cancel()
+			if merr := p.mirror.wait(); err == nil {
+				err = merr
+			}
+		}()
 	}
+	defer func() {
+		// The page being stored is older than whatever stopped the pass:
+		// its failure comes first.
+		if serr := p.storing.wait(); serr != nil {
+			err = serr
+		}
+	}()
 	for {
 		if err := p.between(ctx); err != nil {
 			return err
@@ -351,9 +432,21 @@ func (p *pass) run(ctx context.Context, rep *Report) error {
 	}
 }
 
-// between is checked before each page: the budget, the caller's context and
-// the stop channel.
+// between is checked before each page: the work beside the pass, then
+// goOn.
 func (p *pass) between(ctx context.Context) error {
+	if err := p.storing.failed(); err != nil {
+		return err
+	}
+	if err := p.mirror.failed(); err != nil {
+		return err
+	}
+	return p.goOn(ctx)
+}
+
+// goOn is checked before each page of certifications or assignments: the
+// budget, the caller's context and the stop channel.
+func (p *pass) goOn(ctx context.Context) error {
 	if !p.opts.Now().Before(p.deadline) {
 		return fmt.Errorf("%w (%s)", ErrBudgetExhausted, p.opts.Budget)
 	}
@@ -368,72 +461,106 @@ func (p *pass) between(ctx context.Context) error {
 	return nil
 }
 
-// page reads, processes and checkpoints the page at continuation next, under
-// a span of its own, and returns the continuation of the page after it
-// ("" after the last page).
-func (p *pass) page(ctx context.Context, next string, rep *Report) (string, error) {
-	ctx, span := p.tel.tracer.Start(ctx, SpanPage, trace.WithAttributes(attrPage.Int(rep.Pages+1)))
-	defer span.End()
-	more, err := p.pageIn(ctx, span, next, rep)
-	if err != nil {
-		failed(span, err)
-	}
-	return more, err
+// processed is a page read and processed, waiting to be stored.
+type processed struct {
+	records   []ports.SyncRecord
+	next      string           // the continuation after it; "" after the last page
+	this      ports.SyncCounts // its own counts
+	counts    ports.SyncCounts // the pass's totals with it
+	failedIDs []string         // the pass's failed ids with it
 }
 
-func (p *pass) pageIn(ctx context.Context, span trace.Span, next string, rep *Report) (string, error) {
+// page reads and processes the page at continuation next, under a span of
+// its own, and stores it: the last page at once, any other beside the
+// pass (see run). It returns the continuation of the page after it (""
+// after the last page).
+func (p *pass) page(ctx context.Context, next string, rep *Report) (string, error) {
+	ctx, span := p.tel.tracer.Start(ctx, SpanPage, trace.WithAttributes(attrPage.Int(p.done.Pages+1)))
+	pg, err := p.read(ctx, next, rep)
+	if err == nil {
+		err = p.storing.wait() // pages are stored in order
+	}
+	if err == nil && pg.next == "" {
+		err = p.mirror.wait() // a pass completes with its assignments
+	}
+	if err != nil {
+		failed(span, err)
+		span.End()
+		return "", err
+	}
+	if pg.next == "" {
+		defer span.End()
+		return "", p.save(ctx, span, pg, rep)
+	}
+	p.storing = goBackground(func() error {
+		defer span.End()
+		return p.save(ctx, span, pg, rep)
+	})
+	return pg.next, nil
+}
+
+// read reads the page at continuation next and processes it.
+func (p *pass) read(ctx context.Context, next string, rep *Report) (*processed, error) {
 	q := ports.PageQuery{PageSize: p.opts.PageSize, Continuation: next}
 	page, err := retry(ctx, ctx, p, func() (ports.Page[ports.Certification], error) {
 		return p.portal.ListCertifications(ctx, q)
 	})
 	if err != nil {
-		return "", fmt.Errorf("read page %d: %w", rep.Pages+1, err)
+		return nil, fmt.Errorf("read page %d: %w", p.done.Pages+1, err)
 	}
 	records, err := p.processPage(ctx, page.Items, rep)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	var this ports.SyncCounts
-	tally(&this, records)
-	counts := rep.SyncCounts
-	tally(&counts, records)
-	failedIDs := rep.FailedIDs
+	pg := &processed{records: records, next: page.Next}
+	tally(&pg.this, records)
+	tally(&p.done, records)
 	for i := range records {
-		if records[i].Action == ports.ActionFailed && len(failedIDs) < MaxFailedIDs {
-			failedIDs = append(failedIDs, records[i].ID)
+		if records[i].Action == ports.ActionFailed && len(p.failedIDs) < MaxFailedIDs {
+			p.failedIDs = append(p.failedIDs, records[i].ID)
 		}
 	}
-	position, err := p.sink.WritePage(ctx, records)
+	pg.counts, pg.failedIDs = p.done, slices.Clip(p.failedIDs)
+	return pg, nil
+}
+
+// save hands a processed page to the sink and commits its checkpoint, or,
+// after the last page, clears it; then the Report counts the page.
+func (p *pass) save(ctx context.Context, span trace.Span, pg *processed, rep *Report) error {
+	position, err := p.sink.WritePage(ctx, pg.records)
 	if err != nil {
-		return "", fmt.Errorf("record sink: %w", err)
-	}
-	if page.Next == "" {
-		if err := p.store.Clear(ctx); err != nil {
-			return "", fmt.Errorf("clear checkpoint: %w", err)
+		err = fmt.Errorf("record sink: %w", err)
+	} else if pg.next == "" {
+		if err = p.store.Clear(ctx); err != nil {
+			err = fmt.Errorf("clear checkpoint: %w", err)
 		}
-		rep.SyncCounts, rep.FailedIDs, rep.Complete = counts, failedIDs, true
 	} else {
-		cp := ports.Checkpoint{Next: page.Next, SinkPosition: position, StartedAt: rep.StartedAt, Counts: counts, FailedIDs: failedIDs}
-		if err := p.store.Save(ctx, cp); err != nil {
-			return "", fmt.Errorf("save checkpoint: %w", err)
+		cp := ports.Checkpoint{Next: pg.next, SinkPosition: position, StartedAt: rep.StartedAt, Counts: pg.counts, FailedIDs: pg.failedIDs}
+		if err = p.store.Save(ctx, cp); err != nil {
+			err = fmt.Errorf("save checkpoint: %w", err)
 		}
-		rep.SyncCounts, rep.FailedIDs = counts, failedIDs
 	}
-	p.tel.pageDone(ctx, span, this)
+	if err != nil {
+		failed(span, err)
+		return err
+	}
+	rep.SyncCounts, rep.FailedIDs, rep.Complete = pg.counts, pg.failedIDs, pg.next == ""
+	p.tel.pageDone(ctx, span, pg.this)
 	p.logger.LogAttrs(ctx, slog.LevelDebug, "sync page done",
-		slog.Int("page", counts.Pages), slog.Int("records", len(records)), slog.Int("written", counts.Writes.Done))
+		slog.Int("page", pg.counts.Pages), slog.Int("records", len(pg.records)), slog.Int("written", pg.counts.Writes.Done))
 	if p.opts.OnPage != nil {
-		p.opts.OnPage(counts)
+		p.opts.OnPage(pg.counts)
 	}
-	return page.Next, nil
+	return nil
 }
 
 // mirrorAssignments reads every assignment, page by page in key order, into
-// the assignment sink, within the pass's budget and throttling.
+// the assignment sink, within the pass's budget and throttling. It counts
+// them in rep.Assignments, which nothing else touches while it runs.
 func (p *pass) mirrorAssignments(ctx context.Context, rep *Report) error {
 	next := ""
 	for pages := 1; ; pages++ {
-		if err := p.between(ctx); err != nil {
+		if err := p.goOn(ctx); err != nil {
 			return err
 		}
 		q := ports.PageQuery{PageSize: p.opts.PageSize, Continuation: next}
@@ -484,6 +611,7 @@ func (p *pass) begin(ctx context.Context, rep *Report) (string, error) {
 		return "", fmt.Errorf("record sink: %w", err)
 	}
 	rep.Resumed, rep.StartedAt, rep.SyncCounts, rep.FailedIDs = true, cp.StartedAt, cp.Counts, cp.FailedIDs
+	p.done, p.failedIDs = cp.Counts, slices.Clone(cp.FailedIDs)
 	p.logger.LogAttrs(ctx, slog.LevelInfo, "sync pass resumed", append(p.settings(),
 		slog.Time("started_at", cp.StartedAt), slog.Int("pages", cp.Counts.Pages), slog.Int("read", cp.Counts.Read))...)
 	return cp.Next, nil

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/mock/gomock"
 
 	"github.com/hlf/dynamicsportal/core"
+	"github.com/hlf/dynamicsportal/mocks"
 	"github.com/hlf/dynamicsportal/ports"
 )
 
@@ -709,8 +710,10 @@ func TestCheckpointAndSinkFailures(t *testing.T) {
 		e := newEnv(t, newPortal(1, cert(1, nil, 0, time.Time{}), cert(2, nil, 0, time.Time{})))
 		e.store.saveErr = boom
 		rep, err := e.service(t, core.SyncOptions{}).Run(t.Context())
-		if !errors.Is(err, boom) || rep.Pages != 0 || len(e.portal.Queries()) != 1 {
-			t.Errorf("Run = %+v, %v; want the save error after page 1", rep, err)
+		// Page 2 may be read and processed while page 1 is being stored,
+		// but it is never stored after page 1's checkpoint failed.
+		if !errors.Is(err, boom) || rep.Pages != 0 || len(e.sink.pages) != 1 || e.store.clears != 0 {
+			t.Errorf("Run = %+v, %v, sink pages %d; want the save error after page 1, and page 2 not stored", rep, err, len(e.sink.pages))
 		}
 	})
 	t.Run("clear", func(t *testing.T) {
@@ -998,20 +1001,52 @@ func TestAResumedPassReadsAssignmentsAgain(t *testing.T) {
 	}
 }
 
-func TestAFailedAssignmentReadStopsThePassBeforeAnyCertification(t *testing.T) {
+// The assignments are mirrored beside the certification pages; a pass
+// whose assignments failed stops without its last page, so it is never
+// complete without them, and keeps its checkpoint to resume from.
+func TestAFailedAssignmentReadStopsThePass(t *testing.T) {
 	p := newPortal(2, cert(1, days(400), 0, time.Time{}))
 	e := newEnv(t, p)
 	a := newAssignments(3, 2)
 	a.errs = []error{&ports.PortalError{Code: ports.CodeAuthFailure, Op: "ListAssignments", StatusCode: 401}}
-	_, err := e.service(t, core.SyncOptions{Assignments: a.install(e, t)}).Run(t.Context())
+	rep, err := e.service(t, core.SyncOptions{Assignments: a.install(e, t)}).Run(t.Context())
 	if ports.CodeOf(err) != ports.CodeAuthFailure || !strings.Contains(err.Error(), "read assignments page 1") {
 		t.Errorf("Run = %v, want authFailure on the first assignments page", err)
 	}
-	if len(p.Queries()) != 0 {
-		t.Errorf("certifications read after the assignments failed: %v", p.Queries())
+	if rep.Complete || rep.Pages != 0 || len(e.sink.pages) != 0 {
+		t.Errorf("report %+v, sink pages %d: want the last page not stored", rep, len(e.sink.pages))
 	}
 	if e.store.cp == nil || e.store.clears != 0 {
 		t.Error("the pass's checkpoint is gone; a resumed run would start over")
+	}
+}
+
+// A failed certification page stops the assignments being mirrored beside
+// it, and Run returns only once the mirror has stopped.
+func TestAFailedPageStopsTheAssignmentMirror(t *testing.T) {
+	p := newPortal(2, cert(1, days(400), 0, time.Time{}))
+	p.pageErr[0] = []error{&ports.PortalError{Code: ports.CodeServerError, Op: "ListCertifications", StatusCode: 500}}
+	e := newEnv(t, p)
+	a := newAssignments(10, 1)
+	a.install(e, t)
+	// The sink stores nothing until the pass is cancelled, and the
+	// certification page is read (and fails) once the sink is entered.
+	var returned atomic.Bool
+	entered := make(chan struct{})
+	p.onList = func() { <-entered }
+	sink := mocks.NewMockAssignmentSink(gomock.NewController(t))
+	sink.EXPECT().WriteAssignments(gomock.Any(), gomock.Any(), gomock.Any()).DoAndReturn(func(ctx context.Context, _ []ports.Assignment, _ bool) error {
+		close(entered)
+		<-ctx.Done()
+		returned.Store(true)
+		return ctx.Err()
+	})
+	_, err := e.service(t, core.SyncOptions{Assignments: sink}).Run(t.Context())
+	if ports.CodeOf(err) != ports.CodeServerError {
+		t.Fatalf("Run = %v, want the page's serverError", err)
+	}
+	if !returned.Load() || a.reads != 1 {
+		t.Errorf("assignment sink returned %v, %d assignment pages read: want the mirror stopped on its first page before Run returned", returned.Load(), a.reads)
 	}
 }
 

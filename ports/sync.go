@@ -109,7 +109,9 @@ type WriteCounts struct {
 }
 
 // AssignmentSink receives the assignments a sync pass mirrors: every
-// assignment, in key order, one page at a time.
+// assignment, in key order, one page at a time. The pass calls it while the
+// pages of certifications go on, so a type that is both an AssignmentSink
+// and a RecordSink must take calls to both at once.
 type AssignmentSink interface {
 	// WriteAssignments stores one page. last is true for the last page of
 	// the listing: the sink then drops the assignments it holds that this

@@ -261,22 +261,30 @@ func (w *world) requests() []request {
 
 // passFigures is what the portal saw of the sync passes.
 type passFigures struct {
-	passes   int // first-page reads
+	passes   int // runs of a pass, each beginning with first-page reads
 	complete int // passes that read every page, each answered 200
 	overlaps int // passes with a request still running when the next began, or with reads of another pass mixed in
 }
 
-// passes splits the emulator's requests into passes, each starting with a
-// read of the first certifications page, and checks them: a pass reads
-// pages pages in all, and every request of it ends before the next pass's
-// first read starts.
+// passes splits the emulator's requests into passes and checks them: a
+// pass reads pages pages in all, and every request of it ends before the
+// next pass's first read starts. A pass reads the first page of the
+// certifications and of the assignments (beside each other, in either
+// order); a first-page read of a listing the pass being split has already
+// begun starts the next pass.
 func passes(reqs []request, pages int) passFigures {
 	var f passFigures
 	var starts []int
+	begun := map[string]bool{}
 	for i, r := range reqs {
-		if r.route == string(emulator.RouteCertifications) && !r.continued {
-			starts = append(starts, i)
+		if r.continued || r.route != string(emulator.RouteCertifications) && r.route != string(emulator.RouteAssignments) {
+			continue
 		}
+		if len(starts) == 0 || begun[r.route] {
+			starts = append(starts, i)
+			clear(begun)
+		}
+		begun[r.route] = true
 	}
 	f.passes = len(starts)
 	for k, s := range starts {
