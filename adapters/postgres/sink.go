@@ -61,7 +61,7 @@ func (s *Store) Rewind(ctx context.Context, position string) (err error) {
 		if err != nil || n <= 0 {
 			return fmt.Errorf("%w: rewind: position %q is not a sync pass of this store", ErrDatabase, position)
 		}
-		s.pass = n
+		s.pass.Store(n)
 		return nil
 	}
 	return s.newPass(ctx)
@@ -71,9 +71,11 @@ func (s *Store) Rewind(ctx context.Context, position string) (err error) {
 func (s *Store) newPass(ctx context.Context) error {
 	ctx, cancel := s.timeout(ctx)
 	defer cancel()
-	if err := s.pool.QueryRow(ctx, "select nextval('portal.sync_pass_seq')").Scan(&s.pass); err != nil {
+	var n int64
+	if err := s.pool.QueryRow(ctx, "select nextval('portal.sync_pass_seq')").Scan(&n); err != nil {
 		return s.fail("start sync pass", err)
 	}
+	s.pass.Store(n)
 	return nil
 }
 
@@ -86,11 +88,12 @@ func (s *Store) WritePage(ctx context.Context, records []ports.SyncRecord) (_ st
 	defer func() { endSpan(span, err) }()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.pass == 0 {
+	if s.pass.Load() == 0 {
 		if err := s.newPass(ctx); err != nil {
 			return "", err
 		}
 	}
+	pass := s.pass.Load()
 	n := len(records)
 	var (
 		ids, mentors, names, statuses = make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
@@ -122,11 +125,11 @@ func (s *Store) WritePage(ctx context.Context, records []ports.SyncRecord) (_ st
 	}
 	qctx, cancel := s.timeout(ctx)
 	defer cancel()
-	if _, err := tx.Exec(qctx, upsertCertifications, ids, mentors, names, types, issued, expires, active, statuses, modified, s.pass); err != nil {
+	if _, err := tx.Exec(qctx, upsertCertifications, ids, mentors, names, types, issued, expires, active, statuses, modified, pass); err != nil {
 		s.rollbackPending()
 		return "", s.fail("store certifications", err)
 	}
-	return strconv.FormatInt(s.pass, 10), nil
+	return strconv.FormatInt(pass, 10), nil
 }
 
 // begin returns the pending transaction, beginning it if needed. The
@@ -234,8 +237,8 @@ func (s *Store) Clear(ctx context.Context) (err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	stmts := []stmt{{sql: "delete from portal.sync_checkpoint"}}
-	if s.pass != 0 {
-		stmts = append(stmts, stmt{"delete from portal.certifications where sync_pass <> $1", []any{s.pass}})
+	if pass := s.pass.Load(); pass != 0 {
+		stmts = append(stmts, stmt{"delete from portal.certifications where sync_pass <> $1", []any{pass}})
 	}
 	return s.commit(ctx, "clear checkpoint", stmts...)
 }
@@ -246,12 +249,21 @@ func (s *Store) Clear(ctx context.Context) (err error) {
 func (s *Store) WriteAssignments(ctx context.Context, page []ports.Assignment, last bool) (err error) {
 	ctx, span := s.startSpan(ctx, "WriteAssignments")
 	defer func() { endSpan(span, err) }()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.pass == 0 {
-		if err := s.newPass(ctx); err != nil {
+	// Without s.mu, but for numbering the first pass: a page of
+	// assignments is stored while a page of certifications is (on another
+	// connection).
+	pass := s.pass.Load()
+	if pass == 0 {
+		s.mu.Lock()
+		var err error
+		if s.pass.Load() == 0 {
+			err = s.newPass(ctx)
+		}
+		s.mu.Unlock()
+		if err != nil {
 			return err
 		}
+		pass = s.pass.Load()
 	}
 	n := len(page)
 	var (
@@ -291,11 +303,11 @@ func (s *Store) WriteAssignments(ctx context.Context, page []ports.Assignment, l
 		return s.fail("store assignments", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after Commit it is a no-op
-	if _, err := tx.Exec(ctx, upsertAssignments, ids, mentors, coordinators, chapters, starts, ends, active, modified, s.pass); err != nil {
+	if _, err := tx.Exec(ctx, upsertAssignments, ids, mentors, coordinators, chapters, starts, ends, active, modified, pass); err != nil {
 		return s.fail("store assignments", err)
 	}
 	if last {
-		if _, err := tx.Exec(ctx, "delete from portal.assignments where sync_pass <> $1", s.pass); err != nil {
+		if _, err := tx.Exec(ctx, "delete from portal.assignments where sync_pass <> $1", pass); err != nil {
 			return s.fail("store assignments", err)
 		}
 	}

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"strings"
@@ -315,5 +316,108 @@ func TestLoadWithoutCheckpointAndDamaged(t *testing.T) {
 	_, err := s.Load(t.Context())
 	if err == nil || errors.Is(err, ports.ErrNoCheckpoint) || !strings.Contains(err.Error(), "damaged") {
 		t.Errorf("Load of a damaged checkpoint = %v", err)
+	}
+}
+
+// The pass stores assignments beside its pages: a page of assignments is
+// stored while a page of certifications is still being written (here held
+// up by a row lock).
+func TestAssignmentsAreStoredWhileAPageIsWritten(t *testing.T) {
+	s, conn := openStore(t)
+	ctx := t.Context()
+	if err := s.Rewind(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	first := cert(id('c', 1), id('a', 1), ports.SyncStatusValid, "2030-01-01")
+	if _, err := s.WritePage(ctx, []ports.SyncRecord{first}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Save(ctx, ports.Checkpoint{Next: "page-2"}); err != nil {
+		t.Fatal(err)
+	}
+	lock, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lock.Exec(ctx, "select from portal.certifications where id = $1 for update", first.ID); err != nil {
+		t.Fatal(err)
+	}
+	page := make(chan error, 1)
+	go func() {
+		_, err := s.WritePage(ctx, []ports.SyncRecord{cert(id('c', 1), id('a', 1), ports.SyncStatusExpired, "2020-01-01")})
+		page <- err
+	}()
+	defer func() {
+		_ = lock.Rollback(ctx)
+		if err := <-page; err != nil {
+			t.Errorf("WritePage after the lock: %v", err)
+		}
+	}()
+	// Wait until the page's statement waits for the lock.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var waiting int
+		if err := s.Pool().QueryRow(ctx, "select count(*) from pg_stat_activity where wait_event_type = 'Lock'").Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the page never waited for the row lock")
+		}
+	}
+	stored := make(chan error, 1)
+	go func() {
+		stored <- s.WriteAssignments(ctx, []ports.Assignment{{ID: id('e', 1), MentorID: id('a', 1), CoordinatorID: id('b', 1), State: ports.StateActive}}, true)
+	}()
+	select {
+	case err := <-stored:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		_ = lock.Rollback(ctx)
+		<-stored
+		t.Fatal("the assignments waited for the page of certifications")
+	}
+	if got := queryStrings(t, conn, "select id::text from portal.assignments"); !slices.Equal(got, []string{id('e', 1)}) {
+		t.Errorf("assignments %v, want the one stored", got)
+	}
+}
+
+// Assignments stored before any Rewind number the pass themselves, and the
+// certifications that follow go on under the same number.
+func TestAssignmentsFirstNumberThePass(t *testing.T) {
+	s, conn := openStore(t)
+	ctx := t.Context()
+	if err := s.WriteAssignments(ctx, []ports.Assignment{{ID: id('e', 1), MentorID: id('a', 1), CoordinatorID: id('b', 1), State: ports.StateActive}}, true); err != nil {
+		t.Fatal(err)
+	}
+	pos, err := s.WritePage(ctx, []ports.SyncRecord{cert(id('c', 1), id('a', 1), ports.SyncStatusValid, "2030-01-01")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Clear(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := queryStrings(t, conn, "select sync_pass::text from portal.assignments union all select sync_pass::text from portal.certifications")
+	if pos == "0" || !slices.Equal(got, []string{pos, pos}) {
+		t.Errorf("sync passes %v, page position %s: want one pass number, not 0", got, pos)
+	}
+}
+
+func TestAssignmentsFailOnACancelledContext(t *testing.T) {
+	s, conn := openStore(t)
+	if err := s.Rewind(t.Context(), ""); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	err := s.WriteAssignments(ctx, []ports.Assignment{{ID: id('e', 1), MentorID: id('a', 1), CoordinatorID: id('b', 1)}}, true)
+	if ports.CodeOf(err) != ports.CodeCanceled {
+		t.Errorf("WriteAssignments = %v, want canceled", err)
+	}
+	if got := queryStrings(t, conn, "select id::text from portal.assignments"); len(got) != 0 {
+		t.Errorf("assignments %v stored, want none", got)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -62,8 +63,8 @@ type Store struct {
 	password string // of the URL Open was given, kept out of errors
 
 	mu      sync.Mutex
-	pass    int64  // the sync pass being stored, 0 before the first
-	pending pgx.Tx // a page written, waiting for its checkpoint
+	pass    atomic.Int64 // the sync pass being stored, 0 before the first; set under mu
+	pending pgx.Tx       // a page written, waiting for its checkpoint
 }
 
 // Open connects to the database at url (postgres://… or key=value form)
