@@ -45,25 +45,64 @@ var migrated = pgtest.Template{Name: "portal_" + pgtest.HashFS(postgres.Migratio
 }}
 
 // BenchmarkStorePass times one sync pass over the emulator's certifications
-// storing to JSON lines, then the same pass storing into PostgreSQL (the
-// certifications, every assignment, the checkpoint per page), each on a
-// fresh emulator with the same seed, interleaved. It reports both wall
-// times and their ratio (goal: postgres/jsonl ≤ 1.15).
+// storing to JSON lines with a checkpoint file (sync --out --checkpoint),
+// then the same pass storing into PostgreSQL (the certifications, every
+// assignment, the checkpoint per page), each on a fresh emulator with the
+// same seed, interleaved. The database starts empty, so this is a first
+// pass. It reports both wall times, their ratio (goal: postgres/jsonl ≤
+// 1.15) and the busy CPU time of the whole machine during each pass (the
+// emulator, the pass and the database share its cores).
+//
+// It runs twice: with an instant emulator, where the pass is bound by CPU
+// alone, and with the portal's latency modelled (100 ms per page read and,
+// as in BenchmarkSync, 20 ms per write).
 func BenchmarkStorePass(b *testing.B) {
-	n := storeSize()
-	dbURL := pgtest.Database(b, migrated)
-	var jsonlWall, pgWall time.Duration
-	for range b.N {
-		jsonlWall += storePass(b, n, "")
-		pgWall += storePass(b, n, dbURL)
+	for _, portal := range []struct {
+		name        string
+		read, write time.Duration
+	}{
+		{"portal=instant", 0, 0},
+		{"portal=latency", pageReadLatency, writeLatency},
+	} {
+		b.Run(portal.name, func(b *testing.B) {
+			n := storeSize()
+			setup := func(e *emulator.Emulator) {
+				if portal.read > 0 {
+					e.SetLatency(emulator.RouteCertifications, portal.read)
+					e.SetLatency(emulator.RouteAssignments, portal.read)
+					e.SetLatency(emulator.RoutePatch, portal.write)
+				}
+			}
+			var jsonl, pg storeRun
+			for range b.N {
+				jsonl.add(storePass(b, n, "", setup))
+				pg.add(storePass(b, n, pgtest.Database(b, migrated), setup))
+			}
+			b.ReportMetric(float64(jsonl.wall.Milliseconds())/float64(b.N), "jsonl-ms/pass")
+			b.ReportMetric(float64(pg.wall.Milliseconds())/float64(b.N), "postgres-ms/pass")
+			b.ReportMetric(float64(pg.wall)/float64(jsonl.wall), "postgres/jsonl")
+			if jsonl.cpu > 0 {
+				b.ReportMetric(jsonl.cpu.Seconds()/float64(b.N), "jsonl-cpu-s/pass")
+				b.ReportMetric(pg.cpu.Seconds()/float64(b.N), "postgres-cpu-s/pass")
+			}
+			b.ReportMetric(float64(n), "certifications")
+		})
 	}
-	b.ReportMetric(float64(jsonlWall.Milliseconds())/float64(b.N), "jsonl-ms/pass")
-	b.ReportMetric(float64(pgWall.Milliseconds())/float64(b.N), "postgres-ms/pass")
-	b.ReportMetric(float64(pgWall)/float64(jsonlWall), "postgres/jsonl")
-	b.ReportMetric(float64(n), "certifications")
 }
 
-func storePass(b *testing.B, n int, dbURL string) time.Duration {
+// pageReadLatency is the emulator's latency on every page read in
+// BenchmarkStorePass/portal=latency.
+const pageReadLatency = 100 * time.Millisecond
+
+// storeRun adds up the passes of one kind.
+type storeRun struct{ wall, cpu time.Duration }
+
+func (r *storeRun) add(wall, cpu time.Duration) { r.wall, r.cpu = r.wall+wall, r.cpu+cpu }
+
+// storePass runs one pass into dbURL (JSON lines when "") on a fresh
+// emulator and returns its wall time and the machine's busy CPU time
+// during it (0 where /proc/stat cannot be read).
+func storePass(b *testing.B, n int, dbURL string, setup func(*emulator.Emulator)) (wall, cpu time.Duration) {
 	b.Helper()
 	b.StopTimer()
 	emu, err := emulator.Start(emulator.Options{Certifications: n, Seed: 11})
@@ -71,6 +110,7 @@ func storePass(b *testing.B, n int, dbURL string) time.Duration {
 		b.Fatal(err)
 	}
 	defer emu.Close()
+	setup(emu)
 	c := newAdapter(b, emu)
 	defer c.Close()
 	var (
@@ -79,12 +119,17 @@ func storePass(b *testing.B, n int, dbURL string) time.Duration {
 		opts  = core.SyncOptions{PageSize: 5000}
 	)
 	if dbURL == "" {
-		js, err := jsonl.Open(filepath.Join(b.TempDir(), "records.jsonl"))
+		dir := b.TempDir()
+		js, err := jsonl.Open(filepath.Join(dir, "records.jsonl"))
 		if err != nil {
 			b.Fatal(err)
 		}
 		defer js.Close()
-		sink, store = js, checkpoint.NewMemory()
+		cp, err := checkpoint.NewFile(filepath.Join(dir, "checkpoint.json"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		sink, store = js, cp
 	} else {
 		s, err := postgres.Open(b.Context(), dbURL, postgres.Options{})
 		if err != nil {
@@ -98,14 +143,42 @@ func storePass(b *testing.B, n int, dbURL string) time.Duration {
 		b.Fatal(err)
 	}
 	b.StartTimer()
+	busy := machineBusy()
 	start := time.Now()
 	rep, err := svc.Run(b.Context())
-	wall := time.Since(start)
+	wall = time.Since(start)
+	if busy > 0 {
+		cpu = machineBusy() - busy
+	}
 	b.StopTimer()
 	if err != nil || !rep.Complete || rep.Read != n {
 		b.Fatalf("pass: %+v, %v", rep, err)
 	}
-	return wall
+	return wall, cpu
+}
+
+// machineBusy returns the CPU time all cores of the machine have spent
+// busy since boot (user, nice, system, irq, softirq and steal of
+// /proc/stat), or 0 where that cannot be read.
+func machineBusy() time.Duration {
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal …
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0
+	}
+	var ticks int64
+	for _, i := range []int{1, 2, 3, 6, 7, 8} {
+		v, err := strconv.ParseInt(f[i], 10, 64)
+		if err != nil {
+			return 0
+		}
+		ticks += v
+	}
+	return time.Duration(ticks) * time.Second / 100 // USER_HZ is 100 on Linux
 }
 
 // BenchmarkStatusesFor times StatusesFor for a coordinator with 50 mentors
