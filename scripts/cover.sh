@@ -8,10 +8,12 @@ cd "$(dirname "$0")/.."
 floor=${FLOOR:-90}
 pkgs=$(go list ./ports/... ./core/... ./adapters/... ./flags/... ./app/...)
 profile=$(mktemp)
-trap 'rm -f "$profile" "$profile.pkgs"' EXIT
+trap 'rm -f "$profile" "$profile.pkgs" "$profile.total"' EXIT
 # -coverpkg also counts code that other packages' tests exercise (the
 # contract suite, the wiring tests).
-go test -count=1 -coverpkg="$(echo "$pkgs" | paste -sd, -)" -coverprofile="$profile" $pkgs >/dev/null
+# Quiet when the tests pass; their whole output when one fails.
+out=$(go test -count=1 -coverpkg="$(echo "$pkgs" | paste -sd, -)" -coverprofile="$profile" $pkgs 2>&1) || {
+  echo "$out" | grep -v '^ok'; echo "tests failed under coverage"; exit 1; }
 # A block may appear once per test binary: count it once, covered if any hit.
 awk 'NR > 1 {
     split($1, loc, ":"); pkg = loc[1]; sub(/\/[^\/]*$/, "", pkg)
