@@ -41,6 +41,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"go.uber.org/goleak"
 )
 
 // EnvURL names the environment variable holding the URL of a server to use
@@ -354,7 +355,7 @@ func startCluster() (*cluster, error) {
 		return fail(fmt.Errorf("start postgres: %w", err))
 	}
 	c.done = make(chan struct{})
-	go func() { _ = c.cmd.Wait(); close(c.done) }()
+	go c.wait()
 	c.url = (&url.URL{Scheme: "postgres", User: url.UserPassword("postgres", password), Path: "/postgres",
 		RawQuery: url.Values{"host": {dir}, "sslmode": {"disable"}}.Encode()}).String()
 	deadline := time.Now().Add(30 * time.Second)
@@ -400,6 +401,22 @@ func credential() (*syscall.Credential, error) {
 
 // stop shuts the server down fast (SIGINT), waits for it, and removes the
 // cluster's directory.
+// wait reaps the server process when it exits. It runs as long as the
+// cluster does: IgnoreCluster names it for per-test leak checks.
+func (c *cluster) wait() {
+	_ = c.cmd.Wait()
+	close(c.done)
+}
+
+// IgnoreCluster is the goleak option for a leak check inside a test of a
+// package whose tests may have started the throwaway cluster, which outlives
+// every test until Stop:
+//
+//	goleak.VerifyNone(t, pgtest.IgnoreCluster())
+func IgnoreCluster() goleak.Option {
+	return goleak.IgnoreAnyFunction("github.com/hlf/dynamicsportal/internal/pgtest.(*cluster).wait")
+}
+
 func (c *cluster) stop() {
 	if c.cmd != nil && c.cmd.Process != nil {
 		_ = c.cmd.Process.Signal(syscall.SIGINT)

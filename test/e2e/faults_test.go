@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/hlf/dynamicsportal/core"
+	"github.com/hlf/dynamicsportal/internal/pgtest"
 	"github.com/hlf/dynamicsportal/ports"
 	"github.com/hlf/dynamicsportal/test/emulator"
 )
@@ -605,7 +606,7 @@ func runRow(t *testing.T, i int, rw row) summary {
 			t.Errorf("close emulator: %v", err)
 		}
 	}
-	goleak.VerifyNone(t)
+	goleak.VerifyNone(t, pgtest.IgnoreCluster())
 	return s
 }
 

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/hlf/dynamicsportal/adapters/dynamics"
+	"github.com/hlf/dynamicsportal/internal/pgtest"
 	"github.com/hlf/dynamicsportal/ports"
 	"github.com/hlf/dynamicsportal/test/emulator"
 )
@@ -92,7 +93,7 @@ func TestHungAnswers(t *testing.T) {
 			if err := e.Close(); err != nil {
 				t.Errorf("close emulator: %v", err)
 			}
-			goleak.VerifyNone(t)
+			goleak.VerifyNone(t, pgtest.IgnoreCluster())
 		})
 	}
 }
