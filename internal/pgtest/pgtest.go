@@ -32,6 +32,8 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"reflect"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -399,8 +401,6 @@ func credential() (*syscall.Credential, error) {
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
 }
 
-// stop shuts the server down fast (SIGINT), waits for it, and removes the
-// cluster's directory.
 // wait reaps the server process when it exits. It runs as long as the
 // cluster does: IgnoreCluster names it for per-test leak checks.
 func (c *cluster) wait() {
@@ -414,9 +414,11 @@ func (c *cluster) wait() {
 //
 //	goleak.VerifyNone(t, pgtest.IgnoreCluster())
 func IgnoreCluster() goleak.Option {
-	return goleak.IgnoreAnyFunction("github.com/hlf/dynamicsportal/internal/pgtest.(*cluster).wait")
+	return goleak.IgnoreAnyFunction(runtime.FuncForPC(reflect.ValueOf((*cluster).wait).Pointer()).Name())
 }
 
+// stop shuts the server down fast (SIGINT), waits for it, and removes the
+// cluster's directory.
 func (c *cluster) stop() {
 	if c.cmd != nil && c.cmd.Process != nil {
 		_ = c.cmd.Process.Signal(syscall.SIGINT)

@@ -114,3 +114,18 @@ func TestWithDatabase(t *testing.T) {
 		t.Errorf("WithDatabase = %s", got)
 	}
 }
+
+// The cluster outlives the test that started it; IgnoreCluster lets a
+// per-test leak check pass over it, and over nothing else.
+func TestIgnoreClusterNamesTheClustersGoroutine(t *testing.T) {
+	if os.Getenv(EnvURL) != "" {
+		t.Skip(EnvURL + " is set: no throwaway cluster is started")
+	}
+	ServerURL(t)
+	if err := goleak.Find(); err == nil {
+		t.Fatal("no goroutine outlives the cluster's start; the check below would prove nothing")
+	}
+	if err := goleak.Find(IgnoreCluster()); err != nil {
+		t.Errorf("with IgnoreCluster: %v", err)
+	}
+}
