@@ -17,7 +17,7 @@ import (
 	"github.com/hlf/dynamicsportal/ports"
 )
 
-var riverOnly = pgtest.Template{Name: "app_river_v0_51_2", Prepare: func(ctx context.Context, url string) error {
+var riverOnly = pgtest.Template{Name: "app_river_private", Prepare: func(ctx context.Context, url string) error {
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		return err
@@ -50,7 +50,7 @@ func TestSchedulingModuleRunsWithTheLifecycle(t *testing.T) {
 	var state string
 	for state != "completed" && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
-		if err := pool.QueryRow(t.Context(), "select state::text from river_job where id = $1", res.JobID).Scan(&state); err != nil {
+		if err := pool.QueryRow(t.Context(), "select state::text from portal_private.river_job where id = $1", res.JobID).Scan(&state); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -6,18 +6,29 @@ import (
 	"fmt"
 	"io/fs"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
-	"github.com/pressly/goose/v3/lock"
 )
 
 //go:embed migrations/*.sql
 var embedded embed.FS
 
-// migrationsTable is goose's version table, named so it does not clash with
-// a host's own goose migrations in the same database.
-const migrationsTable = "portal_migrations"
+// PrivateSchema is the schema of the module's own bookkeeping: goose's
+// history of the store's migrations here, River's tables and functions in
+// package schedule. Migrate creates it with no privilege for anyone but its
+// owner, so that neither anon nor authenticated (nor Supabase's Data API,
+// which serves public) can reach what it holds.
+const PrivateSchema = "portal_private"
+
+// migrationsTable is goose's version table, in the private schema and named
+// so it does not clash with a host's own goose migrations.
+const migrationsTable = PrivateSchema + ".portal_migrations"
+
+// migrateLock is the key of the transaction-level advisory lock that keeps
+// replicas starting together from migrating at once.
+const migrateLock = 0x706f7274616c00 // "portal\0"
 
 // Migrations returns the embedded SQL migrations, in goose's format.
 func Migrations() fs.FS {
@@ -30,31 +41,84 @@ func Migrations() fs.FS {
 
 // Migrate applies the status store's migrations that the database does not
 // have yet, in order, each in its own transaction, and returns the names
-// of those it applied (none when the database is current). A session-level
-// advisory lock keeps replicas that start together from migrating at once,
-// so run it on a direct (session) connection, not through a pooler in
-// transaction mode.
+// of those it applied (none when the database is current).
+//
+// It first creates PrivateSchema and moves goose's history table there
+// from public, where releases before it kept it. Replicas that start
+// together wait for each other on an advisory lock held by a transaction
+// of its own, so Migrate works through a pooler in transaction mode too.
+// The pool needs room for two connections.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
-	locker, err := lock.NewPostgresSessionLocker()
+	var names []string
+	err := WithMigrationLock(ctx, pool, migrateLock, func() error {
+		if err := EnsurePrivateSchema(ctx, pool, func(ctx context.Context, tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, `do $$
+begin
+  if pg_catalog.to_regclass('public.portal_migrations') is not null
+     and pg_catalog.to_regclass('portal_private.portal_migrations') is null then
+    alter table public.portal_migrations set schema portal_private;
+  end if;
+end
+$$`)
+			return err
+		}); err != nil {
+			return err
+		}
+		p, err := provider(pool)
+		if err != nil {
+			return err
+		}
+		defer p.Close()
+		results, err := p.Up(ctx)
+		for _, r := range results {
+			names = append(names, r.Source.Path)
+		}
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("migrate: %w", err)
-	}
-	db := stdlib.OpenDBFromPool(pool)
-	defer db.Close()
-	p, err := goose.NewProvider(goose.DialectPostgres, db, Migrations(),
-		goose.WithTableName(migrationsTable), goose.WithSessionLocker(locker), goose.WithDisableGlobalRegistry(true))
-	if err != nil {
-		return nil, fmt.Errorf("migrate: %w", err)
-	}
-	results, err := p.Up(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("%w: migrate: %w", ErrDatabase, err)
-	}
-	names := make([]string, len(results))
-	for i, r := range results {
-		names[i] = r.Source.Path
+		return names, fmt.Errorf("%w: migrate: %w", ErrDatabase, err)
 	}
 	return names, nil
+}
+
+// provider returns goose's provider of the store's migrations on pool;
+// closing it leaves the pool open.
+func provider(pool *pgxpool.Pool) (*goose.Provider, error) {
+	db := stdlib.OpenDBFromPool(pool)
+	return goose.NewProvider(goose.DialectPostgres, db, Migrations(),
+		goose.WithTableName(migrationsTable), goose.WithDisableGlobalRegistry(true))
+}
+
+// WithMigrationLock runs fn while a transaction of its own, on a connection
+// of pool, holds the transaction-level advisory lock key: fn runs alone
+// among the callers that use the same key, on a direct connection or
+// through a pooler in transaction mode (which keeps a transaction on one
+// server connection). fn uses other connections of the pool.
+func WithMigrationLock(ctx context.Context, pool *pgxpool.Pool, key int64, fn func() error) error {
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after Commit, a no-op
+	if _, err := tx.Exec(ctx, "select pg_catalog.pg_advisory_xact_lock($1)", key); err != nil {
+		return err
+	}
+	if err := fn(); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// EnsurePrivateSchema creates PrivateSchema when it is missing, closed to
+// everyone but its owner, and runs move in the same transaction: Migrate
+// moves goose's history into it there, package schedule River's tables.
+func EnsurePrivateSchema(ctx context.Context, pool *pgxpool.Pool, move func(context.Context, pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "create schema if not exists "+PrivateSchema+"; revoke all on schema "+PrivateSchema+" from public"); err != nil {
+			return err
+		}
+		return move(ctx, tx)
+	})
 }
 
 // ErrNotMigrated marks a database that lacks some of the store's
@@ -65,13 +129,18 @@ var ErrNotMigrated = fmt.Errorf("%w: the status store's migrations are not all a
 // lacks some of the store's migrations, so a pass does not start on a
 // database it cannot write.
 func CheckMigrated(ctx context.Context, pool *pgxpool.Pool) error {
-	db := stdlib.OpenDBFromPool(pool)
-	defer db.Close()
-	p, err := goose.NewProvider(goose.DialectPostgres, db, Migrations(),
-		goose.WithTableName(migrationsTable), goose.WithDisableGlobalRegistry(true))
+	var exists bool
+	if err := pool.QueryRow(ctx, "select pg_catalog.to_regclass($1) is not null", migrationsTable).Scan(&exists); err != nil {
+		return fmt.Errorf("%w: check migrations: %w", ErrDatabase, err)
+	}
+	if !exists {
+		return ErrNotMigrated
+	}
+	p, err := provider(pool)
 	if err != nil {
 		return fmt.Errorf("check migrations: %w", err)
 	}
+	defer p.Close()
 	pending, err := p.HasPending(ctx)
 	if err != nil {
 		return fmt.Errorf("%w: check migrations: %w", ErrDatabase, err)

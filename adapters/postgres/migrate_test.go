@@ -25,7 +25,7 @@ func TestMigrateAppliesEachMigrationOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"00001_supabase_roles_and_auth_uid.sql", "00002_portal_tables.sql", "00003_portal_certification_statuses.sql", "00004_enqueue_sync.sql", "00005_statuses_use_the_mentor_index.sql"}
+	want := []string{"00001_supabase_roles_and_auth_uid.sql", "00002_portal_tables.sql", "00003_portal_certification_statuses.sql", "00004_enqueue_sync.sql", "00005_statuses_use_the_mentor_index.sql", "00006_private_schema_and_utc_today.sql"}
 	if !slices.Equal(applied, want) {
 		t.Errorf("applied %v, want %v", applied, want)
 	}
@@ -36,7 +36,7 @@ func TestMigrateAppliesEachMigrationOnce(t *testing.T) {
 	// goose keeps its versions in a table of its own name, not the
 	// default a host's own goose migrations would use.
 	conn := connect(t, u)
-	if got := queryStrings(t, conn, "select tablename::text from pg_tables where tablename like '%migrations' or tablename like 'goose%'"); !slices.Equal(got, []string{migrationsTable}) {
+	if got := queryStrings(t, conn, "select schemaname || '.' || tablename from pg_tables where tablename like '%migrations' or tablename like 'goose%'"); !slices.Equal(got, []string{migrationsTable}) {
 		t.Errorf("version tables %v, want [%s]", got, migrationsTable)
 	}
 }
@@ -65,19 +65,24 @@ func TestMigrateKeepsAnExistingAuthUID(t *testing.T) {
 	}
 }
 
-// auth.uid() as the migration defines it reads the subject of the claims.
+// auth.uid() as the migrations define it reads the claims as Supabase's
+// does: request.jwt.claim.sub when it is set and not empty, else the
+// subject of request.jwt.claims. An empty claim.sub, which a session keeps
+// once a transaction set it, falls through.
 func TestAuthUIDReadsTheClaims(t *testing.T) {
 	_, conn := openStore(t)
-	for _, tc := range []struct{ claims, want string }{
-		{`{"sub": "` + uuidOf("uM1") + `"}`, uuidOf("uM1")},
-		{`{"role": "authenticated"}`, "null"},
-		{``, "null"},
+	for _, tc := range []struct{ sub, claims, want string }{
+		{"", `{"sub": "` + uuidOf("uM1") + `"}`, uuidOf("uM1")},
+		{"", `{"role": "authenticated"}`, "null"},
+		{"", ``, "null"},
+		{uuidOf("uM2"), `{"sub": "` + uuidOf("uM1") + `"}`, uuidOf("uM2")},
+		{uuidOf("uM2"), ``, uuidOf("uM2")},
 	} {
 		tx, err := conn.Begin(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := tx.Exec(t.Context(), "select set_config('request.jwt.claims', $1, true)", tc.claims); err != nil {
+		if _, err := tx.Exec(t.Context(), "select set_config('request.jwt.claims', $1, true), set_config('request.jwt.claim.sub', $2, true)", tc.claims, tc.sub); err != nil {
 			t.Fatal(err)
 		}
 		var got *string
@@ -91,7 +96,7 @@ func TestAuthUIDReadsTheClaims(t *testing.T) {
 			s = *got
 		}
 		if s != tc.want {
-			t.Errorf("claims %q: auth.uid() = %s, want %s", tc.claims, s, tc.want)
+			t.Errorf("claim.sub %q, claims %q: auth.uid() = %s, want %s", tc.sub, tc.claims, s, tc.want)
 		}
 	}
 }

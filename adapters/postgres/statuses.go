@@ -41,9 +41,11 @@ func (f Filter) Validate() error {
 // (Supabase's auth.users.id) may see, ordered by expiry date (no expiry
 // last), then id. It calls public.portal_certification_statuses as that
 // user would from the app: in a read-only transaction, as the role
-// authenticated, with JWT claims whose subject is userID, all set with
-// set_config(…, true) so they end with the transaction and never stay on
-// a pooled connection. The database's access rules alone decide what the
+// authenticated, with JWT claims whose subject is userID, in both settings
+// auth.uid() reads (request.jwt.claims and request.jwt.claim.sub), all set
+// with set_config(…, true): they end with the transaction and never stay
+// on a pooled connection, and a session-level setting that other code left
+// on the connection cannot choose the user. The database's access rules alone decide what the
 // user sees.
 func (s *Store) StatusesFor(ctx context.Context, userID string, f Filter) (_ []ports.CertificationStatus, err error) {
 	ctx, span := s.startSpan(ctx, "StatusesFor")
@@ -62,7 +64,8 @@ func (s *Store) StatusesFor(ctx context.Context, userID string, f Filter) (_ []p
 	defer cancel()
 	var out []ports.CertificationStatus
 	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "select set_config('role', 'authenticated', true), set_config('request.jwt.claims', $1, true)", string(claims)); err != nil {
+		if _, err := tx.Exec(ctx, "select set_config('role', 'authenticated', true), set_config('request.jwt.claims', $1, true), set_config('request.jwt.claim.sub', $2, true)",
+			string(claims), userID); err != nil {
 			return err
 		}
 		rows, err := tx.Query(ctx, "select certification_id::text, mentor_id::text, name, expires_on, status, synced_at from public.portal_certification_statuses($1, $2::uuid)",

@@ -10,44 +10,112 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
+
+	"github.com/hlf/dynamicsportal/adapters/postgres"
 )
+
+// Schema is the schema of River's tables and functions: the module's
+// private schema, which anon and authenticated may not use, never public
+// (which Supabase's Data API serves, with default grants to anon).
+const Schema = postgres.PrivateSchema
 
 // migrateLock is the key of the advisory lock that keeps replicas starting
 // at once from applying River's migrations together.
 const migrateLock = 0x706f7274616c // "portal"
 
-// Migrate applies River's migrations that the database lacks, each in its
-// own transaction (as River requires), under a session advisory lock held
-// on a connection of the pool, and returns a line per migration applied
+// Migrate applies River's migrations that the database lacks, in Schema,
+// each in its own transaction (as River requires), while a transaction of
+// its own holds an advisory lock, and returns a line per migration applied
 // ("river 006 bulk_unique"). It is safe to call from every replica at
-// startup. The pool needs room for two connections.
+// startup, and through a pooler in transaction mode. The pool needs room
+// for two connections.
+//
+// A database migrated by a release that kept River's tables in public has
+// them moved into Schema first, jobs and history included, in one
+// transaction. Moving is refused when public's river_job holds jobs of
+// other kinds: that River is not this module's alone.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
 	m, err := migrator(pool)
 	if err != nil {
 		return nil, err
 	}
-	conn, err := pool.Acquire(ctx)
+	var lines []string
+	err = postgres.WithMigrationLock(ctx, pool, migrateLock, func() error {
+		if err := postgres.EnsurePrivateSchema(ctx, pool, moveFromPublic); err != nil {
+			return err
+		}
+		res, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil)
+		if err != nil {
+			return err
+		}
+		for _, v := range res.Versions {
+			lines = append(lines, fmt.Sprintf("river %03d %s", v.Version, v.Name))
+		}
+		// Functions are executable by PUBLIC when created; nobody but the
+		// owner needs River's.
+		_, err = pool.Exec(ctx, "revoke all on all functions in schema "+Schema+" from public")
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("river migrations: %w", err)
-	}
-	defer conn.Release()
-	if _, err := conn.Exec(ctx, "select pg_advisory_lock($1)", int64(migrateLock)); err != nil {
-		return nil, fmt.Errorf("river migrations: %w", err)
-	}
-	defer conn.Exec(context.WithoutCancel(ctx), "select pg_advisory_unlock($1)", int64(migrateLock)) //nolint:errcheck // the session ends the lock anyway
-	res, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil)
-	if err != nil {
-		return nil, fmt.Errorf("river migrations: %w", err)
-	}
-	lines := make([]string, 0, len(res.Versions))
-	for _, v := range res.Versions {
-		lines = append(lines, fmt.Sprintf("river %03d %s", v.Version, v.Name))
+		return lines, fmt.Errorf("%w: river migrations: %w", postgres.ErrDatabase, err)
 	}
 	return lines, nil
 }
 
+// moveFromPublic moves River's tables (their indexes, constraints and
+// sequences go with them), types and functions from public into Schema,
+// when public has River's migration table and Schema has none.
+func moveFromPublic(ctx context.Context, tx pgx.Tx) error {
+	var inPublic, foreign bool
+	err := tx.QueryRow(ctx, `select pg_catalog.to_regclass('public.river_migration') is not null
+	   and pg_catalog.to_regclass('`+Schema+`.river_migration') is null`).Scan(&inPublic)
+	if err != nil || !inPublic {
+		return err
+	}
+	if err := tx.QueryRow(ctx, `select pg_catalog.to_regclass('public.river_job') is not null
+	   and exists (select from public.river_job where kind <> $1)`, Kind).Scan(&foreign); err != nil {
+		return err
+	}
+	if foreign {
+		return fmt.Errorf("River's tables in schema public hold jobs of kinds other than %s, so they are not this module's alone "+
+			"and are left in place; move this module's %s jobs yourself, or run it on another database", Kind, Kind)
+	}
+	_, err = tx.Exec(ctx, `do $$
+declare
+  o record;
+begin
+  -- Functions first: their signatures name River's type by where it is.
+  for o in
+    select * from (
+      select 1 as ord, 'function' as what, p.oid::pg_catalog.regprocedure::text as name
+        from pg_catalog.pg_proc p join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+       where n.nspname = 'public' and p.proname like 'river\_%'
+      union all
+      select 2, 'type', pg_catalog.format('%I.%I', n.nspname, t.typname)
+        from pg_catalog.pg_type t join pg_catalog.pg_namespace n on n.oid = t.typnamespace
+       where n.nspname = 'public' and t.typtype = 'e' and t.typname like 'river\_%'
+      union all
+      select 3, 'table', pg_catalog.format('%I.%I', n.nspname, c.relname)
+        from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+       where n.nspname = 'public' and c.relkind in ('r', 'p') and c.relname like 'river\_%'
+      union all
+      select 4, 'sequence', pg_catalog.format('%I.%I', n.nspname, c.relname)
+        from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+       where n.nspname = 'public' and c.relkind = 'S' and c.relname like 'river\_%'
+         and not exists (select from pg_catalog.pg_depend d
+                          where d.classid = 'pg_catalog.pg_class'::regclass and d.objid = c.oid and d.deptype in ('a', 'i'))
+    ) objects
+    order by ord
+  loop
+    execute pg_catalog.format('alter %s %s set schema `+Schema+`', o.what, o.name);
+  end loop;
+end
+$$`)
+	return err
+}
+
 // CheckMigrated returns an error wrapping ErrNotMigrated when River's
-// migrations are not all applied.
+// migrations are not all applied in Schema.
 func CheckMigrated(ctx context.Context, pool *pgxpool.Pool) error {
 	m, err := migrator(pool)
 	if err != nil {
@@ -55,7 +123,7 @@ func CheckMigrated(ctx context.Context, pool *pgxpool.Pool) error {
 	}
 	res, err := m.Validate(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("river migrations: %w", err)
+		return fmt.Errorf("%w: river migrations: %w", postgres.ErrDatabase, err)
 	}
 	if !res.OK {
 		return fmt.Errorf("%w (%s)", ErrNotMigrated, strings.Join(res.Messages, "; "))
@@ -64,7 +132,7 @@ func CheckMigrated(ctx context.Context, pool *pgxpool.Pool) error {
 }
 
 func migrator(pool *pgxpool.Pool) (*rivermigrate.Migrator[pgx.Tx], error) {
-	m, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Logger: slog.New(slog.DiscardHandler)})
+	m, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Schema: Schema, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return nil, fmt.Errorf("river migrations: %w", err)
 	}

@@ -2,7 +2,6 @@ package schedule
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"github.com/hlf/dynamicsportal/adapters/postgres"
 	"github.com/hlf/dynamicsportal/core"
 	"github.com/hlf/dynamicsportal/ports"
 )
@@ -51,6 +51,12 @@ type Config struct {
 	// RetryBackoff is the wait before a failed job's second attempt,
 	// doubled for each further one (default DefaultRetryBackoff).
 	RetryBackoff time.Duration
+	// PollOnly makes River poll for jobs (every second) instead of
+	// listening for notifications, and find a new leader within about 5 s
+	// of a resignation: needed behind a pooler in transaction mode
+	// (PgBouncer, Supabase's pooler on port 6543), where LISTEN does not
+	// work.
+	PollOnly bool
 	// Logger receives the scheduler's and River's logs; nil logs nothing.
 	Logger *slog.Logger
 }
@@ -117,6 +123,8 @@ func New(pool *pgxpool.Pool, sync *core.SyncService, cfg Config) (*Scheduler, er
 		return nil, err
 	}
 	rc := &river.Config{
+		Schema:               Schema,
+		PollOnly:             cfg.PollOnly,
 		Queues:               map[string]river.QueueConfig{Queue: {MaxWorkers: 1}},
 		Workers:              workers,
 		JobTimeout:           cfg.JobTimeout(),
@@ -185,7 +193,7 @@ type EnqueueResult struct {
 // scheduled, running or waiting for a retry: then it inserts nothing and
 // reports that job.
 func Enqueue(ctx context.Context, pool *pgxpool.Pool) (EnqueueResult, error) {
-	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
+	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Schema: Schema})
 	if err != nil {
 		return EnqueueResult{}, err
 	}
@@ -204,4 +212,5 @@ func Enqueue(ctx context.Context, pool *pgxpool.Pool) (EnqueueResult, error) {
 
 // ErrNotMigrated is returned by CheckMigrated when River's tables are
 // missing or older than this module needs.
-var ErrNotMigrated = errors.New("the database lacks River's migrations; run portalsync migrate")
+// It wraps postgres.ErrDatabase.
+var ErrNotMigrated = fmt.Errorf("%w: the database lacks River's migrations in schema %s; run portalsync migrate", postgres.ErrDatabase, Schema)

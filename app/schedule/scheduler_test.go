@@ -21,7 +21,7 @@ import (
 
 // riverTemplate is a database with the status store's migrations and
 // River's, as `portalsync migrate` leaves it.
-var riverTemplate = pgtest.Template{Name: "sched_store4_river_v0_51_2", Prepare: func(ctx context.Context, url string) error {
+var riverTemplate = pgtest.Template{Name: "sched_" + pgtest.HashFS(postgres.Migrations()), Prepare: func(ctx context.Context, url string) error {
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		return err
@@ -47,7 +47,7 @@ func riverPool(t *testing.T) *pgxpool.Pool {
 func jobState(t *testing.T, pool *pgxpool.Pool, id int64) (state string, errs []string) {
 	t.Helper()
 	err := pool.QueryRow(t.Context(),
-		"select state::text, coalesce((select array_agg(e->>'error') from unnest(errors) e), '{}') from river_job where id = $1", id).Scan(&state, &errs)
+		"select state::text, coalesce((select array_agg(e->>'error') from unnest(errors) e), '{}') from portal_private.river_job where id = $1", id).Scan(&state, &errs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestEnqueueIsUniqueWhilePendingOrRunning(t *testing.T) {
 		t.Fatalf("first enqueue %+v, want a new available job", first)
 	}
 	for _, state := range []string{"available", "running", "retryable", "scheduled"} {
-		if _, err := pool.Exec(ctx, "update river_job set state = $1::river_job_state, attempted_at = now(), finalized_at = null where id = $2", state, first.JobID); err != nil {
+		if _, err := pool.Exec(ctx, "update portal_private.river_job set state = $1::portal_private.river_job_state, attempted_at = now(), finalized_at = null where id = $2", state, first.JobID); err != nil {
 			t.Fatal(err)
 		}
 		again, err := schedule.Enqueue(ctx, pool)
@@ -78,7 +78,7 @@ func TestEnqueueIsUniqueWhilePendingOrRunning(t *testing.T) {
 	}
 	// A finished job blocks nothing: the next tick's job is inserted.
 	for _, state := range []string{"completed", "discarded", "cancelled"} {
-		if _, err := pool.Exec(ctx, "update river_job set state = $1::river_job_state, finalized_at = now() where state <> 'completed' and state <> 'discarded' and state <> 'cancelled'", state); err != nil {
+		if _, err := pool.Exec(ctx, "update portal_private.river_job set state = $1::portal_private.river_job_state, finalized_at = now() where state <> 'completed' and state <> 'discarded' and state <> 'cancelled'", state); err != nil {
 			t.Fatal(err)
 		}
 		next, err := schedule.Enqueue(ctx, pool)
@@ -90,7 +90,7 @@ func TestEnqueueIsUniqueWhilePendingOrRunning(t *testing.T) {
 		}
 	}
 	var n int
-	if err := pool.QueryRow(ctx, "select count(*) from river_job where kind = $1 and queue = $2 and max_attempts = $3", schedule.Kind, schedule.Queue, schedule.MaxAttempts).Scan(&n); err != nil || n != 4 {
+	if err := pool.QueryRow(ctx, "select count(*) from portal_private.river_job where kind = $1 and queue = $2 and max_attempts = $3", schedule.Kind, schedule.Queue, schedule.MaxAttempts).Scan(&n); err != nil || n != 4 {
 		t.Errorf("%d jobs of kind %s on queue %s (%v), want 4", n, schedule.Kind, schedule.Queue, err)
 	}
 }
@@ -104,7 +104,7 @@ func TestMigrateTwiceAndCheck(t *testing.T) {
 	if err := schedule.CheckMigrated(t.Context(), pool); err != nil {
 		t.Errorf("CheckMigrated: %v", err)
 	}
-	if _, err := pool.Exec(t.Context(), "drop table river_job cascade; delete from river_migration where version > 3"); err != nil {
+	if _, err := pool.Exec(t.Context(), "drop table portal_private.river_job cascade; delete from portal_private.river_migration where version > 3"); err != nil {
 		t.Fatal(err)
 	}
 	if err := schedule.CheckMigrated(t.Context(), pool); !errors.Is(err, schedule.ErrNotMigrated) {
@@ -206,7 +206,7 @@ func TestSQLEnqueueSyncIsRiversJob(t *testing.T) {
 	if err := pool.QueryRow(ctx, "select * from portal.enqueue_sync()").Scan(&again, &enqueued); err != nil || enqueued || again != id {
 		t.Errorf("enqueue_sync() again = %d, %v, %v; want a no-op naming job %d", again, enqueued, err, id)
 	}
-	if _, err := pool.Exec(ctx, "update river_job set state = 'completed', finalized_at = now() where id = $1", id); err != nil {
+	if _, err := pool.Exec(ctx, "update portal_private.river_job set state = 'completed', finalized_at = now() where id = $1", id); err != nil {
 		t.Fatal(err)
 	}
 	fromRiver, err := schedule.Enqueue(ctx, pool)
@@ -217,10 +217,10 @@ func TestSQLEnqueueSyncIsRiversJob(t *testing.T) {
 		t.Errorf("enqueue_sync() with River's job pending = %d, %v, %v; want a no-op naming job %d", again, enqueued, err, fromRiver.JobID)
 	}
 	var same int
-	if err := pool.QueryRow(ctx, `select count(distinct (unique_key, unique_states, queue, max_attempts, priority, args::text)) from river_job`).Scan(&same); err != nil || same != 1 {
+	if err := pool.QueryRow(ctx, `select count(distinct (unique_key, unique_states, queue, max_attempts, priority, args::text)) from portal_private.river_job`).Scan(&same); err != nil || same != 1 {
 		t.Errorf("the SQL job and River's differ in %d ways (%v), want identical rows", same, err)
 	}
-	if _, err := pool.Exec(ctx, "update river_job set state = 'completed', finalized_at = now()"); err != nil {
+	if _, err := pool.Exec(ctx, "update portal_private.river_job set state = 'completed', finalized_at = now()"); err != nil {
 		t.Fatal(err)
 	}
 	if err := pool.QueryRow(ctx, "select * from portal.enqueue_sync()").Scan(&id, &enqueued); err != nil || !enqueued {
@@ -280,7 +280,7 @@ func TestStopCancelsAPassPastTheGrace(t *testing.T) {
 	}
 	var attempt int
 	state, errs := jobState(t, pool, res.JobID)
-	if err := pool.QueryRow(t.Context(), "select attempt from river_job where id = $1", res.JobID).Scan(&attempt); err != nil {
+	if err := pool.QueryRow(t.Context(), "select attempt from portal_private.river_job where id = $1", res.JobID).Scan(&attempt); err != nil {
 		t.Fatal(err)
 	}
 	if state != "available" || attempt != 0 || len(errs) != 0 {

@@ -3,12 +3,20 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"io/fs"
 	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
 
+	"github.com/hlf/dynamicsportal/adapters/postgres"
 	"github.com/hlf/dynamicsportal/internal/pgtest"
 )
 
@@ -141,4 +149,130 @@ func TestAnUnmigratedDatabaseIsADatabaseError(t *testing.T) {
 			t.Errorf("%q: exit %d, last stderr line %q", args[0], code, lastLine(stderr))
 		}
 	}
+}
+
+// migrateAsBefore migrates url as releases before the private schema did:
+// goose's history in public.portal_migrations with the store's first five
+// migrations, and River's tables in public.
+func migrateAsBefore(t *testing.T, url string) {
+	t.Helper()
+	pool, err := pgxpool.New(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	first5 := fstest.MapFS{}
+	for i, name := range []string{"00001_supabase_roles_and_auth_uid.sql", "00002_portal_tables.sql", "00003_portal_certification_statuses.sql",
+		"00004_enqueue_sync.sql", "00005_statuses_use_the_mentor_index.sql"} {
+		b, err := fs.ReadFile(postgres.Migrations(), name)
+		if err != nil {
+			t.Fatalf("migration %d: %v", i+1, err)
+		}
+		first5[name] = &fstest.MapFile{Data: b}
+	}
+	db := stdlib.OpenDBFromPool(pool)
+	p, err := goose.NewProvider(goose.DialectPostgres, db, first5, goose.WithTableName("portal_migrations"), goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if _, err := p.Up(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	m, err := rivermigrate.New(riverpgxv5.New(pool), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Migrate(t.Context(), rivermigrate.DirectionUp, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A deployment migrated before the private schema keeps its pending and
+// scheduled jobs, its job history and its migration history when migrate
+// moves River's tables and goose's history out of public; a second
+// migrate does nothing.
+func TestMigrateMovesAnEarlierDeploymentOutOfPublic(t *testing.T) {
+	url := pgtest.Database(t, emptyDB)
+	migrateAsBefore(t, url)
+	// A job waiting, one parked ahead, one finished with its errors: as
+	// the release before would have left them (enqueue_sync into public).
+	sqlExec(t, url, `insert into public.river_job (args, kind, max_attempts, queue, state, scheduled_at, finalized_at, errors, attempt)
+		values ('{}', 'portal_sync', 5, 'portal_sync', 'completed', now() - interval '1 day', now() - interval '1 day',
+		        array['{"at": "2026-12-05T02:00:00Z", "attempt": 1, "error": "serverError: 503"}'::jsonb], 2)`)
+	sqlExec(t, url, `select portal.enqueue_sync()`)
+	sqlExec(t, url, `insert into public.river_job (args, kind, max_attempts, queue, state, scheduled_at)
+		values ('{}', 'portal_sync', 5, 'portal_sync', 'scheduled', now() + interval '10 hours')`)
+	before := jobRows(t, url, "public")
+
+	code, stdout, stderr := portalsync(t, "migrate", "--database-url", url)
+	if code != 0 {
+		t.Fatalf("migrate: exit %d: %s", code, stderr)
+	}
+	if got := strings.Fields(stdout); !slices.Equal(got, []string{"portal", "00006_private_schema_and_utc_today"}) {
+		t.Errorf("migrate printed %q, want only the store's new migration (River's were all applied)", stdout)
+	}
+	if got := jobRows(t, url, "portal_private"); !slices.Equal(got, before) || len(got) != 3 {
+		t.Errorf("jobs after the move\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(before, "\n"))
+	}
+	left := queryLines(t, url, `select c.relname::text from pg_class c join pg_namespace n on n.oid = c.relnamespace
+		where n.nspname = 'public' and (c.relname like 'river%' or c.relname like '%migrations')
+		union all select proname::text from pg_proc where pronamespace = 'public'::regnamespace and proname like 'river%'
+		union all select typname::text from pg_type where typnamespace = 'public'::regnamespace and typname like 'river%'`)
+	if len(left) != 0 {
+		t.Errorf("left in public: %q", left)
+	}
+	if got := queryLines(t, url, "select version_id::text from portal_private.portal_migrations where version_id > 0 order by 1"); !slices.Equal(got, []string{"1", "2", "3", "4", "5", "6"}) {
+		t.Errorf("migration history %q, want versions 1 to 6", got)
+	}
+	// The moved queue works: enqueue sees the pending job, and a second
+	// migrate applies nothing.
+	code, stdout, _ = portalsyncEnv(t, []string{"DATABASE_URL=" + url}, "enqueue")
+	if code != 0 || !strings.Contains(stdout, `"enqueued":false`) {
+		t.Errorf("enqueue after the move: exit %d, %s; want the pending job found", code, stdout)
+	}
+	if code, stdout, stderr = portalsync(t, "migrate", "--database-url", url); code != 0 || stdout != "" {
+		t.Errorf("second migrate: exit %d, stdout %q, stderr %s", code, stdout, stderr)
+	}
+}
+
+// Jobs of another kind in public's River are a host's: migrate leaves them,
+// and says why, as a database error.
+func TestMigrateLeavesAHostsRiverInPublic(t *testing.T) {
+	url := pgtest.Database(t, emptyDB)
+	migrateAsBefore(t, url)
+	sqlExec(t, url, `insert into public.river_job (args, kind, max_attempts, queue, state) values ('{}', 'send_email', 25, 'default', 'available')`)
+	code, _, stderr := portalsync(t, "migrate", "--database-url", url)
+	if last := lastLine(stderr); code != 1 || !strings.HasPrefix(last, "portalsync: databaseError: ") || !strings.Contains(last, "kinds other than portal_sync") {
+		t.Errorf("migrate: exit %d, last line %q; want a databaseError naming the other kinds", code, last)
+	}
+	if got := queryLines(t, url, "select kind from public.river_job"); !slices.Equal(got, []string{"send_email"}) {
+		t.Errorf("public.river_job holds %q, want the host's job untouched", got)
+	}
+}
+
+// jobRows describes every job of the River tables in schema.
+func jobRows(t *testing.T, url, schema string) []string {
+	t.Helper()
+	return queryLines(t, url, `select concat_ws(' ', id, kind, state, attempt, scheduled_at > now(), finalized_at is not null, errors::text)
+		from `+schema+`.river_job order by id`)
+}
+
+// queryLines returns the first column of each row, as text.
+func queryLines(t *testing.T, url, sql string) []string {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	rows, err := conn.Query(t.Context(), sql)
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return out
 }

@@ -80,7 +80,7 @@ func TestKilledReplicaIsTakenOver(t *testing.T) {
 	}
 	var attempt int
 	var rescued bool
-	if err := w.pool.QueryRow(t.Context(), "select attempt, exists(select from unnest(errors) e where e->>'error' like '%rescued%') from river_job where id = $1",
+	if err := w.pool.QueryRow(t.Context(), "select attempt, exists(select from unnest(errors) e where e->>'error' like '%rescued%') from portal_private.river_job where id = $1",
 		job.JobID).Scan(&attempt, &rescued); err != nil || attempt != 2 || !rescued {
 		t.Errorf("job attempt %d, rescued %v (%v); want the second attempt after River's rescue", attempt, rescued, err)
 	}
@@ -134,7 +134,7 @@ func TestSigtermHandsThePassOver(t *testing.T) {
 		t.Errorf("%s started the pass over; want it resumed from the checkpoint the first replica left in the status store", second.name)
 	}
 	var attempt int
-	if err := w.pool.QueryRow(t.Context(), "select attempt from river_job where id = $1", job.JobID).Scan(&attempt); err != nil || attempt != 1 {
+	if err := w.pool.QueryRow(t.Context(), "select attempt from portal_private.river_job where id = $1", job.JobID).Scan(&attempt); err != nil || attempt != 1 {
 		t.Errorf("attempt %d (%v), want 1: a shutdown counts no attempt", attempt, err)
 	}
 	second.signal(t, syscall.SIGTERM)

@@ -56,7 +56,7 @@ func portalsync(t *testing.T) string {
 
 // template is a database with the status store's migrations and River's,
 // as `portalsync migrate` leaves it.
-var template = pgtest.Template{Name: "sched_store4_river_v0_51_2", Prepare: func(ctx context.Context, url string) error {
+var template = pgtest.Template{Name: "sched_" + pgtest.HashFS(postgres.Migrations()), Prepare: func(ctx context.Context, url string) error {
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		return err
@@ -318,7 +318,7 @@ func passes(reqs []request, pages int) passFigures {
 // jobs counts the sync job rows by state.
 func (w *world) jobs() map[string]int {
 	w.t.Helper()
-	rows, err := w.pool.Query(w.t.Context(), "select state::text, count(*) from river_job where kind = $1 group by 1", schedule.Kind)
+	rows, err := w.pool.Query(w.t.Context(), "select state::text, count(*) from portal_private.river_job where kind = $1 group by 1", schedule.Kind)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -381,7 +381,7 @@ func (w *world) scanForSecrets(tokens bool, rs ...*replica) {
 		}
 	}
 	var errs []byte
-	if err := w.pool.QueryRow(w.t.Context(), "select coalesce(string_agg(errors::text, ' '), '') from river_job").Scan(&errs); err != nil {
+	if err := w.pool.QueryRow(w.t.Context(), "select coalesce(string_agg(errors::text, ' '), '') from portal_private.river_job").Scan(&errs); err != nil {
 		w.t.Fatal(err)
 	}
 	for _, hit := range s.Scan("job rows' errors", errs) {

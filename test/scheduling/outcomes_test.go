@@ -33,7 +33,7 @@ func TestThrottledPastTheBudgetSnoozesAndFinishesLater(t *testing.T) {
 		t.Errorf("the portal saw %+v, want one complete pass after the throttled read", f)
 	}
 	var attempt int
-	if err := w.pool.QueryRow(t.Context(), "select attempt from river_job where id = $1", job.JobID).Scan(&attempt); err != nil || attempt != 1 {
+	if err := w.pool.QueryRow(t.Context(), "select attempt from portal_private.river_job where id = $1", job.JobID).Scan(&attempt); err != nil || attempt != 1 {
 		t.Errorf("attempt %d (%v), want 1: a snooze counts no attempt", attempt, err)
 	}
 	t.Logf("throttled past the budget: snoozed %v, completed %v after the snooze", time.Duration(snoozed.For), done.Time.Sub(snoozed.Time).Round(100*time.Millisecond))
@@ -55,7 +55,7 @@ func TestAuthFailureIsRetriedThenDiscarded(t *testing.T) {
 	var errs []string
 	var attempt int
 	err := w.pool.QueryRow(t.Context(),
-		"select attempt, array(select e->>'error' from unnest(errors) e) from river_job where id = $1", job.JobID).Scan(&attempt, &errs)
+		"select attempt, array(select e->>'error' from unnest(errors) e) from portal_private.river_job where id = $1", job.JobID).Scan(&attempt, &errs)
 	if err != nil {
 		t.Fatal(err)
 	}
