@@ -14,7 +14,7 @@ import (
 
 // TestMain fails the package's tests when a goroutine outlives them, and
 // stops the throwaway PostgreSQL cluster at the end.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(pgtest.Wrap(m)) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(pgtest.RunShapes(m)) }
 
 // migrated is a template database with the store's migrations applied; its
 // name changes with the migrations.

@@ -60,6 +60,10 @@ begin
   end if;
 end
 $$`)
+			if err != nil {
+				return err
+			}
+			_, err = tx.Exec(ctx, RevokeMoved)
 			return err
 		}); err != nil {
 			return err
@@ -120,6 +124,22 @@ func EnsurePrivateSchema(ctx context.Context, pool *pgxpool.Pool, move func(cont
 		return move(ctx, tx)
 	})
 }
+
+// RevokeMoved is SQL that takes back, from anon, authenticated and service_role where
+// they exist, every privilege on the tables, sequences and functions of
+// the private schema: what Supabase's default privileges in public gave
+// them before the move.
+const RevokeMoved = `do $$
+declare
+  r text;
+begin
+  for r in select rolname from pg_catalog.pg_roles where rolname in ('anon', 'authenticated', 'service_role') loop
+    execute pg_catalog.format('revoke all on all tables in schema portal_private from %I', r);
+    execute pg_catalog.format('revoke all on all sequences in schema portal_private from %I', r);
+    execute pg_catalog.format('revoke all on all functions in schema portal_private from %I', r);
+  end loop;
+end
+$$`
 
 // ErrNotMigrated marks a database that lacks some of the store's
 // migrations. It wraps ErrDatabase.

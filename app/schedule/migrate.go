@@ -52,8 +52,22 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
 			lines = append(lines, fmt.Sprintf("river %03d %s", v.Version, v.Name))
 		}
 		// Functions are executable by PUBLIC when created; nobody but the
-		// owner needs River's.
-		_, err = pool.Exec(ctx, "revoke all on all functions in schema "+Schema+" from public")
+		// owner needs River's. And a fixed search_path on each, as on
+		// every function of the module (Supabase's advisor lints it).
+		_, err = pool.Exec(ctx, `revoke all on all functions in schema `+Schema+` from public;
+do $$
+declare
+  f regprocedure;
+begin
+  for f in
+    select p.oid from pg_catalog.pg_proc p
+     where p.pronamespace = '`+Schema+`'::regnamespace
+       and not exists (select from unnest(coalesce(p.proconfig, '{}')) c where c like 'search\_path=%')
+  loop
+    execute pg_catalog.format('alter function %s set search_path = ''''', f);
+  end loop;
+end
+$$`)
 		return err
 	})
 	if err != nil {
@@ -111,6 +125,10 @@ begin
   end loop;
 end
 $$`)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, postgres.RevokeMoved)
 	return err
 }
 

@@ -43,8 +43,16 @@ const (
 	chapter1 = "40000000-0000-4000-8000-000000000001"
 )
 
+// On a plain database and on one shaped like a Supabase project, migrated
+// by its non-superuser owner.
 func TestMigrateThenStatuses(t *testing.T) {
-	url := pgtest.Database(t, emptyDB)
+	for _, shape := range pgtest.Shapes {
+		t.Run(string(shape), func(t *testing.T) { migrateThenStatuses(t, shape) })
+	}
+}
+
+func migrateThenStatuses(t *testing.T, shape pgtest.Shape) {
+	url := pgtest.ShapedDatabase(t, shape, emptyDB)
 	code, stdout, stderr := portalsync(t, "migrate", "--database-url", url)
 	if code != 0 {
 		t.Fatalf("migrate: exit %d: %s", code, stderr)
@@ -192,8 +200,17 @@ func migrateAsBefore(t *testing.T, url string) {
 // scheduled jobs, its job history and its migration history when migrate
 // moves River's tables and goose's history out of public; a second
 // migrate does nothing.
+//
+// On the Supabase shape, the tables had Supabase's default grants to anon
+// and the others while in public; the move takes them back.
 func TestMigrateMovesAnEarlierDeploymentOutOfPublic(t *testing.T) {
-	url := pgtest.Database(t, emptyDB)
+	for _, shape := range pgtest.Shapes {
+		t.Run(string(shape), func(t *testing.T) { migrateMovesAnEarlierDeployment(t, shape) })
+	}
+}
+
+func migrateMovesAnEarlierDeployment(t *testing.T, shape pgtest.Shape) {
+	url := pgtest.ShapedDatabase(t, shape, emptyDB)
 	migrateAsBefore(t, url)
 	// A job waiting, one parked ahead, one finished with its errors: as
 	// the release before would have left them (enqueue_sync into public).
@@ -221,6 +238,11 @@ func TestMigrateMovesAnEarlierDeploymentOutOfPublic(t *testing.T) {
 		union all select typname::text from pg_type where typnamespace = 'public'::regnamespace and typname like 'river%'`)
 	if len(left) != 0 {
 		t.Errorf("left in public: %q", left)
+	}
+	grants := queryLines(t, url, `select grantee || ' ' || table_name || ' ' || privilege_type from information_schema.role_table_grants
+		where table_schema = 'portal_private' and grantee in ('anon', 'authenticated', 'service_role', 'PUBLIC')`)
+	if len(grants) != 0 {
+		t.Errorf("privileges left on the moved tables: %q", grants)
 	}
 	if got := queryLines(t, url, "select version_id::text from portal_private.portal_migrations where version_id > 0 order by 1"); !slices.Equal(got, []string{"1", "2", "3", "4", "5", "6"}) {
 		t.Errorf("migration history %q, want versions 1 to 6", got)

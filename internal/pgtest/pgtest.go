@@ -54,60 +54,129 @@ const EnvURL = "PORTALSYNC_TEST_DATABASE_URL"
 const howTo = "install PostgreSQL 15 (apt-get install -y postgresql-15) so the tests can start a throwaway cluster, " +
 	"or set " + EnvURL + " to a server URL whose role may create databases"
 
-var (
-	mu       sync.Mutex
+// Shape is how a test database is set up: who owns it, which roles and
+// default privileges the server has.
+type Shape string
+
+const (
+	// Plain is a bare PostgreSQL: the superuser postgres owns and
+	// migrates the database, and the migrations create what they need.
+	Plain Shape = "plain"
+	// Supabase is a database shaped like a Supabase project's (see
+	// supabase.go): the superuser supabase_admin, the project owner
+	// postgres (not a superuser) who owns and migrates it, the roles anon,
+	// authenticated, service_role and authenticator, Supabase's
+	// auth.uid() in a schema owned by supabase_auth_admin, and the default
+	// privileges that give anon, authenticated and service_role ALL on
+	// everything postgres creates in public. Its cluster preloads pg_cron
+	// when it is installed.
+	Supabase Shape = "supabase"
+)
+
+// Shapes are the shapes RunShapes runs a package's tests on.
+var Shapes = []Shape{Plain, Supabase}
+
+// server is the PostgreSQL server of one shape.
+type server struct {
 	started  *cluster // the running throwaway cluster, if any
 	adminURL string   // the server's URL once known
-	startErr error    // why the server could not be had
+	err      error    // why the server could not be had
 	tried    bool
-	prepared = map[string]error{} // template name → result of preparing it
+}
+
+var (
+	mu       sync.Mutex
+	servers  = map[Shape]*server{}
+	current  = Plain              // the shape Database uses
+	prepared = map[string]error{} // shape/template name → result of preparing it
 )
 
 // Runner is what TestMain runs: *testing.M, or the value Wrap returns.
 type Runner interface{ Run() int }
 
-// Wrap returns m such that running it stops the throwaway cluster, if one
-// was started, before returning m.Run's exit code. Call it from TestMain,
+// Wrap returns m such that running it stops the throwaway clusters, if any
+// were started, before returning m.Run's exit code. Call it from TestMain,
 // alone or under goleak:
 //
 //	func TestMain(m *testing.M) { goleak.VerifyTestMain(pgtest.Wrap(m)) }
-func Wrap(m Runner) Runner { return wrapped{m} }
+func Wrap(m Runner) Runner { return wrapped{m: m, shapes: []Shape{Plain}} }
 
-type wrapped struct{ m Runner }
+// RunShapes is Wrap that runs the package's tests once on each of Shapes:
+// Database gives each run's tests a database of that shape. Each run
+// starts with a line naming its shape, so a failure says which.
+func RunShapes(m Runner) Runner { return wrapped{m: m, shapes: Shapes} }
+
+type wrapped struct {
+	m      Runner
+	shapes []Shape
+}
 
 func (w wrapped) Run() int {
 	defer Stop()
-	return w.m.Run()
+	code := 0
+	for _, shape := range w.shapes {
+		if len(w.shapes) > 1 {
+			fmt.Printf("pgtest: the tests on the %s database\n", shape)
+		}
+		mu.Lock()
+		current = shape
+		mu.Unlock()
+		if c := w.m.Run(); c != 0 {
+			code = c
+		}
+	}
+	return code
 }
 
-// Stop stops the throwaway cluster, if one is running, and removes its
-// directory. Wrap's Run calls it; a TestMain that does more may call it itself.
+// Current returns the shape Database uses: the one RunShapes is running.
+func Current() Shape {
+	mu.Lock()
+	defer mu.Unlock()
+	return current
+}
+
+// Stop stops the throwaway clusters, if any are running, and removes their
+// directories. Wrap's Run calls it; a TestMain that does more may call it
+// itself.
 func Stop() {
 	mu.Lock()
 	defer mu.Unlock()
-	if started != nil {
-		started.stop()
-		started = nil
+	for _, srv := range servers {
+		if srv.started != nil {
+			srv.started.stop()
+		}
 	}
-	tried, adminURL, startErr = false, "", nil
+	clear(servers)
 	clear(prepared)
+	current = Plain
 }
 
-// ServerURL returns the URL of the server's maintenance database, starting
-// the throwaway cluster at the first call. It fails or skips t when there is
-// no server (see the package comment).
+// ServerURL returns the URL of the maintenance database of the server of
+// the current shape, as its superuser, starting the throwaway cluster at
+// the first call. It fails or skips t when there is no server (see the
+// package comment).
 func ServerURL(t testing.TB) string {
+	t.Helper()
+	return serverURL(t, Current())
+}
+
+func serverURL(t testing.TB, shape Shape) string {
 	t.Helper()
 	mu.Lock()
 	defer mu.Unlock()
-	if !tried {
-		tried = true
-		adminURL, startErr = server()
+	srv := servers[shape]
+	if srv == nil {
+		srv = &server{}
+		servers[shape] = srv
 	}
-	if startErr != nil {
-		unavailable(t, startErr)
+	if !srv.tried {
+		srv.tried = true
+		srv.adminURL, srv.started, srv.err = startServer(shape)
 	}
-	return adminURL
+	if srv.err != nil {
+		unavailable(t, srv.err)
+	}
+	return srv.adminURL
 }
 
 func unavailable(t testing.TB, err error) {
@@ -118,23 +187,28 @@ func unavailable(t testing.TB, err error) {
 	t.Skipf("no PostgreSQL for the tests: %v; to run them, %s", err, howTo)
 }
 
-func server() (string, error) {
-	if u := os.Getenv(EnvURL); u != "" {
+func startServer(shape Shape) (string, *cluster, error) {
+	if u := os.Getenv(EnvURL); u != "" && shape == Plain {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		conn, err := pgx.Connect(ctx, u)
 		if err != nil {
-			return "", fmt.Errorf("%s: cannot connect: %w", EnvURL, redactErr(err, u))
+			return "", nil, fmt.Errorf("%s: cannot connect: %w", EnvURL, redactErr(err, u))
 		}
 		_ = conn.Close(ctx)
-		return u, nil
+		return u, nil, nil
 	}
-	c, err := startCluster()
+	c, err := startCluster(shape)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	started = c
-	return c.url, nil
+	if shape == Supabase {
+		if err := setUpSupabaseServer(c.url); err != nil {
+			c.stop()
+			return "", nil, fmt.Errorf("shape the server like Supabase: %w", redactErr(err, c.url))
+		}
+	}
+	return c.url, c, nil
 }
 
 // Template is a database prepared once and copied for each test.
@@ -147,17 +221,24 @@ type Template struct {
 	Prepare func(ctx context.Context, url string) error
 }
 
-// Database creates a database for t, copied from tmpl (prepared first if
-// this is the first use of its name), drops it when t ends, and returns its
-// URL. The URL carries the server's password: never print it.
+// Database creates a database for t of the current shape (see RunShapes),
+// copied from tmpl (prepared first if this is the first use of its name),
+// drops it when t ends, and returns its URL, as the database's owner. The
+// URL carries the server's password: never print it.
 func Database(t testing.TB, tmpl Template) string {
 	t.Helper()
-	admin := ServerURL(t)
+	return ShapedDatabase(t, Current(), tmpl)
+}
+
+// ShapedDatabase is Database for a database of the given shape.
+func ShapedDatabase(t testing.TB, shape Shape, tmpl Template) string {
+	t.Helper()
+	admin := serverURL(t, shape)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	tmplName := "tmpl_" + tmpl.Name
-	if err := prepare(ctx, admin, tmplName, tmpl); err != nil {
-		t.Fatalf("pgtest: prepare template %s: %v", tmpl.Name, redactErr(err, admin))
+	if err := prepare(ctx, shape, admin, tmplName, tmpl); err != nil {
+		t.Fatalf("pgtest: prepare template %s (%s): %v", tmpl.Name, shape, redactErr(err, admin))
 	}
 	name := "test_" + randomHex(8)
 	conn, err := pgx.Connect(ctx, admin)
@@ -167,7 +248,8 @@ func Database(t testing.TB, tmpl Template) string {
 	defer conn.Close(ctx)
 	// A template in use by another session cannot be copied: retry briefly.
 	for attempt := 0; ; attempt++ {
-		_, err = conn.Exec(ctx, "create database "+pgx.Identifier{name}.Sanitize()+" template "+pgx.Identifier{tmplName}.Sanitize()+" strategy file_copy")
+		_, err = conn.Exec(ctx, "create database "+pgx.Identifier{name}.Sanitize()+" template "+pgx.Identifier{tmplName}.Sanitize()+
+			" strategy file_copy"+ownerClause(shape))
 		if err == nil || attempt == 50 || !strings.Contains(err.Error(), "is being accessed by other users") {
 			break
 		}
@@ -185,31 +267,36 @@ func Database(t testing.TB, tmpl Template) string {
 			return
 		}
 		defer conn.Close(ctx)
+		if shape == Supabase {
+			// pg_cron's jobs of the database go with it.
+			_, _ = conn.Exec(ctx, "delete from cron.job where database = $1", name)
+		}
 		if _, err := conn.Exec(ctx, "drop database if exists "+pgx.Identifier{name}.Sanitize()+" with (force)"); err != nil {
 			t.Errorf("pgtest: drop %s: %v", name, redactErr(err, admin))
 		}
 	})
-	return WithDatabase(admin, name)
+	return ownerURL(shape, WithDatabase(admin, name))
 }
 
 // prepare creates the template database once per server and name. An
 // advisory lock in the maintenance database keeps concurrent test binaries
 // sharing a server from preparing the same template twice.
-func prepare(ctx context.Context, admin, tmplName string, tmpl Template) error {
+func prepare(ctx context.Context, shape Shape, admin, tmplName string, tmpl Template) error {
+	key := string(shape) + "/" + tmplName
 	mu.Lock()
-	err, done := prepared[tmplName]
+	err, done := prepared[key]
 	mu.Unlock()
 	if done {
 		return err
 	}
-	err = prepareOnce(ctx, admin, tmplName, tmpl)
+	err = prepareOnce(ctx, shape, admin, tmplName, tmpl)
 	mu.Lock()
-	prepared[tmplName] = err
+	prepared[key] = err
 	mu.Unlock()
 	return err
 }
 
-func prepareOnce(ctx context.Context, admin, tmplName string, tmpl Template) error {
+func prepareOnce(ctx context.Context, shape Shape, admin, tmplName string, tmpl Template) error {
 	conn, err := pgx.Connect(ctx, admin)
 	if err != nil {
 		return err
@@ -228,10 +315,15 @@ func prepareOnce(ctx context.Context, admin, tmplName string, tmpl Template) err
 	if _, err := conn.Exec(ctx, "drop database if exists "+pgx.Identifier{tmplName}.Sanitize()); err != nil {
 		return err
 	}
-	if _, err := conn.Exec(ctx, "create database "+pgx.Identifier{tmplName}.Sanitize()); err != nil {
+	if _, err := conn.Exec(ctx, "create database "+pgx.Identifier{tmplName}.Sanitize()+ownerClause(shape)); err != nil {
 		return err
 	}
-	if err := tmpl.Prepare(ctx, WithDatabase(admin, tmplName)); err != nil {
+	if shape == Supabase {
+		if err := setUpSupabaseDatabase(ctx, WithDatabase(admin, tmplName)); err != nil {
+			return err
+		}
+	}
+	if err := tmpl.Prepare(ctx, ownerURL(shape, WithDatabase(admin, tmplName))); err != nil {
 		return err
 	}
 	_, err = conn.Exec(ctx, "alter database "+pgx.Identifier{tmplName}.Sanitize()+" with is_template true allow_connections false")
@@ -300,7 +392,7 @@ func binDir() (string, error) {
 	return "", errors.New("initdb not found on the PATH or in /usr/lib/postgresql/*/bin")
 }
 
-func startCluster() (*cluster, error) {
+func startCluster(shape Shape) (*cluster, error) {
 	bin, err := binDir()
 	if err != nil {
 		return nil, err
@@ -335,7 +427,7 @@ func startCluster() (*cluster, error) {
 		}
 	}
 	data := filepath.Join(dir, "data")
-	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres", "--pwfile", pwfile,
+	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", data, "-U", superuser(shape), "--pwfile", pwfile,
 		"--auth", "scram-sha-256", "--encoding", "UTF8", "--locale", "C", "--no-sync")
 	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	if out, err := initdb.CombinedOutput(); err != nil {
@@ -347,9 +439,13 @@ func startCluster() (*cluster, error) {
 		return fail(err)
 	}
 	defer logFile.Close()
-	c.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-k", dir,
+	args := []string{"-D", data, "-k", dir,
 		"-c", "listen_addresses=", "-c", "fsync=off", "-c", "synchronous_commit=off",
-		"-c", "full_page_writes=off", "-c", "max_connections=200", "-c", "shared_buffers=64MB")
+		"-c", "full_page_writes=off", "-c", "max_connections=200", "-c", "shared_buffers=64MB"}
+	if shape == Supabase {
+		args = append(args, supabaseServerArgs(bin)...)
+	}
+	c.cmd = exec.Command(filepath.Join(bin, "postgres"), args...)
 	c.cmd.Stdout, c.cmd.Stderr = logFile, logFile
 	// The server dies with the test binary, even when the binary is killed.
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT}
@@ -358,7 +454,7 @@ func startCluster() (*cluster, error) {
 	}
 	c.done = make(chan struct{})
 	go c.wait()
-	c.url = (&url.URL{Scheme: "postgres", User: url.UserPassword("postgres", password), Path: "/postgres",
+	c.url = (&url.URL{Scheme: "postgres", User: url.UserPassword(superuser(shape), password), Path: "/postgres",
 		RawQuery: url.Values{"host": {dir}, "sslmode": {"disable"}}.Encode()}).String()
 	deadline := time.Now().Add(30 * time.Second)
 	for {

@@ -129,3 +129,29 @@ func TestIgnoreClusterNamesTheClustersGoroutine(t *testing.T) {
 		t.Errorf("with IgnoreCluster: %v", err)
 	}
 }
+
+// A Supabase-shaped database is owned by postgres, who is not a superuser,
+// and what postgres creates in public is open to anon, as on Supabase.
+func TestSupabaseShape(t *testing.T) {
+	u := ShapedDatabase(t, Supabase, Template{Name: "pgtest_empty", Prepare: func(context.Context, string) error { return nil }})
+	conn, err := pgx.Connect(t.Context(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	var user string
+	var super, anonSees bool
+	var uid *string
+	if _, err := conn.Exec(t.Context(), "create table public.t (v int)"); err != nil {
+		t.Fatal(err)
+	}
+	err = conn.QueryRow(t.Context(), `select current_user::text, (select rolsuper from pg_roles where rolname = current_user),
+		has_table_privilege('anon', 'public.t', 'DELETE'), auth.uid()::text`).Scan(&user, &super, &anonSees, &uid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if user != SupabaseOwner || super || !anonSees || uid != nil {
+		t.Errorf("as %s (superuser %v): anon may delete from a new public table: %v; auth.uid() %v; want postgres, not a superuser, true, null",
+			user, super, anonSees, uid)
+	}
+}

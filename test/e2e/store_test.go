@@ -78,9 +78,18 @@ func statusLines(t *testing.T, stdout string) []string {
 // coordinator, a chapter admin, a mentor and a stranger see; then an
 // assignment ends in the portal, the next sync mirrors it, and the
 // coordinator no longer sees that mentor.
+//
+// It runs on a plain database and on one shaped like a Supabase project,
+// migrated by its non-superuser owner.
 func TestStatusStoreEndToEnd(t *testing.T) {
+	for _, shape := range pgtest.Shapes {
+		t.Run(string(shape), func(t *testing.T) { statusStoreEndToEnd(t, shape) })
+	}
+}
+
+func statusStoreEndToEnd(t *testing.T, shape pgtest.Shape) {
 	e := startEmulator(t, func(o *emulator.Options) { o.Certifications, o.Mentors, o.Seed = 120, 40, 7 })
-	dbURL := pgtest.Database(t, emptyDB)
+	dbURL := pgtest.ShapedDatabase(t, shape, emptyDB)
 	env := append(binaryEnv(e), "DATABASE_URL="+dbURL)
 	password := pgtest.Password(dbURL)
 	checkNoPassword := func(what string, r result) {
