@@ -17,6 +17,11 @@
 // Each test gets its own database, copied from a template database that
 // is prepared once (migrated) per template name, so tests are isolated and
 // need not migrate one by one.
+//
+// A database has a Shape: Plain, or Supabase (a project's roles, owner and
+// default privileges, in a throwaway cluster of its own, which preloads
+// pg_cron when it is installed; the environment variable serves Plain
+// only). RunShapes runs a package's tests once on each.
 package pgtest
 
 import (
