@@ -51,6 +51,10 @@ type Options struct {
 	// TracerProvider gets a span for each operation of the store (nil:
 	// none), a child of the caller's: during a sync pass, of the page's.
 	TracerProvider trace.TracerProvider
+	// AllowInsecure lets Open connect to a host over the network without
+	// verifying its certificate, with a warning. Without it, such a URL is
+	// a config error.
+	AllowInsecure bool
 }
 
 // Store is the status store on a pgx pool. Its methods are safe for
@@ -68,15 +72,22 @@ type Store struct {
 }
 
 // Open connects to the database at url (postgres://… or key=value form)
-// and checks that it answers. A failure wraps ErrDatabase (or
-// ports.ErrInvalidConfig for a malformed URL) and never holds the URL's
-// password.
+// and checks that it answers. A host reached over the network (not a Unix
+// socket or loopback) must have its certificate verified (sslmode=
+// verify-full, or verify-ca with sslrootcert) unless opts.AllowInsecure, and
+// gets its password exchange pinned to SCRAM unless the URL sets
+// require_auth. A failure wraps ErrDatabase (or ports.ErrInvalidConfig for a
+// malformed or unverified URL, before any connection) and never holds the
+// URL's password.
 func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	opts = opts.withDefaults()
 	pw := passwordOf(url)
-	cfg, err := pgxpool.ParseConfig(url)
+	cfg, warning, err := parseConfig(url, opts)
 	if err != nil {
-		return nil, fmt.Errorf("%w: database URL: %s", ports.ErrInvalidConfig, scrub(err, pw).Error())
+		return nil, err
+	}
+	if warning != "" {
+		opts.Logger.LogAttrs(ctx, slog.LevelWarn, warning+"; allowed by the explicit opt-out")
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = opts.ConnectTimeout

@@ -30,6 +30,7 @@ const envDatabaseURL = "DATABASE_URL"
 // serveOptions are the flags of serve and enqueue.
 type serveOptions struct {
 	databaseURL  string
+	dbInsecure   bool
 	schedule     string
 	listen       string
 	grace        time.Duration
@@ -40,6 +41,7 @@ type serveOptions struct {
 
 func databaseFlags(fs *flag.FlagSet, e *env) {
 	fs.StringVar(&e.serve.databaseURL, "database-url", "", "PostgreSQL URL of the status store (env "+envDatabaseURL+"); a secret, never printed")
+	fs.BoolVar(&e.serve.dbInsecure, "database-insecure", false, "allow a database host reached over the network without sslmode=verify-full (warns): its password could be phished")
 }
 
 func serveFlags(fs *flag.FlagSet, e *env) {
@@ -67,8 +69,8 @@ func (o serveOptions) url(cmd string) (string, error) {
 
 // openStore connects to the status store's database; its errors never
 // hold the URL's password.
-func openStore(ctx context.Context, url string, logger *slog.Logger) (*postgres.Store, error) {
-	return postgres.Open(ctx, url, postgres.Options{Logger: logger})
+func (e *env) openStore(ctx context.Context, url string, logger *slog.Logger) (*postgres.Store, error) {
+	return postgres.Open(ctx, url, postgres.Options{Logger: logger, AllowInsecure: e.serve.dbInsecure})
 }
 
 // migrate applies the status store's and River's migrations, or checks
@@ -109,7 +111,7 @@ func runServe(ctx context.Context, e *env, _ []string) error {
 		return err
 	}
 	logger := app.NewLogger(cfg, e.stderr)
-	store, err := openStore(ctx, url, logger)
+	store, err := e.openStore(ctx, url, logger)
 	if err != nil {
 		return err
 	}
@@ -195,7 +197,11 @@ func runEnqueue(ctx context.Context, e *env, _ []string) error {
 	if err != nil {
 		return err
 	}
-	store, err := openStore(ctx, url, nil)
+	cfg, err := e.settings.config()
+	if err != nil {
+		return err
+	}
+	store, err := e.openStore(ctx, url, app.NewLogger(cfg, e.stderr))
 	if err != nil {
 		return err
 	}

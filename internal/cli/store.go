@@ -41,7 +41,7 @@ func (e *env) openStatusStore(ctx context.Context, cmd string) (*postgres.Store,
 	if err != nil {
 		return nil, err
 	}
-	return openStore(ctx, url, app.NewLogger(cfg, e.stderr))
+	return e.openStore(ctx, url, app.NewLogger(cfg, e.stderr))
 }
 
 // migrateAll applies the status store's migrations, then River's, and

@@ -298,3 +298,23 @@ func queryLines(t *testing.T, url, sql string) []string {
 	}
 	return out
 }
+
+// A database reached over the network without a verified certificate is a
+// config error before any connection (so the name is never looked up). The
+// explicit opt-out connects, and warns: "localhost." is not one of the
+// exact local names, so it counts as a network host, and resolves to
+// loopback, where nothing listens on port 1.
+func TestAnUnverifiedDatabaseHostIsAConfigError(t *testing.T) {
+	code, stdout, stderr := portalsync(t, "statuses", "--as", user1, "--database-url", "postgres://owner:Phish-Me-Not@db.example.test:5432/postgres")
+	last := lastLine(stderr)
+	if code != 2 || stdout != "" || !strings.Contains(last, "sslmode=verify-full") || !strings.Contains(last, "--database-insecure") {
+		t.Errorf("exit %d, last line %q; want exit 2 naming sslmode=verify-full and --database-insecure", code, last)
+	}
+	code, _, stderr2 := portalsync(t, "statuses", "--as", user1, "--database-insecure", "--database-url", "postgres://owner:Phish-Me-Not@localhost.:1/postgres")
+	if code != 1 || !strings.Contains(stderr2, "does not verify its certificate") || !strings.HasPrefix(lastLine(stderr2), "portalsync: databaseError: ") {
+		t.Errorf("with --database-insecure: exit %d, stderr %q; want a warning, then a databaseError (nothing listens)", code, stderr2)
+	}
+	if strings.Contains(stderr+stderr2, "Phish-Me-Not") {
+		t.Error("stderr holds the password")
+	}
+}
