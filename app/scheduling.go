@@ -53,6 +53,10 @@ type SchedulingSettings struct {
 	// ShutdownGrace is how long a stopping app lets the running pass
 	// finish its page before cancelling it (default DefaultShutdownGrace).
 	ShutdownGrace time.Duration
+	// PollOnly makes River poll for jobs instead of listening for
+	// notifications: set it when the pool goes through a pooler in
+	// transaction mode (see schedule.Config.PollOnly).
+	PollOnly bool
 }
 
 // SchedulingParams are the inputs of NewScheduler.
@@ -103,7 +107,7 @@ func (s SchedulingSettings) config(budget time.Duration) (schedule.Config, time.
 	if budget == 0 {
 		budget = core.DefaultBudget
 	}
-	cfg := schedule.Config{Budget: budget, RescueAfter: s.RescueAfter, RetryBackoff: s.RetryBackoff}
+	cfg := schedule.Config{Budget: budget, RescueAfter: s.RescueAfter, RetryBackoff: s.RetryBackoff, PollOnly: s.PollOnly}
 	spec := s.Schedule
 	if spec == "" {
 		spec = schedule.DefaultSchedule

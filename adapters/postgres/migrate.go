@@ -5,6 +5,7 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -29,6 +30,10 @@ const migrationsTable = PrivateSchema + ".portal_migrations"
 // migrateLock is the key of the transaction-level advisory lock that keeps
 // replicas starting together from migrating at once.
 const migrateLock = 0x706f7274616c00 // "portal\0"
+
+// secondConnTimeout bounds the wait for a second connection while the
+// migration lock is held.
+const secondConnTimeout = 5 * time.Second
 
 // Migrations returns the embedded SQL migrations, in goose's format.
 func Migrations() fs.FS {
@@ -80,7 +85,7 @@ $$`)
 		return err
 	})
 	if err != nil {
-		return names, fmt.Errorf("%w: migrate: %w", ErrDatabase, err)
+		return names, dbError("migrate", err, "")
 	}
 	return names, nil
 }
@@ -106,6 +111,16 @@ func WithMigrationLock(ctx context.Context, pool *pgxpool.Pool, key int64, fn fu
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after Commit, a no-op
 	if _, err := tx.Exec(ctx, "select pg_catalog.pg_advisory_xact_lock($1)", key); err != nil {
 		return err
+	}
+	// fn needs a second server connection while the lock's is held. A
+	// pooler that has only one for this client would hang it.
+	pctx, cancel := context.WithTimeout(ctx, secondConnTimeout)
+	_, err = pool.Exec(pctx, "select 1")
+	cancel()
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("no second database connection within %s while the migration lock is held (a pooler in transaction mode "+
+			"with one server connection?): run migrate on a session connection, such as Supabase's direct connection (port 5432): %w",
+			secondConnTimeout, err)
 	}
 	if err := fn(); err != nil {
 		return err
@@ -151,7 +166,7 @@ var ErrNotMigrated = fmt.Errorf("%w: the status store's migrations are not all a
 func CheckMigrated(ctx context.Context, pool *pgxpool.Pool) error {
 	var exists bool
 	if err := pool.QueryRow(ctx, "select pg_catalog.to_regclass($1) is not null", migrationsTable).Scan(&exists); err != nil {
-		return fmt.Errorf("%w: check migrations: %w", ErrDatabase, err)
+		return dbError("check migrations", err, "")
 	}
 	if !exists {
 		return ErrNotMigrated
@@ -163,7 +178,7 @@ func CheckMigrated(ctx context.Context, pool *pgxpool.Pool) error {
 	defer p.Close()
 	pending, err := p.HasPending(ctx)
 	if err != nil {
-		return fmt.Errorf("%w: check migrations: %w", ErrDatabase, err)
+		return dbError("check migrations", err, "")
 	}
 	if pending {
 		return ErrNotMigrated

@@ -46,7 +46,7 @@ func TestMigrateAppliesEachMigrationOnce(t *testing.T) {
 // that always answers the same user.
 func TestMigrateKeepsAnExistingAuthUID(t *testing.T) {
 	u := pgtest.Database(t, empty)
-	conn := connect(t, pgtest.Superuser(u))
+	conn := connect(t, pgtest.Superuser(pgtest.Current(), u))
 	const fixed = "11111111-2222-4333-8444-555555555555"
 	if pgtest.Current() == pgtest.Plain {
 		exec(t, conn, "create schema auth")

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
@@ -154,8 +155,22 @@ func dbError(op string, err error, password string) error {
 	if errors.Is(err, context.Canceled) {
 		return &ports.PortalError{Code: ports.CodeCanceled, Op: op, Err: scrub(err, password)}
 	}
-	return fmt.Errorf("%w: %s: %w", ErrDatabase, op, scrub(err, password))
+	err = scrub(err, password)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && (pgErr.Code == "42P05" || pgErr.Code == "26000") && strings.Contains(pgErr.Message, "stmtcache_") {
+		// pgx's cached prepared statements, on a server connection that
+		// other clients share.
+		return fmt.Errorf("%w: %s: the database answers through a pooler in transaction mode (Supabase's on port 6543, PgBouncer), "+
+			"which keeps no prepared statement for a client: add default_query_exec_mode=exec to the database URL (%w)", ErrDatabase, op, err)
+	}
+	return fmt.Errorf("%w: %s: %w", ErrDatabase, op, err)
 }
+
+// DatabaseError wraps a failure of the database during op as ErrDatabase,
+// saying what to change when it is the known failure of a pooler in
+// transaction mode, for callers that run their own statements on the
+// store's pool (River's migrations, say).
+func DatabaseError(op string, err error) error { return dbError(op, err, "") }
 
 // scrub returns err, or an error with the same text minus the password
 // when the text holds it.

@@ -71,7 +71,7 @@ $$`)
 		return err
 	})
 	if err != nil {
-		return lines, fmt.Errorf("%w: river migrations: %w", postgres.ErrDatabase, err)
+		return lines, postgres.DatabaseError("river migrations", err)
 	}
 	return lines, nil
 }
@@ -91,7 +91,7 @@ func moveFromPublic(ctx context.Context, tx pgx.Tx) error {
 		return err
 	}
 	if foreign {
-		return fmt.Errorf("River's tables in schema public hold jobs of kinds other than %s, so they are not this module's alone "+
+		return fmt.Errorf("the River tables in schema public hold jobs of kinds other than %s, so they are not this module's alone "+
 			"and are left in place; move this module's %s jobs yourself, or run it on another database", Kind, Kind)
 	}
 	_, err = tx.Exec(ctx, `do $$
@@ -141,7 +141,7 @@ func CheckMigrated(ctx context.Context, pool *pgxpool.Pool) error {
 	}
 	res, err := m.Validate(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("%w: river migrations: %w", postgres.ErrDatabase, err)
+		return postgres.DatabaseError("river migrations", err)
 	}
 	if !res.OK {
 		return fmt.Errorf("%w (%s)", ErrNotMigrated, strings.Join(res.Messages, "; "))

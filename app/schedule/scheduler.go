@@ -199,7 +199,7 @@ func Enqueue(ctx context.Context, pool *pgxpool.Pool) (EnqueueResult, error) {
 	}
 	res, err := client.Insert(ctx, SyncArgs{}, nil)
 	if err != nil {
-		return EnqueueResult{}, fmt.Errorf("enqueue the sync job: %w", err)
+		return EnqueueResult{}, postgres.DatabaseError("enqueue the sync job", err)
 	}
 	r := EnqueueResult{JobID: res.Job.ID, Enqueued: !res.UniqueSkippedAsDuplicate, State: string(res.Job.State)}
 	if r.Enqueued {

@@ -183,13 +183,17 @@ func runDemo(ctx context.Context, e *env, _ []string) error {
 		return err
 	}
 	creds := ports.NewCredentials(em.ClientID(), em.ClientSecret())
-	return e.syncPass(ctx, cfg, []fx.Option{
+	opts := []fx.Option{
 		fx.Supply(fx.Annotate(on, fx.As(new(openfeature.FeatureProvider)))),
 		fx.Supply(em.HTTPClient()),
 		fx.Decorate(func() ports.CredentialProvider {
 			return ports.CredentialProviderFunc(func(context.Context) (ports.Credentials, error) { return creds, nil })
 		}),
-	})
+	}
+	if !e.demoStore {
+		return e.syncPass(ctx, cfg, opts)
+	}
+	return e.demoIntoStore(ctx, cfg, em, opts)
 }
 
 // emulatorCredential returns the environment line of the emulator's

@@ -58,6 +58,8 @@ type env struct {
 	// live is set once the module has started: true when the flag chose
 	// the live portal, false for the stub.
 	live bool
+	// demoStore is demo --store.
+	demoStore bool
 }
 
 var commands = []command{
@@ -66,7 +68,7 @@ var commands = []command{
 	{name: "assignments", summary: "list assignment records as JSON lines", run: runAssignments, flags: listFlags, portal: true},
 	{name: "sync", summary: "run one certification sync pass and print its report", run: runSync, flags: syncStoreFlags, portal: true},
 	{name: "emulator", summary: "serve the local portal emulator until interrupted", run: runEmulator, flags: emulatorFlags},
-	{name: "demo", summary: "run a sync pass against an in-process emulator", run: runDemo, flags: syncFlags},
+	{name: "demo", summary: "run a sync pass against an in-process emulator; --store: into a throwaway Supabase-shaped database", run: runDemo, flags: demoFlags},
 	{name: "serve", summary: "run the nightly sync on River until SIGTERM (needs DATABASE_URL)", run: runServe, flags: serveFlags, portal: true},
 	{name: "enqueue", summary: "insert one sync job now; a no-op when one is pending or running", run: runEnqueue, flags: databaseFlags},
 	{name: "migrate", summary: "apply the status store's and River's migrations to DATABASE_URL", run: runMigrate, flags: databaseFlags},

@@ -37,6 +37,7 @@ type serveOptions struct {
 	rescueAfter  time.Duration
 	retryBackoff time.Duration
 	noMigrate    bool
+	pollOnly     bool
 }
 
 func databaseFlags(fs *flag.FlagSet, e *env) {
@@ -53,6 +54,7 @@ func serveFlags(fs *flag.FlagSet, e *env) {
 	fs.DurationVar(&e.serve.rescueAfter, "rescue-after", 0, "how long a job may run before it is taken for dead and run by another replica; longer than the budget plus 45s (default budget + 1m45s)")
 	fs.DurationVar(&e.serve.retryBackoff, "retry-backoff", schedule.DefaultRetryBackoff, "wait before a failed job's second attempt, doubled for each further one")
 	fs.BoolVar(&e.serve.noMigrate, "no-migrate", false, "do not apply migrations at start; refuse to start when they are missing")
+	fs.BoolVar(&e.serve.pollOnly, "poll-only", false, "poll for jobs every second instead of listening for them: needed behind a pooler in transaction mode (Supabase's on port 6543, PgBouncer)")
 }
 
 // databaseURL returns the flag or the environment's URL, or a usage error.
@@ -106,6 +108,7 @@ func runServe(ctx context.Context, e *env, _ []string) error {
 		RescueAfter:   e.serve.rescueAfter,
 		RetryBackoff:  e.serve.retryBackoff,
 		ShutdownGrace: e.serve.grace,
+		PollOnly:      e.serve.pollOnly,
 	}
 	if err := scheduling.Check(settings.Options.Budget); err != nil {
 		return err

@@ -29,25 +29,17 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"os"
-	"os/exec"
-	"os/user"
-	"path/filepath"
-	"reflect"
-	"runtime"
-	"slices"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/hlf/dynamicsportal/internal/pgcluster"
 	"go.uber.org/goleak"
 )
 
@@ -59,33 +51,27 @@ const EnvURL = "PORTALSYNC_TEST_DATABASE_URL"
 const howTo = "install PostgreSQL 15 (apt-get install -y postgresql-15) so the tests can start a throwaway cluster, " +
 	"or set " + EnvURL + " to a server URL whose role may create databases"
 
-// Shape is how a test database is set up: who owns it, which roles and
-// default privileges the server has.
-type Shape string
+// Shape is how a test database is set up (see pgcluster.Shape).
+type Shape = pgcluster.Shape
 
+// The shapes.
 const (
-	// Plain is a bare PostgreSQL: the superuser postgres owns and
-	// migrates the database, and the migrations create what they need.
-	Plain Shape = "plain"
-	// Supabase is a database shaped like a Supabase project's (see
-	// supabase.go): the superuser supabase_admin, the project owner
-	// postgres (not a superuser) who owns and migrates it, the roles anon,
-	// authenticated, service_role and authenticator, Supabase's
-	// auth.uid() in a schema owned by supabase_auth_admin, and the default
-	// privileges that give anon, authenticated and service_role ALL on
-	// everything postgres creates in public. Its cluster preloads pg_cron
-	// when it is installed.
-	Supabase Shape = "supabase"
+	Plain    = pgcluster.Plain
+	Supabase = pgcluster.Supabase
 )
+
+// SupabaseOwner is the project owner of the Supabase shape, who owns and
+// migrates its databases.
+const SupabaseOwner = pgcluster.SupabaseOwner
 
 // Shapes are the shapes RunShapes runs a package's tests on.
 var Shapes = []Shape{Plain, Supabase}
 
 // server is the PostgreSQL server of one shape.
 type server struct {
-	started  *cluster // the running throwaway cluster, if any
-	adminURL string   // the server's URL once known
-	err      error    // why the server could not be had
+	started  *pgcluster.Cluster // the running throwaway cluster, if any
+	adminURL string             // the server's URL once known
+	err      error              // why the server could not be had
 	tried    bool
 }
 
@@ -148,7 +134,7 @@ func Stop() {
 	defer mu.Unlock()
 	for _, srv := range servers {
 		if srv.started != nil {
-			srv.started.stop()
+			srv.started.Stop()
 		}
 	}
 	clear(servers)
@@ -192,28 +178,22 @@ func unavailable(t testing.TB, err error) {
 	t.Skipf("no PostgreSQL for the tests: %v; to run them, %s", err, howTo)
 }
 
-func startServer(shape Shape) (string, *cluster, error) {
+func startServer(shape Shape) (string, *pgcluster.Cluster, error) {
 	if u := os.Getenv(EnvURL); u != "" && shape == Plain {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		conn, err := pgx.Connect(ctx, u)
 		if err != nil {
-			return "", nil, fmt.Errorf("%s: cannot connect: %w", EnvURL, redactErr(err, u))
+			return "", nil, fmt.Errorf("%s: cannot connect: %w", EnvURL, pgcluster.RedactErr(err, u))
 		}
 		_ = conn.Close(ctx)
 		return u, nil, nil
 	}
-	c, err := startCluster(shape)
+	c, err := pgcluster.Start(shape)
 	if err != nil {
 		return "", nil, err
 	}
-	if shape == Supabase {
-		if err := setUpSupabaseServer(c.url); err != nil {
-			c.stop()
-			return "", nil, fmt.Errorf("shape the server like Supabase: %w", redactErr(err, c.url))
-		}
-	}
-	return c.url, c, nil
+	return c.URL(), c, nil
 }
 
 // Template is a database prepared once and copied for each test.
@@ -243,32 +223,32 @@ func ShapedDatabase(t testing.TB, shape Shape, tmpl Template) string {
 	defer cancel()
 	tmplName := "tmpl_" + tmpl.Name
 	if err := prepare(ctx, shape, admin, tmplName, tmpl); err != nil {
-		t.Fatalf("pgtest: prepare template %s (%s): %v", tmpl.Name, shape, redactErr(err, admin))
+		t.Fatalf("pgtest: prepare template %s (%s): %v", tmpl.Name, shape, pgcluster.RedactErr(err, admin))
 	}
 	name := "test_" + randomHex(8)
 	conn, err := pgx.Connect(ctx, admin)
 	if err != nil {
-		t.Fatalf("pgtest: connect: %v", redactErr(err, admin))
+		t.Fatalf("pgtest: connect: %v", pgcluster.RedactErr(err, admin))
 	}
 	defer conn.Close(ctx)
 	// A template in use by another session cannot be copied: retry briefly.
 	for attempt := 0; ; attempt++ {
 		_, err = conn.Exec(ctx, "create database "+pgx.Identifier{name}.Sanitize()+" template "+pgx.Identifier{tmplName}.Sanitize()+
-			" strategy file_copy"+ownerClause(shape))
+			" strategy file_copy"+pgcluster.OwnerClause(shape))
 		if err == nil || attempt == 50 || !strings.Contains(err.Error(), "is being accessed by other users") {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	if err != nil {
-		t.Fatalf("pgtest: create database: %v", redactErr(err, admin))
+		t.Fatalf("pgtest: create database: %v", pgcluster.RedactErr(err, admin))
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		conn, err := pgx.Connect(ctx, admin)
 		if err != nil {
-			t.Errorf("pgtest: connect to drop %s: %v", name, redactErr(err, admin))
+			t.Errorf("pgtest: connect to drop %s: %v", name, pgcluster.RedactErr(err, admin))
 			return
 		}
 		defer conn.Close(ctx)
@@ -277,10 +257,10 @@ func ShapedDatabase(t testing.TB, shape Shape, tmpl Template) string {
 			_, _ = conn.Exec(ctx, "delete from cron.job where database = $1", name)
 		}
 		if _, err := conn.Exec(ctx, "drop database if exists "+pgx.Identifier{name}.Sanitize()+" with (force)"); err != nil {
-			t.Errorf("pgtest: drop %s: %v", name, redactErr(err, admin))
+			t.Errorf("pgtest: drop %s: %v", name, pgcluster.RedactErr(err, admin))
 		}
 	})
-	return ownerURL(shape, WithDatabase(admin, name))
+	return pgcluster.OwnerURL(shape, WithDatabase(admin, name))
 }
 
 // prepare creates the template database once per server and name. An
@@ -320,15 +300,13 @@ func prepareOnce(ctx context.Context, shape Shape, admin, tmplName string, tmpl 
 	if _, err := conn.Exec(ctx, "drop database if exists "+pgx.Identifier{tmplName}.Sanitize()); err != nil {
 		return err
 	}
-	if _, err := conn.Exec(ctx, "create database "+pgx.Identifier{tmplName}.Sanitize()+ownerClause(shape)); err != nil {
+	if _, err := conn.Exec(ctx, "create database "+pgx.Identifier{tmplName}.Sanitize()+pgcluster.OwnerClause(shape)); err != nil {
 		return err
 	}
-	if shape == Supabase {
-		if err := setUpSupabaseDatabase(ctx, WithDatabase(admin, tmplName)); err != nil {
-			return err
-		}
+	if err := pgcluster.SetUpDatabase(ctx, shape, WithDatabase(admin, tmplName)); err != nil {
+		return err
 	}
-	if err := tmpl.Prepare(ctx, ownerURL(shape, WithDatabase(admin, tmplName))); err != nil {
+	if err := tmpl.Prepare(ctx, pgcluster.OwnerURL(shape, WithDatabase(admin, tmplName))); err != nil {
 		return err
 	}
 	_, err = conn.Exec(ctx, "alter database "+pgx.Identifier{tmplName}.Sanitize()+" with is_template true allow_connections false")
@@ -336,209 +314,22 @@ func prepareOnce(ctx context.Context, shape Shape, admin, tmplName string, tmpl 
 }
 
 // WithDatabase returns u with its database name replaced by name.
-func WithDatabase(u, name string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		return u
-	}
-	p.Path = "/" + name
-	return p.String()
-}
+func WithDatabase(u, name string) string { return pgcluster.WithDatabase(u, name) }
 
 // Password returns the password of a URL, or "" (for leak scans).
-func Password(u string) string {
-	p, err := url.Parse(u)
-	if err != nil || p.User == nil {
-		return ""
-	}
-	pw, _ := p.User.Password()
-	return pw
-}
+func Password(u string) string { return pgcluster.Password(u) }
 
-// redactErr keeps a server URL's password out of an error message.
-func redactErr(err error, u string) error {
-	if pw := Password(u); pw != "" && strings.Contains(err.Error(), pw) {
-		return errors.New(strings.ReplaceAll(err.Error(), pw, "xxxxx"))
-	}
-	return err
-}
+// IgnoreCluster is the goleak option for a leak check inside a test of a
+// package whose tests may have started a throwaway cluster, which outlives
+// every test until Stop:
+//
+//	goleak.VerifyNone(t, pgtest.IgnoreCluster())
+func IgnoreCluster() goleak.Option { return goleak.IgnoreAnyFunction(pgcluster.WaiterName()) }
 
 func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// cluster is a throwaway PostgreSQL cluster run by this process.
-type cluster struct {
-	dir  string
-	cmd  *exec.Cmd
-	done chan struct{}
-	url  string
-}
-
-// binDir finds the directory of initdb and postgres: on the PATH, or the
-// newest /usr/lib/postgresql/<version>/bin (where Debian puts them).
-func binDir() (string, error) {
-	if p, err := exec.LookPath("initdb"); err == nil {
-		return filepath.Dir(p), nil
-	}
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	slices.SortFunc(dirs, func(a, b string) int {
-		va, _ := strconv.Atoi(filepath.Base(filepath.Dir(a)))
-		vb, _ := strconv.Atoi(filepath.Base(filepath.Dir(b)))
-		return vb - va
-	})
-	for _, d := range dirs {
-		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
-			return d, nil
-		}
-	}
-	return "", errors.New("initdb not found on the PATH or in /usr/lib/postgresql/*/bin")
-}
-
-func startCluster(shape Shape) (*cluster, error) {
-	bin, err := binDir()
-	if err != nil {
-		return nil, err
-	}
-	// A short path: a Unix socket's path is limited to about 100 bytes.
-	dir, err := os.MkdirTemp("", "pgtest-")
-	if err != nil {
-		return nil, err
-	}
-	c := &cluster{dir: dir}
-	fail := func(err error) (*cluster, error) {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	cred, err := credential()
-	if err != nil {
-		return fail(err)
-	}
-	if cred != nil {
-		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
-			return fail(err)
-		}
-	}
-	password := randomHex(16)
-	pwfile := filepath.Join(dir, "pw")
-	if err := os.WriteFile(pwfile, []byte(password+"\n"), 0o600); err != nil {
-		return fail(err)
-	}
-	if cred != nil {
-		if err := os.Chown(pwfile, int(cred.Uid), int(cred.Gid)); err != nil {
-			return fail(err)
-		}
-	}
-	data := filepath.Join(dir, "data")
-	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", data, "-U", superuser(shape), "--pwfile", pwfile,
-		"--auth", "scram-sha-256", "--encoding", "UTF8", "--locale", "C", "--no-sync")
-	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	if out, err := initdb.CombinedOutput(); err != nil {
-		return fail(fmt.Errorf("initdb: %w: %s", err, lastLines(out, 5)))
-	}
-	os.Remove(pwfile)
-	logFile, err := os.Create(filepath.Join(dir, "postgres.log"))
-	if err != nil {
-		return fail(err)
-	}
-	defer logFile.Close()
-	args := []string{"-D", data, "-k", dir,
-		"-c", "listen_addresses=", "-c", "fsync=off", "-c", "synchronous_commit=off",
-		"-c", "full_page_writes=off", "-c", "max_connections=200", "-c", "shared_buffers=64MB"}
-	if shape == Supabase {
-		args = append(args, supabaseServerArgs(bin)...)
-	}
-	c.cmd = exec.Command(filepath.Join(bin, "postgres"), args...)
-	c.cmd.Stdout, c.cmd.Stderr = logFile, logFile
-	// The server dies with the test binary, even when the binary is killed.
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT}
-	if err := c.cmd.Start(); err != nil {
-		return fail(fmt.Errorf("start postgres: %w", err))
-	}
-	c.done = make(chan struct{})
-	go c.wait()
-	c.url = (&url.URL{Scheme: "postgres", User: url.UserPassword(superuser(shape), password), Path: "/postgres",
-		RawQuery: url.Values{"host": {dir}, "sslmode": {"disable"}}.Encode()}).String()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		conn, err := pgx.Connect(ctx, c.url)
-		cancel()
-		if err == nil {
-			_ = conn.Close(context.Background())
-			return c, nil
-		}
-		select {
-		case <-c.done:
-			out, _ := os.ReadFile(logFile.Name())
-			return fail(fmt.Errorf("postgres exited: %s", lastLines(out, 5)))
-		default:
-		}
-		if time.Now().After(deadline) {
-			c.stop()
-			return nil, fmt.Errorf("postgres did not accept connections within 30s: %w", redactErr(err, c.url))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// credential returns the postgres OS user's credential when running as
-// root, and nil otherwise.
-func credential() (*syscall.Credential, error) {
-	if os.Geteuid() != 0 {
-		return nil, nil
-	}
-	u, err := user.Lookup("postgres")
-	if err != nil {
-		return nil, fmt.Errorf("running as root and there is no postgres OS user to run the server as: %w", err)
-	}
-	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
-	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
-	if err1 != nil || err2 != nil {
-		return nil, fmt.Errorf("postgres OS user: bad uid %q or gid %q", u.Uid, u.Gid)
-	}
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
-}
-
-// wait reaps the server process when it exits. It runs as long as the
-// cluster does: IgnoreCluster names it for per-test leak checks.
-func (c *cluster) wait() {
-	_ = c.cmd.Wait()
-	close(c.done)
-}
-
-// IgnoreCluster is the goleak option for a leak check inside a test of a
-// package whose tests may have started the throwaway cluster, which outlives
-// every test until Stop:
-//
-//	goleak.VerifyNone(t, pgtest.IgnoreCluster())
-func IgnoreCluster() goleak.Option {
-	return goleak.IgnoreAnyFunction(runtime.FuncForPC(reflect.ValueOf((*cluster).wait).Pointer()).Name())
-}
-
-// stop shuts the server down fast (SIGINT), waits for it, and removes the
-// cluster's directory.
-func (c *cluster) stop() {
-	if c.cmd != nil && c.cmd.Process != nil {
-		_ = c.cmd.Process.Signal(syscall.SIGINT)
-		select {
-		case <-c.done:
-		case <-time.After(30 * time.Second):
-			_ = c.cmd.Process.Kill()
-			<-c.done
-		}
-	}
-	os.RemoveAll(c.dir)
-}
-
-func lastLines(b []byte, n int) string {
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, " | ")
 }
 
 // HashFS returns a short hash of every file in fsys (names and contents),

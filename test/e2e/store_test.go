@@ -251,3 +251,75 @@ func statusStoreEndToEnd(t *testing.T, shape pgtest.Shape) {
 		}
 	}
 }
+
+// Behind a pooler in transaction mode (PgBouncer, as Supabase's pooler on
+// port 6543 runs), with the query mode it needs: migrate, sync into the
+// store, statuses and enqueue work, and print what they print on a direct
+// connection.
+func TestStatusStoreThroughAPooler(t *testing.T) {
+	e := startEmulator(t, func(o *emulator.Options) { o.Certifications, o.Mentors, o.Seed = 60, 20, 11 })
+	direct := pgtest.ShapedDatabase(t, pgtest.Supabase, emptyDB)
+	pooled := pgtest.PgBouncer(t, direct, 2) + "&default_query_exec_mode=exec"
+	env := append(binaryEnv(e), "DATABASE_URL="+pooled)
+
+	r := runBinary(t, env, "migrate")
+	r.wantExit(t, 0, "")
+	if !strings.HasPrefix(r.stdout, "portal 00001_") || !strings.Contains(r.stdout, "river ") {
+		t.Errorf("migrate through the pooler printed %q", r.stdout)
+	}
+	r = runBinary(t, env, "sync", "--page-size", "25")
+	r.wantExit(t, 0, "")
+	if rep := parseReport(t, r.stdout); !rep.Complete || rep.Read != 60 {
+		t.Fatalf("sync through the pooler: complete %v, read %d; want a complete pass of 60", rep.Complete, rep.Read)
+	}
+	const mentorUser = "a0000000-0000-4000-8000-000000000003"
+	conn, err := pgx.Connect(t.Context(), direct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(t.Context(), "insert into portal.people values ($1, $2)", mentorUser, e.Certifications()[0].ContactID); err != nil {
+		t.Fatal(err)
+	}
+	through := runBinary(t, env, "statuses", "--as", mentorUser)
+	through.wantExit(t, 0, "")
+	straight := runBinary(t, append(binaryEnv(e), "DATABASE_URL="+direct), "statuses", "--as", mentorUser)
+	straight.wantExit(t, 0, "")
+	if through.stdout != straight.stdout || through.stdout == "" {
+		t.Errorf("statuses through the pooler:\n%s\ndirect:\n%s", through.stdout, straight.stdout)
+	}
+	for i, want := range []string{`"enqueued":true`, `"enqueued":false`} {
+		r = runBinary(t, env, "enqueue")
+		r.wantExit(t, 0, "")
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("enqueue %d through the pooler: %s, want %s", i+1, r.stdout, want)
+		}
+	}
+
+	// migrate needs a second server connection while its lock's is held:
+	// through a pooler with one, it refuses within seconds and names the
+	// session connection to use.
+	one := append(binaryEnv(e), "DATABASE_URL="+pgtest.PgBouncer(t, direct, 1)+"&default_query_exec_mode=exec")
+	r = runBinary(t, one, "migrate")
+	if last := lastLine(r.stderr); r.code != 1 || !strings.Contains(last, "run migrate on a session connection") {
+		t.Errorf("migrate through a one-connection pooler: exit %d, last line %q; want a databaseError naming the session connection", r.code, last)
+	}
+
+	// Without the query mode, pgx's prepared statements meet on the
+	// pooler's one server connection: the error says what to add.
+	plain := append(binaryEnv(e), "DATABASE_URL="+pgtest.PgBouncer(t, direct, 1))
+	failed := 0
+	for range 3 {
+		r := runBinary(t, plain, "statuses", "--as", mentorUser)
+		if r.code == 0 {
+			continue
+		}
+		failed++
+		if last := lastLine(r.stderr); !strings.HasPrefix(last, "portalsync: databaseError: ") || !strings.Contains(last, "add default_query_exec_mode=exec") {
+			t.Errorf("statuses through the pooler without the query mode: exit %d, last line %q; want a databaseError saying what to add", r.code, last)
+		}
+	}
+	if failed == 0 {
+		t.Error("three runs through a one-connection pooler without the query mode all worked: the test proves nothing")
+	}
+}

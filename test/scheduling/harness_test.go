@@ -100,8 +100,14 @@ type world struct {
 
 func newWorld(t *testing.T, opts emulator.Options) *world {
 	t.Helper()
+	return newWorldOn(t, pgtest.Plain, opts)
+}
+
+// newWorldOn is newWorld on a database of the given shape.
+func newWorldOn(t *testing.T, shape pgtest.Shape, opts emulator.Options) *world {
+	t.Helper()
 	w := &world{t: t, bin: portalsync(t), emuLog: &lockedBuffer{}}
-	w.dbURL = pgtest.Database(t, template)
+	w.dbURL = pgtest.ShapedDatabase(t, shape, template)
 	pool, err := pgxpool.New(t.Context(), w.dbURL)
 	if err != nil {
 		t.Fatal(err)
