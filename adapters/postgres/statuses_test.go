@@ -59,3 +59,48 @@ func TestStatusesForIgnoresAndLeavesNoSessionClaims(t *testing.T) {
 		t.Errorf("after StatusesFor the connection holds claim.sub %q, claims %q, role %s; want no claims and the owner's role", sub, claims, role)
 	}
 }
+
+// "Today" in the status function is the date in UTC, whatever the caller's
+// session time zone. A zone is picked whose date differs from UTC's now
+// (UTC+14 from 10:00 UTC, else UTC-12): an assignment that ends today in
+// UTC is current from UTC+14, where it is already tomorrow; one that starts
+// today in UTC is current from UTC-12, where it is still yesterday.
+func TestStatusesTodayIsTheDateInUTC(t *testing.T) {
+	u := database(t)
+	conn := connect(t, u)
+	var hour int
+	var today string
+	if err := conn.QueryRow(t.Context(), "select extract(hour from now() at time zone 'UTC')::int, (now() at time zone 'UTC')::date::text").Scan(&hour, &today); err != nil {
+		t.Fatal(err)
+	}
+	zone, column := "Etc/GMT-14", "ends_on" // UTC+14: local date is tomorrow
+	if hour < 10 {
+		zone, column = "Etc/GMT+12", "starts_on" // UTC-12: local date is yesterday
+	}
+	exec(t, conn, "insert into portal.people values ($1, $2)", uuidOf("uC1"), uuidOf("C1"))
+	exec(t, conn, `insert into portal.certifications (id, mentor_id, name, active, status, synced_at) values ($1, $2, 'Course', true, 'valid', now())`,
+		uuidOf("c11"), uuidOf("M1"))
+	exec(t, conn, `insert into portal.assignments (id, mentor_id, coordinator_id, `+column+`, active, synced_at) values (gen_random_uuid(), $1, $2, $3::date, true, now())`,
+		uuidOf("M1"), uuidOf("C1"), today)
+	tx, err := conn.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(t.Context())
+	var local string
+	if err := tx.QueryRow(t.Context(), `select set_config('timezone', $1, true), set_config('role', 'authenticated', true),
+		set_config('request.jwt.claims', $2, true)`, zone, `{"sub": "`+uuidOf("uC1")+`"}`).Scan(&local, new(string), new(string)); err != nil {
+		t.Fatal(err)
+	}
+	var localDate string
+	if err := tx.QueryRow(t.Context(), "select current_date::text").Scan(&localDate); err != nil || localDate == today {
+		t.Fatalf("session date in %s is %s (%v), want one other than UTC's %s", zone, localDate, err, today)
+	}
+	var n int
+	if err := tx.QueryRow(t.Context(), "select count(*) from public.portal_certification_statuses()").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("a caller in %s (date %s) sees %d certifications of a mentor whose assignment %s %s in UTC; want 1", zone, localDate, n, column, today)
+	}
+}
