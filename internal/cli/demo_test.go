@@ -15,7 +15,17 @@ import (
 // mentor, a coordinator and a chapter admin see, and removes the cluster.
 func TestDemoStore(t *testing.T) {
 	pgtest.ServerURL(t) // fails under CI, or skips, without PostgreSQL's server
-	before, _ := filepath.Glob(filepath.Join(os.TempDir(), "pgtest-*"))
+	// A temporary directory of the demo's own, open to the postgres OS
+	// user, to see that the cluster leaves nothing in it.
+	tmp, err := os.MkdirTemp("", "demo-store-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(tmp)
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TMPDIR", tmp)
 	code, stdout, stderr := portalsync(t, "demo", "--store")
 	if code != 0 {
 		t.Fatalf("demo --store: exit %d\n%s", code, stderr)
@@ -54,8 +64,7 @@ func TestDemoStore(t *testing.T) {
 	if seen["coordinator"] >= report.Read {
 		t.Errorf("the coordinator sees %d of %d: everything", seen["coordinator"], report.Read)
 	}
-	after, _ := filepath.Glob(filepath.Join(os.TempDir(), "pgtest-*"))
-	if len(after) > len(before) {
-		t.Errorf("the throwaway cluster's directory was left behind: %v", after)
+	if left, _ := filepath.Glob(filepath.Join(tmp, "*")); len(left) != 0 {
+		t.Errorf("the throwaway cluster left %v behind", left)
 	}
 }
