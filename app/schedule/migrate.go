@@ -51,29 +51,77 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
 		for _, v := range res.Versions {
 			lines = append(lines, fmt.Sprintf("river %03d %s", v.Version, v.Name))
 		}
-		// Functions are executable by PUBLIC when created; nobody but the
-		// owner needs River's. And a fixed search_path on each, as on
-		// every function of the module (Supabase's advisor lints it).
-		_, err = pool.Exec(ctx, `revoke all on all functions in schema `+Schema+` from public;
-do $$
-declare
-  f regprocedure;
-begin
-  for f in
-    select p.oid from pg_catalog.pg_proc p
-     where p.pronamespace = '`+Schema+`'::regnamespace
-       and not exists (select from unnest(coalesce(p.proconfig, '{}')) c where c like 'search\_path=%')
-  loop
-    execute pg_catalog.format('alter function %s set search_path = ''''', f);
-  end loop;
-end
-$$`)
+		_, err = pool.Exec(ctx, fixups)
 		return err
 	})
 	if err != nil {
 		return lines, postgres.DatabaseError("river migrations", err)
 	}
 	return lines, nil
+}
+
+// fixups is what follows River's migrations: functions are executable by
+// PUBLIC when created, and nobody but the owner needs River's; and a fixed
+// search_path on each, as on every function of the module (Supabase's
+// advisor lints it).
+const fixups = `revoke all on all functions in schema ` + Schema + ` from public;
+do $$
+declare
+  f regprocedure;
+begin
+  for f in
+    select p.oid from pg_catalog.pg_proc p
+     where p.pronamespace = '` + Schema + `'::regnamespace
+       and not exists (select from unnest(coalesce(p.proconfig, '{}')) c where c like 'search\_path=%')
+  loop
+    execute pg_catalog.format('alter function %s set search_path = ''''', f);
+  end loop;
+end
+$$;
+`
+
+// SQLFiles returns River's migrations as plain SQL in Schema, in order,
+// each recording its version as River's migrator does and followed by what
+// Migrate does after them, so that CheckMigrated and Migrate find the
+// database current afterwards. Each refuses to run, before changing
+// anything, when its version was applied already.
+func SQLFiles() ([]postgres.SQLFile, error) {
+	m, err := migrator(nil)
+	if err != nil {
+		return nil, err
+	}
+	var files []postgres.SQLFile
+	for _, v := range m.AllVersions() {
+		// The first creates River's version table; the others find it.
+		applied := fmt.Sprintf("exists (select from %s.river_migration where version = %d)", Schema, v.Version)
+		if v.Version == 1 {
+			applied = fmt.Sprintf("pg_catalog.to_regclass('%s.river_migration') is not null", Schema)
+		}
+		// River records versions without a line before its version 5.
+		record := fmt.Sprintf("insert into %s.river_migration (line, version) values ('main', %d);", Schema, v.Version)
+		if v.Version < 5 {
+			record = fmt.Sprintf("insert into %s.river_migration (version) values (%d);", Schema, v.Version)
+		}
+		files = append(files, postgres.SQLFile{
+			Name: fmt.Sprintf("river_%03d_%s", v.Version, strings.ReplaceAll(v.Name, " ", "_")),
+			SQL: fmt.Sprintf(`-- River's migration %03d (%s), in schema %s.
+do $guard$
+begin
+  if %s then
+    raise exception 'river migration %03d is applied already' using errcode = '42710';
+  end if;
+end
+$guard$;
+
+%s
+
+%s
+
+%s`, v.Version, v.Name, Schema, applied, v.Version,
+				strings.TrimSpace(strings.ReplaceAll(v.SQLUp, "/* TEMPLATE: schema */", Schema+".")), record, fixups),
+		})
+	}
+	return files, nil
 }
 
 // moveFromPublic moves River's tables (their indexes, constraints and

@@ -71,7 +71,7 @@ var commands = []command{
 	{name: "demo", summary: "run a sync pass against an in-process emulator; --store: into a throwaway Supabase-shaped database", run: runDemo, flags: demoFlags},
 	{name: "serve", summary: "run the nightly sync on River until SIGTERM (needs DATABASE_URL)", run: runServe, flags: serveFlags, portal: true},
 	{name: "enqueue", summary: "insert one sync job now; a no-op when one is pending or running", run: runEnqueue, flags: databaseFlags},
-	{name: "migrate", summary: "apply the status store's and River's migrations to DATABASE_URL", run: runMigrate, flags: databaseFlags},
+	{name: "migrate", summary: "apply the status store's and River's migrations to DATABASE_URL; --sql DIR: write them as SQL files", run: runMigrate, flags: migrateFlags},
 	{name: "statuses", summary: "print what one backend user may see of the status store, as JSON lines", run: runStatuses, flags: statusesFlags},
 	{name: "version", summary: "print the version", run: runVersion},
 }

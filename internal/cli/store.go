@@ -20,6 +20,7 @@ import (
 // storeOptions are the flags of statuses.
 type storeOptions struct {
 	as, status, chapter string
+	sqlDir              string // migrate --sql
 }
 
 // databaseURL returns --database-url or DATABASE_URL, or "".
@@ -62,6 +63,9 @@ func migrateAll(ctx context.Context, pool *pgxpool.Pool, applied func(string)) e
 }
 
 func runMigrate(ctx context.Context, e *env, _ []string) error {
+	if e.store.sqlDir != "" {
+		return e.writeMigrationSQL(e.store.sqlDir)
+	}
 	s, err := e.openStatusStore(ctx, "migrate")
 	if err != nil {
 		return err
