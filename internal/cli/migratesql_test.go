@@ -3,7 +3,9 @@ package cli
 import (
 	"context"
 	"errors"
+	neturl "net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -200,4 +202,81 @@ func sameFile(t *testing.T, path, content string) bool {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	return err == nil && string(b) == content
+}
+
+// pgTAPFile is the access contract as pgTAP tests, shipped for teams to
+// run with supabase test db.
+const pgTAPFile = "../../supabase/tests/portal_access.test.sql"
+
+// pgProve runs the pgTAP file against the database at url and returns
+// whether it passed, with its output.
+func pgProve(t *testing.T, url string) (bool, string) {
+	t.Helper()
+	bin := pgtest.NeedCommand(t, "pg_prove", "apt-get install -y postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl")
+	// psql, under pg_prove, takes the connection from libpq's variables.
+	u, err := neturl.Parse(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw, _ := u.User.Password()
+	cmd := exec.CommandContext(t.Context(), bin, pgTAPFile)
+	cmd.Env = append(os.Environ(), "PGHOST="+u.Query().Get("host"), "PGUSER="+u.User.Username(), "PGPASSWORD="+pw,
+		"PGDATABASE="+strings.TrimPrefix(u.Path, "/"), "PGSSLMODE=disable")
+	out, err := cmd.CombinedOutput()
+	if _, isExit := err.(*exec.ExitError); err != nil && !isExit {
+		t.Fatal(err)
+	}
+	return err == nil, string(out)
+}
+
+// The pgTAP file passes on a plain database migrated by portalsync
+// migrate, on a Supabase-shaped one migrated by it, and on a
+// Supabase-shaped one built from the SQL files, as supabase db push
+// leaves it. It fails when an assignment that ended yesterday counts as
+// current.
+func TestPgTAPAccessContract(t *testing.T) {
+	files, err := migrationSQLFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	superuser := func(shape pgtest.Shape, url string) string { return pgtest.Superuser(shape, url) }
+	dbs := map[string]string{}
+	for _, shape := range pgtest.Shapes {
+		url := pgtest.ShapedDatabase(t, shape, emptyDB)
+		if code, _, stderr := portalsync(t, "migrate", "--database-url", url); code != 0 {
+			t.Fatalf("migrate: exit %d: %s", code, stderr)
+		}
+		dbs[string(shape)+", migrated"] = superuser(shape, url)
+	}
+	fromFiles := pgtest.ShapedDatabase(t, pgtest.Supabase, emptyDB)
+	applyFiles(t, fromFiles, files)
+	dbs["supabase, from the SQL files"] = superuser(pgtest.Supabase, fromFiles)
+	for name, url := range dbs {
+		if ok, out := pgProve(t, url); !ok || !strings.Contains(out, "All tests successful") {
+			t.Errorf("%s: pg_prove failed:\n%s", name, out)
+		}
+	}
+
+	// The mutant: an assignment that ended yesterday counted as current.
+	mutant := dbs["supabase, from the SQL files"]
+	conn, err := pgx.Connect(t.Context(), mutant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var def string
+	if err := conn.QueryRow(t.Context(), "select pg_get_functiondef('public.portal_certification_statuses(text, uuid)'::regprocedure)").Scan(&def); err != nil {
+		t.Fatal(err)
+	}
+	mutated := strings.ReplaceAll(def, "a.ends_on >= v_today", "a.ends_on >= v_today - 1")
+	if mutated == def {
+		t.Fatal("the mutant changes nothing: the function's text is not what the test expects")
+	}
+	if _, err := conn.Exec(t.Context(), mutated); err != nil {
+		t.Fatal(err)
+	}
+	ok, out := pgProve(t, mutant)
+	if ok || !strings.Contains(out, "a coordinator sees the mentors of their current assignments") {
+		t.Errorf("pg_prove on the mutant passed, or failed elsewhere:\n%s", out)
+	}
 }

@@ -3,7 +3,9 @@ package pgtest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -45,4 +47,16 @@ func unavailableTool(t testing.TB, err error, install string) {
 		t.Fatalf("%v (CI=true, so this fails; install it: %s)", err, install)
 	}
 	t.Skipf("%v; to run this test, %s", err, install)
+}
+
+// NeedCommand returns the path of the command name, and fails t under
+// CI=true, or skips it otherwise, when it is not installed, saying how to
+// install it.
+func NeedCommand(t testing.TB, name, install string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		unavailableTool(t, fmt.Errorf("%s is not installed", name), install)
+	}
+	return p
 }
