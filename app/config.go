@@ -22,6 +22,7 @@ const (
 	EnvCertificationSet  = "DYNAMICS_CERTIFICATION_SET"
 	EnvAssignmentSet     = "DYNAMICS_ASSIGNMENT_SET"
 	EnvTimeZone          = "PORTALSYNC_TIMEZONE"
+	EnvCallTimeout       = "DYNAMICS_CALL_TIMEOUT"
 	EnvLogLevel          = "LOG_LEVEL"
 	EnvLogFormat         = "LOG_FORMAT"
 )
@@ -52,6 +53,10 @@ type Config struct {
 	// TimeZone gives the sync's "today" its date, and turns a date-time
 	// that the portal sends in a date column into a date; nil means UTC.
 	TimeZone *time.Location
+	// CallTimeout limits one portal call, every retry and wait included;
+	// zero means the adapter's 45 s. One attempt is limited to the lesser
+	// of it and 30 s.
+	CallTimeout time.Duration
 	// LogLevel is the least level logged.
 	LogLevel slog.Level
 	// LogFormat is "text" or "json".
@@ -80,6 +85,11 @@ func ConfigFromLookup(lookup func(string) (string, bool)) (Config, error) {
 	var err error
 	if c.TimeZone, err = ParseTimeZone(get(EnvTimeZone)); err != nil {
 		return Config{}, fmt.Errorf("%s: %w", EnvTimeZone, err)
+	}
+	if v := get(EnvCallTimeout); v != "" {
+		if c.CallTimeout, err = time.ParseDuration(v); err != nil || c.CallTimeout <= 0 {
+			return Config{}, fmt.Errorf("%w: %s %q: want a positive Go duration such as 45s", ports.ErrInvalidConfig, EnvCallTimeout, v)
+		}
 	}
 	if c.LogLevel, err = ParseLogLevel(get(EnvLogLevel)); err != nil {
 		return Config{}, fmt.Errorf("%s: %w", EnvLogLevel, err)

@@ -57,6 +57,10 @@ func SelectPortal(ctx context.Context, cfg Config, provider openfeature.FeatureP
 	opts.Tenant, opts.AuthorityHost, opts.CorrelationHeader = cfg.TenantID, cfg.AuthorityHost, cfg.CorrelationHeader
 	opts.EntitySets = dynamics.EntitySets{Certifications: cfg.CertificationSet, Assignments: cfg.AssignmentSet}
 	opts.Location, opts.Logger = cfg.TimeZone, logger
+	if cfg.CallTimeout > 0 {
+		opts.Timeouts.Total = cfg.CallTimeout
+		opts.Timeouts.Attempt = min(cfg.CallTimeout, dynamics.DefaultAttemptTimeout)
+	}
 	p, err := dynamics.New(cfg.BaseURL, creds, &opts)
 	if err != nil {
 		return nil, choice, err

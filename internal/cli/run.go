@@ -127,7 +127,13 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() > 0 {
 		return fail(stderr, usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))})
 	}
-	return fail(stderr, cmd.run(ctx, e, fs.Args()))
+	logs := newGate(stderr)
+	e.stderr = logs
+	err := cmd.run(ctx, e, fs.Args())
+	// Nothing of the command's own is written after its final line: work it
+	// left behind, still winding down, writes into the closed gate.
+	logs.close()
+	return fail(stderr, err)
 }
 
 // fail prints err as the last stderr line and returns the exit status.
@@ -168,6 +174,9 @@ func printUsage(w io.Writer) {
 
 // isTerminal reports whether w is a terminal, where progress is shown.
 func isTerminal(w io.Writer) bool {
+	if g, ok := w.(*gate); ok {
+		return g.terminal
+	}
 	f, ok := w.(*os.File)
 	if !ok {
 		return false

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -116,4 +117,58 @@ func writeFirst(ctx context.Context, p *dynamics.Client, e *emulator.Emulator) e
 	m := ports.SyncMetadata{Status: ports.SyncStatusValid, LastSyncedOn: time.Now()}
 	_, err := p.WriteSyncMetadata(ctx, certs[0].ID, m)
 	return err
+}
+
+// The final line is last: whatever the command left running when it
+// failed (a token fetch abandoned at its 2 s limit, a Web API call past
+// its guard) writes nothing after the "portalsync: <code>: …" line that
+// scripts read, even with debug logging. Each case runs the binary 50
+// times, 25 at a time; the process's end closes its stderr, so the last
+// line read is the last it wrote. The Web API's guard is scaled down with
+// DYNAMICS_CALL_TIMEOUT.
+func TestTheFinalLineIsLastAfterAHang(t *testing.T) {
+	for _, tc := range []struct {
+		name, fault string
+		env         []string
+	}{
+		{name: "a hanging token endpoint", fault: "token:hang,times=always"},
+		{name: "a hanging Web API call past its guard", fault: "whoami:hang,times=always", env: []string{"DYNAMICS_CALL_TIMEOUT=300ms"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := startEmulator(t, nil)
+			route, fault, err := emulator.ParseFault(tc.fault)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.Inject(route, fault)
+			env := append(append(binaryEnv(e), "LOG_LEVEL=debug", "LOG_FORMAT=json"), tc.env...)
+			const runs, together = 50, 25
+			lasts := make([]string, runs)
+			codes := make([]int, runs)
+			sem := make(chan struct{}, together)
+			var wg sync.WaitGroup
+			for i := range runs {
+				wg.Add(1)
+				sem <- struct{}{}
+				go func() {
+					defer func() { <-sem; wg.Done() }()
+					r := runBinary(t, env, "check")
+					lasts[i], codes[i] = lastLine(r.stderr), r.code
+				}()
+			}
+			wg.Wait()
+			bad := 0
+			for i := range runs {
+				if codes[i] != 1 || !strings.HasPrefix(lasts[i], "portalsync: networkError: ") {
+					bad++
+					if bad <= 3 {
+						t.Errorf("run %d: exit %d, last line %q", i+1, codes[i], lasts[i])
+					}
+				}
+			}
+			if bad > 0 {
+				t.Errorf("%d of %d runs did not end with the networkError line", bad, runs)
+			}
+		})
+	}
 }

@@ -406,3 +406,14 @@ func tail(b []byte, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// stoppedLast checks that the replica's last stderr line is its shutdown
+// record: nothing of the process is written after it.
+func (r *replica) stoppedLast(t *testing.T) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(string(r.stderr.Bytes())), "\n")
+	var rec logRecord
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rec); err != nil || rec.Msg != "stopped" {
+		t.Errorf("%s: last stderr line %q, want the shutdown record \"stopped\"", r.name, lines[len(lines)-1])
+	}
+}

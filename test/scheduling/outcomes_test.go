@@ -41,6 +41,7 @@ func TestThrottledPastTheBudgetSnoozesAndFinishesLater(t *testing.T) {
 	if code := r.exited(15 * time.Second); code != 0 {
 		t.Errorf("exit %d after SIGTERM, want 0", code)
 	}
+	r.stoppedLast(t)
 }
 
 // TestAuthFailureIsRetriedThenDiscarded: with the client secret refused,
@@ -75,6 +76,7 @@ func TestAuthFailureIsRetriedThenDiscarded(t *testing.T) {
 	if code := r.exited(15 * time.Second); code != 0 {
 		t.Errorf("exit %d after SIGTERM, want 0", code)
 	}
+	r.stoppedLast(t)
 }
 
 // TestSQLEnqueueSyncStartsAPass: calling portal.enqueue_sync() from SQL,
@@ -107,4 +109,5 @@ func TestSQLEnqueueSyncStartsAPass(t *testing.T) {
 	if code := r.exited(15 * time.Second); code != 0 {
 		t.Errorf("exit %d after SIGTERM, want 0", code)
 	}
+	r.stoppedLast(t)
 }

@@ -61,6 +61,7 @@ func TestServeThroughAPoolerPollsForJobs(t *testing.T) {
 	if code := r.exited(15 * time.Second); code != 0 {
 		t.Errorf("exit %d after SIGTERM, want 0", code)
 	}
+	r.stoppedLast(t)
 }
 
 // pg_cron, for real, on the Supabase shape: a job scheduled with
@@ -155,4 +156,5 @@ func TestPgCronStartsAPass(t *testing.T) {
 	if code := r.exited(15 * time.Second); code != 0 {
 		t.Errorf("exit %d after SIGTERM, want 0", code)
 	}
+	r.stoppedLast(t)
 }
