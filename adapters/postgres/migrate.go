@@ -29,9 +29,11 @@ const PrivateSchema = "portal_private"
 // so it does not clash with a host's own goose migrations.
 const migrationsTable = PrivateSchema + ".portal_migrations"
 
-// migrateLock is the key of the transaction-level advisory lock that keeps
-// replicas starting together from migrating at once.
-const migrateLock = 0x706f7274616c00 // "portal\0"
+// MigrationLock is the key of the transaction-level advisory lock that
+// keeps replicas starting together from migrating at once: the store's
+// migrations and River's (package schedule) take the same, since both
+// change the private schema.
+const MigrationLock = 0x706f7274616c00 // "portal\0"
 
 // secondConnTimeout bounds the wait for a second connection while the
 // migration lock is held.
@@ -57,7 +59,7 @@ func Migrations() fs.FS {
 // The pool needs room for two connections.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
 	var names []string
-	err := WithMigrationLock(ctx, pool, migrateLock, func() error {
+	err := WithMigrationLock(ctx, pool, MigrationLock, func() error {
 		if err := EnsurePrivateSchema(ctx, pool, func(ctx context.Context, tx pgx.Tx) error {
 			_, err := tx.Exec(ctx, `do $$
 begin

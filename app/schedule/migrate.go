@@ -19,10 +19,6 @@ import (
 // (which Supabase's Data API serves, with default grants to anon).
 const Schema = postgres.PrivateSchema
 
-// migrateLock is the key of the advisory lock that keeps replicas starting
-// at once from applying River's migrations together.
-const migrateLock = 0x706f7274616c // "portal"
-
 // Migrate applies River's migrations that the database lacks, in Schema,
 // each in its own transaction (as River requires), while a transaction of
 // its own holds an advisory lock, and returns a line per migration applied
@@ -40,7 +36,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
 		return nil, err
 	}
 	var lines []string
-	err = postgres.WithMigrationLock(ctx, pool, migrateLock, func() error {
+	err = postgres.WithMigrationLock(ctx, pool, postgres.MigrationLock, func() error {
 		if err := postgres.EnsurePrivateSchema(ctx, pool, moveFromPublic); err != nil {
 			return err
 		}

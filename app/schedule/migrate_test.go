@@ -8,7 +8,10 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/hlf/dynamicsportal/adapters/postgres"
+	"github.com/hlf/dynamicsportal/app/schedule"
 	"github.com/hlf/dynamicsportal/internal/pgtest"
 )
 
@@ -197,5 +200,53 @@ func TestMigrationsPassTheSecurityAdvisorsLints(t *testing.T) {
 		if found := slices.Sorted(maps.Keys(lines(t, u, sql))); len(found) != 0 {
 			t.Errorf("%s (%s): %q", name, pgtest.Current(), found)
 		}
+	}
+}
+
+// Replicas that start together migrate one at a time: the store's
+// migrations and River's, run at once from four replicas on a new
+// database, all succeed, and each migration is applied once.
+func TestReplicasMigrateTogether(t *testing.T) {
+	url := pgtest.Database(t, empty)
+	errs := make(chan error, 4)
+	applied := make(chan int, 4)
+	for range 4 {
+		go func() {
+			pool, err := pgxpool.New(context.Background(), url)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer pool.Close()
+			store, err := postgres.Migrate(context.Background(), pool)
+			if err != nil {
+				errs <- err
+				return
+			}
+			river, err := schedule.Migrate(context.Background(), pool)
+			applied <- len(store) + len(river)
+			errs <- err
+		}()
+	}
+	total := 0
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Errorf("a replica's migrate: %v", err)
+		}
+	}
+	close(applied)
+	for n := range applied {
+		total += n
+	}
+	files, err := schedule.SQLFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := postgres.SQLFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := len(files) + len(store) - 1; total != want { // less the private schema's file
+		t.Errorf("the replicas applied %d migrations in all, want each of the %d once", total, want)
 	}
 }
