@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -31,7 +32,13 @@ func parseConfig(raw string, opts Options) (_ *pgxpool.Config, warning string, _
 	pw := passwordOf(raw)
 	cfg, err := pgxpool.ParseConfig(raw)
 	if err != nil {
-		return nil, "", fmt.Errorf("%w: database URL: %s", ports.ErrInvalidConfig, scrub(err, pw).Error())
+		// pgx quotes the URL with its own redaction, which cuts a password
+		// holding "@" at its first "@": quote it with ours instead.
+		msg := err.Error()
+		if i, j := strings.IndexByte(msg, '`'), strings.LastIndexByte(msg, '`'); i >= 0 && j > i {
+			msg = msg[:i+1] + Redact(raw) + msg[j:]
+		}
+		return nil, "", fmt.Errorf("%w: database URL: %s", ports.ErrInvalidConfig, scrub(errors.New(msg), pw).Error())
 	}
 	remote := ""
 	for _, h := range hosts(cfg) {

@@ -421,3 +421,130 @@ func TestAssignmentsFailOnACancelledContext(t *testing.T) {
 		t.Errorf("assignments %v stored, want none", got)
 	}
 }
+
+// The sweep of records gone from the portal runs only when a pass
+// completes: no checkpoint save removes a row, so an interrupted pass
+// leaves every row of the previous complete pass in place, and the next run
+// resumes it and sweeps at its end.
+func TestTheSweepRunsOnlyWhenAPassCompletes(t *testing.T) {
+	u := database(t)
+	conn := connect(t, u)
+	ctx := t.Context()
+	s, err := Open(ctx, u, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := func() []string {
+		return queryStrings(t, conn, "select id::text from portal.certifications order by id")
+	}
+	c := func(n int) ports.SyncRecord { return cert(id('c', n), id('a', 1), ports.SyncStatusValid, "") }
+	// A complete pass stores c1, c2, c3.
+	if err := s.Rewind(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.WritePage(ctx, []ports.SyncRecord{c(1), c(2), c(3)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Clear(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The next pass stores two pages, saving a checkpoint after each, and
+	// is interrupted: the portal no longer lists c2 and c3, but nothing
+	// is removed yet.
+	if err := s.Rewind(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	for i, page := range [][]ports.SyncRecord{{c(1)}, {c(4)}} {
+		pos, err := s.WritePage(ctx, page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Save(ctx, ports.Checkpoint{Next: itoa(i + 2), SinkPosition: pos}); err != nil {
+			t.Fatal(err)
+		}
+		if got := rows(); !slices.Contains(got, id('c', 2)) || !slices.Contains(got, id('c', 3)) {
+			t.Fatalf("after the checkpoint of page %d: rows %v, want c2 and c3 kept", i+1, got)
+		}
+	}
+	s.Close()
+	// The next run resumes the pass from its checkpoint and completes it:
+	// now c2 and c3 go.
+	s2, err := Open(ctx, u, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	cp, err := s2.Load(ctx)
+	if err != nil || cp.Next != "3" {
+		t.Fatalf("Load = %+v, %v; want the interrupted pass's checkpoint", cp, err)
+	}
+	if err := s2.Rewind(ctx, cp.SinkPosition); err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.Clear(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := rows(), []string{id('c', 1), id('c', 4)}; !slices.Equal(got, want) {
+		t.Errorf("after the resumed pass completed: rows %v, want %v", got, want)
+	}
+}
+
+// synced_at advances on every store of a row, whether or not it changed.
+func TestSyncedAtAdvancesOnEveryStore(t *testing.T) {
+	s, conn := openStore(t)
+	ctx := t.Context()
+	syncedAt := func() time.Time {
+		var at time.Time
+		if err := conn.QueryRow(ctx, "select synced_at from portal.certifications where id = $1", id('c', 1)).Scan(&at); err != nil {
+			t.Fatal(err)
+		}
+		return at
+	}
+	var seen []time.Time
+	for range 3 {
+		if err := s.Rewind(ctx, ""); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.WritePage(ctx, []ports.SyncRecord{cert(id('c', 1), id('a', 1), ports.SyncStatusValid, "")}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Clear(ctx); err != nil {
+			t.Fatal(err)
+		}
+		seen = append(seen, syncedAt())
+	}
+	if !seen[1].After(seen[0]) || !seen[2].After(seen[1]) {
+		t.Errorf("synced_at over three stores of the same record: %v, want each later than the one before", seen)
+	}
+}
+
+// Every stored column holds the portal's value: issued_on the issue date,
+// expires_on the expiry, type, name, the mentor, active, the status the
+// pass computed, modified_on.
+func TestEveryStoredColumnIsThePortalsValue(t *testing.T) {
+	s, conn := openStore(t)
+	ctx := t.Context()
+	r := cert(id('c', 1), id('a', 7), ports.SyncStatusExpiring, "2027-01-15")
+	r.Name, r.Type = "Safeguarding refresher", 3
+	r.IssuedOn = ports.Date{Year: 2025, Month: 3, Day: 9}
+	r.ModifiedOn = time.Date(2026, 11, 30, 8, 15, 42, 0, time.UTC)
+	inactive := cert(id('c', 2), id('a', 8), ports.SyncStatusInactive, "")
+	if err := s.Rewind(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.WritePage(ctx, []ports.SyncRecord{r, inactive}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Clear(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := queryStrings(t, conn, `select concat_ws('|', id, mentor_id, name, type, issued_on, coalesce(expires_on::text, 'none'), active::text, status,
+		to_char(modified_on at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')) from portal.certifications order by id`)
+	want := []string{
+		id('c', 1) + "|" + id('a', 7) + "|Safeguarding refresher|3|2025-03-09|2027-01-15|true|expiring|2026-11-30T08:15:42",
+		id('c', 2) + "|" + id('a', 8) + "|Peer mentor basic course|1|2024-01-02|none|false|inactive|2026-01-02T03:04:05",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("stored rows\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -104,3 +104,29 @@ func TestStatusesTodayIsTheDateInUTC(t *testing.T) {
 		t.Errorf("a caller in %s (date %s) sees %d certifications of a mentor whose assignment %s %s in UTC; want 1", zone, localDate, n, column, today)
 	}
 }
+
+// The chapter filter counts only current, active assignments: a mentor
+// visible to a coordinator, whose only assignment in the filtered chapter
+// is inactive, is not listed.
+func TestTheChapterFilterCountsOnlyActiveAssignments(t *testing.T) {
+	s, conn := openStore(t)
+	exec(t, conn, "insert into portal.people values ($1, $2)", uuidOf("uC1"), uuidOf("C1"))
+	exec(t, conn, `insert into portal.certifications (id, mentor_id, name, active, status, synced_at) values ($1, $2, 'Course', true, 'valid', now())`,
+		uuidOf("c11"), uuidOf("M1"))
+	exec(t, conn, `insert into portal.assignments (id, mentor_id, coordinator_id, chapter_id, active, synced_at) values
+		(gen_random_uuid(), $1, $2, $3, true, now()), (gen_random_uuid(), $1, $4, $5, false, now())`,
+		uuidOf("M1"), uuidOf("C1"), uuidOf("K1"), uuidOf("C9"), uuidOf("K2"))
+	for _, tc := range []struct {
+		chapter string
+		want    int
+	}{{"K1", 1}, {"K2", 0}} {
+		got, err := s.StatusesFor(t.Context(), uuidOf("uC1"), Filter{ChapterID: uuidOf(tc.chapter)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != tc.want {
+			t.Errorf("uC1 filtered by %s (M1's assignment there is %s): %d rows, want %d", tc.chapter,
+				map[string]string{"K1": "active", "K2": "inactive"}[tc.chapter], len(got), tc.want)
+		}
+	}
+}

@@ -157,3 +157,26 @@ func TestSkippedRecordsAreLoggedWithoutDetails(t *testing.T) {
 		t.Error("logs hold the password")
 	}
 }
+
+// Every occurrence of the password in an error is redacted, not only the
+// first; and a password holding "@" in a URL that does not parse is
+// redacted whole.
+func TestRedactionCoversEveryOccurrenceAndAnAtSign(t *testing.T) {
+	const pw = "S3cr3t-Pw"
+	err := dbError("connect", errors.New("first "+pw+" then "+pw+" again "+pw), pw)
+	if n := strings.Count(err.Error(), pw); n != 0 || strings.Count(err.Error(), "xxxxx") != 3 {
+		t.Errorf("dbError = %q: the password left %d times, want every one of 3 redacted", err, n)
+	}
+	const at = "p@ss@word"
+	raw := "postgres://owner:" + at + "@db.example.test:port/postgres" // ":port" does not parse
+	if got := passwordOf(raw); got != at {
+		t.Errorf("passwordOf(%q) = %q, want %q", raw, got, at)
+	}
+	if got := Redact(raw); strings.Contains(got, "p@ss") || strings.Contains(got, "word") {
+		t.Errorf("Redact(%q) = %q: part of the password is left", raw, got)
+	}
+	_, err = Open(t.Context(), raw, Options{})
+	if err == nil || strings.Contains(err.Error(), "ss@word") || strings.Contains(err.Error(), "p@ss") {
+		t.Errorf("Open(%q) = %v: want an error without any part of the password", raw, err)
+	}
+}

@@ -2,12 +2,14 @@ package schedule_test
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/hlf/dynamicsportal/adapters/postgres"
@@ -248,5 +250,42 @@ func TestReplicasMigrateTogether(t *testing.T) {
 	}
 	if want := len(files) + len(store) - 1; total != want { // less the private schema's file
 		t.Errorf("the replicas applied %d migrations in all, want each of the %d once", total, want)
+	}
+}
+
+// The grants, exercised as each role on the migrated database (on the
+// Supabase shape, where default privileges would grant anon everything in
+// public): anon may execute neither the status function nor
+// portal.enqueue_sync(); service_role may execute enqueue_sync, as its
+// comment promises; authenticated may not.
+func TestTheFunctionsGrants(t *testing.T) {
+	pool := riverPool(t)
+	for _, tc := range []struct {
+		role, call string
+		allowed    bool
+	}{
+		{"anon", "select * from public.portal_certification_statuses()", false},
+		{"anon", "select * from portal.enqueue_sync()", false},
+		{"authenticated", "select * from portal.enqueue_sync()", false},
+		{"authenticated", "select * from public.portal_certification_statuses()", true},
+		{"service_role", "select * from portal.enqueue_sync()", true},
+		{"service_role", "select * from public.portal_certification_statuses()", true},
+	} {
+		t.Run(tc.role+" "+tc.call, func(t *testing.T) {
+			tx, err := pool.Begin(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback(context.Background())
+			if _, err := tx.Exec(t.Context(), "select set_config('role', $1, true)", tc.role); err != nil {
+				t.Fatal(err)
+			}
+			_, err = tx.Exec(t.Context(), tc.call)
+			var pgErr *pgconn.PgError
+			denied := errors.As(err, &pgErr) && pgErr.Code == "42501"
+			if tc.allowed && err != nil || !tc.allowed && !denied {
+				t.Errorf("as %s: %v; want allowed=%v (denied is 42501)", tc.role, err, tc.allowed)
+			}
+		})
 	}
 }

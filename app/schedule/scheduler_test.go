@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -294,5 +295,33 @@ func TestNewRefusesMissingParts(t *testing.T) {
 	}
 	if r, err := schedule.CheckConfig(0, 0, 0); err != nil || r != time.Hour+schedule.CallGuard+time.Minute {
 		t.Errorf("CheckConfig defaults: %v, %v", r, err)
+	}
+}
+
+// portal.enqueue_sync() wakes the replicas at once: its NOTIFY on River's
+// insert channel of the private schema is observed by a listener, as
+// River's own notifier listens, not inferred from the next poll.
+func TestSQLEnqueueSyncNotifiesTheReplicas(t *testing.T) {
+	pool := riverPool(t)
+	listener, err := pool.Acquire(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listener.Release()
+	if _, err := listener.Exec(t.Context(), `listen "`+schedule.Schema+`.river_insert"`); err != nil {
+		t.Fatal(err)
+	}
+	var enqueued bool
+	if err := pool.QueryRow(t.Context(), "select enqueued from portal.enqueue_sync()").Scan(&enqueued); err != nil || !enqueued {
+		t.Fatalf("enqueue_sync: %v, %v", enqueued, err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	n, err := listener.Conn().WaitForNotification(ctx)
+	if err != nil {
+		t.Fatalf("no notification on %s.river_insert: %v", schedule.Schema, err)
+	}
+	if !strings.Contains(n.Payload, `"queue": "`+schedule.Queue+`"`) {
+		t.Errorf("notification payload %q, want the queue %s", n.Payload, schedule.Queue)
 	}
 }
