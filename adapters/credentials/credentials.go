@@ -130,17 +130,27 @@ func readValue(what, path string) (string, error) {
 	return string(b), nil
 }
 
-// readFile reads one credential file of at most MaxFileSize bytes. Its
-// errors name what and path and never include the content.
+// readFile reads one credential file, a regular file of at most
+// MaxFileSize bytes, opened without blocking. Its errors name what and path
+// and never include the content.
 func readFile(what, path string) ([]byte, error) {
 	if path == "" {
 		return nil, fmt.Errorf("%w: no file named for the %s", ports.ErrInvalidConfig, what)
 	}
-	file, err := os.Open(path)
+	// A symbolic link is followed: Kubernetes mounts a projected token as
+	// one, and rotates it by swapping the link's target.
+	file, err := os.OpenFile(path, openFlags, 0)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s file: %w", ports.ErrInvalidConfig, what, err)
 	}
 	defer file.Close()
+	info, err := file.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s file: %w", ports.ErrInvalidConfig, what, err)
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s file %s is not a regular file (%s)", ports.ErrInvalidConfig, what, path, info.Mode().Type())
+	}
 	b, err := io.ReadAll(io.LimitReader(file, MaxFileSize+1))
 	switch {
 	case err != nil:

@@ -93,3 +93,33 @@ func FuzzJWTShaped(f *testing.F) {
 		}
 	})
 }
+
+// A token file reached through a symbolic link is read, as Kubernetes
+// (AKS workload identity) mounts it; and when the link is swapped to a new
+// target, as a rotation does, the new token is read.
+func TestFederatedTokenThroughASymlinkAndItsSwap(t *testing.T) {
+	dir := t.TempDir()
+	for name, token := range map[string]string{"a": federatedA, "b": federatedB} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(token), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link := filepath.Join(dir, "token")
+	if err := os.Symlink("a", link); err != nil {
+		t.Fatal(err)
+	}
+	p := FromFederatedTokenFile(lookupOf(map[string]string{EnvClientID: testClientID}), link)
+	if c, err := p.Credentials(t.Context()); err != nil || c.Assertion() != federatedA {
+		t.Fatalf("through the link: %v; want the first token", err)
+	}
+	// Swap the link atomically, as the kubelet does.
+	if err := os.Symlink("b", link+".new"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(link+".new", link); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := p.Credentials(t.Context()); err != nil || c.Assertion() != federatedB {
+		t.Errorf("after the swap: %v; want the new token", err)
+	}
+}

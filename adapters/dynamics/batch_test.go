@@ -326,3 +326,66 @@ func TestWriteSyncMetadataBatchLimits(t *testing.T) {
 		t.Errorf("%d requests sent", n)
 	}
 }
+
+// A 429 part wins over a 5xx part after it: the batch counts as throttled,
+// so the requests in flight are halved, and the parts go again after the
+// 429's Retry-After.
+func TestWriteSyncMetadataBatchA429PartWinsOverALater5xx(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &fakeNet{api: sequence(
+			batchAnswer(
+				"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 4\r\nContent-Type: application/json\r\n\r\n{\"error\":{\"code\":\"0x80072321\",\"message\":\"exec\"}}",
+				"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n\r\n{\"error\":{\"code\":\"0x80040216\",\"message\":\"busy\"}}"),
+			batchAnswer(part204, part204))}
+		c := newNetClient(t, f, Options{MaxInFlight: 8})
+		start := time.Now()
+		results, err := c.WriteSyncMetadataBatch(t.Context(), syncWrites(batchIDs[:2]...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range results {
+			if r.Err != nil {
+				t.Errorf("write %d: %v", i+1, r.Err)
+			}
+		}
+		if d := time.Since(start); d != 4*time.Second {
+			t.Errorf("took %v, want the 429 part's 4 s", d)
+		}
+		c.throttle.mu.Lock()
+		limit := c.throttle.limit
+		c.throttle.mu.Unlock()
+		if limit != 4 {
+			t.Errorf("requests in flight limited to %d after the throttled batch, want 8 halved to 4", limit)
+		}
+	})
+}
+
+// A 412 part is final for its write: it is not sent again when another
+// part of the same batch was throttled.
+func TestWriteSyncMetadataBatchA412PartIsNotSentAgain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &fakeNet{api: sequence(
+			batchAnswer(
+				"HTTP/1.1 412 Precondition Failed\r\nContent-Type: application/json\r\n\r\n{\"error\":{\"code\":\"0x80060882\",\"message\":\"version\"}}",
+				"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Type: application/json\r\n\r\n{\"error\":{\"code\":\"0x80072321\",\"message\":\"exec\"}}"),
+			batchAnswer(part204))}
+		c := newNetClient(t, f)
+		results, err := c.WriteSyncMetadataBatch(t.Context(), syncWrites(batchIDs[:2]...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if results[0].Err == nil {
+			t.Error("write 1 answered 412 counts as done")
+		}
+		if results[1].Err != nil {
+			t.Errorf("write 2: %v", results[1].Err)
+		}
+		reqs := f.apiSeen()
+		if len(reqs) != 2 {
+			t.Fatalf("%d requests, want 2", len(reqs))
+		}
+		if again := readBatch(t, reqs[1]); len(again) != 1 || !strings.Contains(again[0].line, batchIDs[1]) {
+			t.Errorf("second batch %v, want only the throttled write, not the 412", again)
+		}
+	})
+}

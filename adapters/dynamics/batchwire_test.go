@@ -90,3 +90,17 @@ func TestDecodeBatchRefusesUnusableAnswers(t *testing.T) {
 		}
 	}
 }
+
+// A part's body exactly at the size cap is accepted; one byte more is
+// refused.
+func TestDecodeBatchPartSizeCapIsInclusive(t *testing.T) {
+	const body = `{"hlf_syncstatus":1}`
+	ct, b := answer(part200)
+	got, err := decodeBatch(ct, b, 1, int64(len(body)))
+	if err != nil || string(got[0].body) != body {
+		t.Fatalf("a part of exactly the cap (%d bytes): %v; want it accepted", len(body), err)
+	}
+	if _, err := decodeBatch(ct, b, 1, int64(len(body))-1); !errors.Is(err, errBatchAnswer) {
+		t.Errorf("a part one byte over the cap: %v, want errBatchAnswer", err)
+	}
+}

@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
+	"github.com/hlf/dynamicsportal/adapters/checkpoint"
+	"github.com/hlf/dynamicsportal/adapters/jsonl"
 	"github.com/hlf/dynamicsportal/core"
 	"github.com/hlf/dynamicsportal/ports"
 )
@@ -78,5 +82,67 @@ func TestConfigRefusesARescueTimeWithinTheJobTimeout(t *testing.T) {
 	c, err := Config{Budget: time.Hour}.withDefaults()
 	if err != nil || c.RescueAfter != time.Hour+CallGuard+time.Minute || c.RetryBackoff != DefaultRetryBackoff {
 		t.Errorf("defaults %+v, %v", c, err)
+	}
+}
+
+// scriptedPortal answers the first certification page with its items and
+// a continuation, runs onFirst, then fails every later read with err. The
+// assignments are one empty page.
+type scriptedPortal struct {
+	ports.DynamicsPortal
+	reads   int
+	onFirst func()
+	err     error
+}
+
+func (p *scriptedPortal) ListCertifications(context.Context, ports.PageQuery) (ports.Page[ports.Certification], error) {
+	p.reads++
+	if p.reads > 1 {
+		return ports.Page[ports.Certification]{}, p.err
+	}
+	if p.onFirst != nil {
+		p.onFirst()
+	}
+	return ports.Page[ports.Certification]{Next: "page-2"}, nil
+}
+
+func (p *scriptedPortal) ListAssignments(context.Context, ports.PageQuery) (ports.Page[ports.Assignment], error) {
+	return ports.Page[ports.Assignment]{}, nil
+}
+
+func work(t *testing.T, portal ports.DynamicsPortal, budget time.Duration, stop chan struct{}) error {
+	t.Helper()
+	svc, err := core.NewSyncService(portal, jsonl.Discard{}, checkpoint.NewMemory(), nil, core.SyncOptions{Budget: budget})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &Worker{sync: svc, backoff: time.Minute, stop: stop, logger: slog.New(slog.DiscardHandler)}
+	return w.Work(t.Context(), &river.Job[SyncArgs]{JobRow: &rivertype.JobRow{ID: 7, Attempt: 1}})
+}
+
+// A pass throttled past its budget snoozes its job for the portal's
+// Retry-After: Work's own answer, not only what the process suite sees.
+func TestWorkSnoozesAThrottledPassForTheRetryAfter(t *testing.T) {
+	throttled := &ports.PortalError{Code: ports.CodeRateLimited, RetryAfter: 2 * time.Hour, Op: "ListCertifications"}
+	err := work(t, &scriptedPortal{err: throttled}, time.Minute, make(chan struct{}))
+	var snooze *river.JobSnoozeError
+	if !errors.As(err, &snooze) || snooze.Duration != 2*time.Hour {
+		t.Errorf("Work = %v, want a snooze of the portal's 2h", err)
+	}
+}
+
+// A pass stopped by the shutdown (between pages) snoozes its job for 0,
+// which River does not count as an attempt, so another replica takes it at
+// once.
+func TestWorkSnoozesAPassStoppedByShutdownForZero(t *testing.T) {
+	stop := make(chan struct{})
+	p := &scriptedPortal{onFirst: func() { close(stop) }, err: errors.New("page 2 must not be read")}
+	err := work(t, p, time.Hour, stop)
+	var snooze *river.JobSnoozeError
+	if !errors.As(err, &snooze) || snooze.Duration != 0 {
+		t.Errorf("Work = %v, want a snooze of 0", err)
+	}
+	if p.reads != 1 {
+		t.Errorf("%d pages read, want the pass to stop after the first", p.reads)
 	}
 }
