@@ -189,6 +189,10 @@ func (b *batchCall) settle(ctx context.Context, c *Client, k call, r *reply, att
 		a := answers[j]
 		pr := reply{status: a.status, contentType: a.header.Get("Content-Type"), requestID: cleanText(a.header.Get("X-Ms-Service-Request-Id"), maxRequestID), body: a.body}
 		if pr.requestID == "" {
+			// Dataverse names a part's request REQ_ID.
+			pr.requestID = cleanText(a.header.Get("REQ_ID"), maxRequestID)
+		}
+		if pr.requestID == "" {
 			pr.requestID = r.requestID
 		}
 		if ra := a.header.Get("Retry-After"); ra != "" {

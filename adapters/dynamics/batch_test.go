@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -388,4 +390,51 @@ func TestWriteSyncMetadataBatchA412PartIsNotSentAgain(t *testing.T) {
 			t.Errorf("second batch %v, want only the throttled write, not the 412", again)
 		}
 	})
+}
+
+// The request id of a failed part is the part's own REQ_ID.
+func TestWriteSyncMetadataBatchKeepsAPartsRequestID(t *testing.T) {
+	part := "HTTP/1.1 404 Not Found\r\nREQ_ID: 0d7c6b5a-4938-4271-8a6b-5c4d3e2f1a09\r\nContent-Type: application/json\r\n\r\n{\"error\":{\"code\":\"0x80040217\",\"message\":\"gone\"}}"
+	c := newNetClient(t, &fakeNet{api: batchAnswer(part)})
+	results, err := c.WriteSyncMetadataBatch(t.Context(), syncWrites(batchIDs[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pe := wantCode(t, results[0].Err, ports.CodeNotFound); pe.ServiceRequestID != "0d7c6b5a-4938-4271-8a6b-5c4d3e2f1a09" {
+		t.Errorf("part error %+v, want the part's REQ_ID as its request id", pe)
+	}
+}
+
+// A hostile $batch answer of 48 MiB whose first part has a flood of
+// distinct header lines costs little memory: the answer is read only up to
+// what its parts may hold, and a part's headers are capped, so the writes
+// fail instead of being reported done.
+func TestHugeBatchAnswerIsRefusedCheaply(t *testing.T) {
+	var head strings.Builder
+	head.WriteString("HTTP/1.1 204 No Content\r\n")
+	for i := 0; head.Len() < 48<<20; i++ {
+		fmt.Fprintf(&head, "X-Flood-%d: %d\r\n", i, i)
+	}
+	head.WriteString("\r\n")
+	f := &fakeNet{api: batchAnswer(head.String(), part204)}
+	c := newNetClient(t, f)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	results, err := c.WriteSyncMetadataBatch(t.Context(), syncWrites(batchIDs[:2]...))
+	runtime.ReadMemStats(&after)
+	if err == nil {
+		for i, r := range results {
+			if r.Err == nil {
+				t.Errorf("write %d reported done from a hostile answer", i+1)
+			}
+		}
+	} else {
+		wantCode(t, err, ports.CodeInvalidResponse)
+	}
+	// The fake network holds the 48 MiB body itself a few times; parsing
+	// its headers would take hundreds of MiB.
+	if got := after.TotalAlloc - before.TotalAlloc; got > 4*(48<<20)+(16<<20) {
+		t.Errorf("allocated %d MiB for a 48 MiB answer", got>>20)
+	}
 }

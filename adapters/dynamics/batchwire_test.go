@@ -104,3 +104,73 @@ func TestDecodeBatchPartSizeCapIsInclusive(t *testing.T) {
 		t.Errorf("a part one byte over the cap: %v, want errBatchAnswer", err)
 	}
 }
+
+// Dataverse's own short form: a part whose headers run straight into the
+// next boundary, with no blank line, is read; its REQ_ID is kept.
+func TestDecodeBatchShortFormAndREQID(t *testing.T) {
+	short := "HTTP/1.1 204 No Content\r\nOData-Version: 4.0\r\nREQ_ID: 5f9a1c2e-0d1b-4c8e-9a7f-3e2d1c0b9a87"
+	ct, body := answer(short, part200)
+	got, err := decodeBatch(ct, body, 2, 1<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[0].status != 204 || len(got[0].body) != 0 || got[0].header.Get("REQ_ID") != "5f9a1c2e-0d1b-4c8e-9a7f-3e2d1c0b9a87" {
+		t.Errorf("the short part: %+v", got[0])
+	}
+	if got[1].status != 200 || string(got[1].body) != `{"hlf_syncstatus":1}` {
+		t.Errorf("the part after it: %+v", got[1])
+	}
+	// Nothing else is lenient: a part without a status line, or with one
+	// that is not HTTP, is refused.
+	for _, bad := range []string{"OData-Version: 4.0\r\n\r\n", "SMTP/1.0 250 OK\r\n\r\n", "HTTP/1.1 2x4 No\r\n\r\n"} {
+		ct, body := answer(bad)
+		if _, err := decodeBatch(ct, body, 1, 1<<10); !errors.Is(err, errBatchAnswer) {
+			t.Errorf("%q: %v, want errBatchAnswer", bad, err)
+		}
+	}
+}
+
+// A part's headers are capped, in bytes and in lines.
+func TestDecodeBatchCapsAPartsHeaders(t *testing.T) {
+	many := "HTTP/1.1 204 No Content\r\n" + strings.Repeat("X-Filler: 1\r\n", MaxPartHeadLines) + "\r\n"
+	long := "HTTP/1.1 204 No Content\r\nX-Filler: " + strings.Repeat("a", MaxPartHead) + "\r\n\r\n"
+	for name, part := range map[string]string{"too many lines": many, "too many bytes": long} {
+		ct, body := answer(part)
+		if _, err := decodeBatch(ct, body, 1, 1<<10); !errors.Is(err, errBatchAnswer) || !strings.Contains(err.Error(), "header") {
+			t.Errorf("%s: %v, want errBatchAnswer about the headers", name, err)
+		}
+	}
+	ok := "HTTP/1.1 204 No Content\r\n" + strings.Repeat("X-Filler: 1\r\n", MaxPartHeadLines-2) + "\r\n"
+	ct, body := answer(ok)
+	if _, err := decodeBatch(ct, body, 1, 1<<10); err != nil {
+		t.Errorf("headers within the caps: %v", err)
+	}
+}
+
+// decodeBatch never panics, and what it accepts keeps its promises: as many
+// parts as asked, each with a real status and a body within the cap.
+func FuzzDecodeBatch(f *testing.F) {
+	for _, parts := range [][]string{{part204}, {part200, part404}, {part429, part204},
+		{"HTTP/1.1 204 No Content\r\nREQ_ID: 1"}, {"<html>sign in</html>"}} {
+		ct, body := answer(parts...)
+		f.Add(ct, body, uint8(len(parts)))
+	}
+	f.Fuzz(func(t *testing.T, ct string, body []byte, want uint8) {
+		const maxPart = 1 << 10
+		got, err := decodeBatch(ct, body, int(want), maxPart)
+		if err != nil {
+			if !errors.Is(err, errBatchAnswer) {
+				t.Fatalf("error %v is not errBatchAnswer", err)
+			}
+			return
+		}
+		if len(got) != int(want) {
+			t.Fatalf("%d parts for %d asked", len(got), want)
+		}
+		for i, a := range got {
+			if a.status < 100 || a.status > 999 || len(a.body) > maxPart {
+				t.Fatalf("part %d: status %d, %d bytes", i+1, a.status, len(a.body))
+			}
+		}
+	})
+}

@@ -290,6 +290,9 @@ func (c *Client) exchange(ctx context.Context, k call) (reply, error) {
 	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
 	if ok {
 		limit = c.maxPageBody
+		if k.batch != nil {
+			limit = min(limit, maxBatchAnswer(len(k.batch.pending)))
+		}
 		if k.sizeHint != nil {
 			size = max(k.sizeHint.Load(), smallAnswer)
 		}

@@ -126,6 +126,11 @@ func syncAnswer(k call, r reply, id string, m ports.SyncMetadata) (ports.SyncRes
 	if !ok {
 		return ports.SyncResponse{}, badAnswer(k, r, "write answer with a malformed GUID")
 	}
+	if !strings.EqualFold(resp.ID, id) {
+		// Its ETag and values are another record's: the write counts as
+		// failed, never as done.
+		return ports.SyncResponse{}, badAnswer(k, r, "write answered for another record than the one written")
+	}
 	return resp, nil
 }
 

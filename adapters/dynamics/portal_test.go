@@ -453,3 +453,29 @@ func TestAtMostElements(t *testing.T) {
 		}
 	}
 }
+
+// A write answered 200 with the representation of another record is
+// refused as invalidResponse, never reported done with the other record's
+// ETag: in a single request and in a $batch part alike.
+func TestAWriteAnsweredForAnotherRecordFails(t *testing.T) {
+	const other = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a"
+	repr := `{"@odata.etag":"W/\"99\"","hlf_certificationid":"` + other + `","hlf_syncstatus":2,"hlf_lastsyncedon":"2026-11-28T01:00:07Z"}`
+	c := newNetClient(t, &fakeNet{api: okJSON(repr)})
+	r, err := c.WriteSyncMetadata(t.Context(), batchIDs[0], ports.SyncMetadata{Status: ports.SyncStatusExpiring, LastSyncedOn: fixedTime})
+	if pe := wantCode(t, err, ports.CodeInvalidResponse); !strings.Contains(pe.Error(), "another record") || r.ETag != "" {
+		t.Errorf("single write: %v, response %+v", pe, r)
+	}
+
+	part := "HTTP/1.1 200 OK\r\nContent-Type: application/json; odata.metadata=minimal\r\nETag: W/\"99\"\r\n\r\n" + repr
+	b := newNetClient(t, &fakeNet{api: batchAnswer(part204, part)})
+	results, err := b.WriteSyncMetadataBatch(t.Context(), syncWrites(batchIDs[0], batchIDs[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if results[0].Err != nil {
+		t.Errorf("part 1: %v", results[0].Err)
+	}
+	if pe := wantCode(t, results[1].Err, ports.CodeInvalidResponse); results[1].Response.ETag != "" {
+		t.Errorf("part 2: %v, response %+v; want no ETag of the other record", pe, results[1].Response)
+	}
+}
