@@ -2,6 +2,8 @@ module github.com/hlf/dynamicsportal
 
 go 1.26.0
 
+toolchain go1.27.3
+
 require (
 	github.com/failsafe-go/failsafe-go v0.9.8
 	github.com/google/uuid v1.6.0

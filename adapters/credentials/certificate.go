@@ -31,8 +31,13 @@ const (
 // exp claims.
 const AssertionLifetime = 5 * time.Minute
 
-// minKeyBits is the smallest RSA key Entra ID accepts.
-const minKeyBits = 2048
+// minKeyBits is the smallest RSA key Entra ID accepts; maxKeyBits the
+// largest one read: a larger key makes every signature slow (a hostile
+// 65536-bit key takes minutes per token), and no certificate needs it.
+const (
+	minKeyBits = 2048
+	maxKeyBits = 8192
+)
 
 var _ ports.CredentialProvider = (*Certificate)(nil)
 
@@ -177,8 +182,8 @@ func parseRSAKey(block *pem.Block) (*rsa.PrivateKey, error) {
 		}
 		key = rk
 	}
-	if n := key.N.BitLen(); n < minKeyBits {
-		return nil, fmt.Errorf("the RSA key has %d bits, want at least %d", n, minKeyBits)
+	if n := key.N.BitLen(); n < minKeyBits || n > maxKeyBits {
+		return nil, fmt.Errorf("the RSA key has %d bits, want %d to %d", n, minKeyBits, maxKeyBits)
 	}
 	return key, nil
 }

@@ -294,3 +294,17 @@ func FuzzParseCertificatePEM(f *testing.F) {
 		}
 	})
 }
+
+// An RSA key over 8192 bits is refused: every signature with it would be
+// slow, and no certificate needs it. The key in testdata is a throwaway
+// made for this test, of 8448 bits, with its self-signed certificate.
+func TestCertificateRefusesAnOversizedKey(t *testing.T) {
+	b, err := os.ReadFile("testdata/rsa-8448-bits.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = parseCertificatePEM(b, time.Now())
+	if err == nil || !strings.Contains(err.Error(), "8448 bits") {
+		t.Errorf("an 8448-bit key: %v, want it refused for its size", err)
+	}
+}

@@ -38,6 +38,7 @@ type serveOptions struct {
 	retryBackoff time.Duration
 	noMigrate    bool
 	pollOnly     bool
+	public       bool
 }
 
 func databaseFlags(fs *flag.FlagSet, e *env) {
@@ -49,7 +50,8 @@ func serveFlags(fs *flag.FlagSet, e *env) {
 	databaseFlags(fs, e)
 	passFlags(fs, e)
 	fs.StringVar(&e.serve.schedule, "schedule", schedule.DefaultSchedule, `when the leader enqueues the pass: cron syntax with optional CRON_TZ=, or "@every D"; "off" for none`)
-	fs.StringVar(&e.serve.listen, "listen", "", "serve /healthz and /metrics (Prometheus format) on this address (e.g. :8080); none when empty")
+	fs.StringVar(&e.serve.listen, "listen", "", "serve /healthz and /metrics (Prometheus format) on this address (e.g. 127.0.0.1:8080); none when empty; loopback only unless --public")
+	fs.BoolVar(&e.serve.public, "public", false, "allow a non-loopback --listen address (a probe from outside the host); warns")
 	fs.DurationVar(&e.serve.grace, "shutdown-grace", app.DefaultShutdownGrace, "on SIGTERM, how long the running pass may finish its page before it is cancelled")
 	fs.DurationVar(&e.serve.rescueAfter, "rescue-after", 0, "how long a job may run before it is taken for dead and run by another replica; longer than the budget plus 45s (default budget + 1m45s)")
 	fs.DurationVar(&e.serve.retryBackoff, "retry-backoff", schedule.DefaultRetryBackoff, "wait before a failed job's second attempt, doubled for each further one")
@@ -72,6 +74,9 @@ func (o serveOptions) url(cmd string) (string, error) {
 // openStore connects to the status store's database; its errors never
 // hold the URL's password.
 func (e *env) openStore(ctx context.Context, url string, logger *slog.Logger) (*postgres.Store, error) {
+	if e.serve.databaseURL != "" && logger != nil {
+		logger.Warn("--database-url shows the database's password in the process list to every user of this machine; prefer the environment variable " + envDatabaseURL)
+	}
 	return postgres.Open(ctx, url, postgres.Options{Logger: logger, AllowInsecure: e.serve.dbInsecure})
 }
 
@@ -113,6 +118,9 @@ func runServe(ctx context.Context, e *env, _ []string) error {
 	if err := scheduling.Check(settings.Options.Budget); err != nil {
 		return err
 	}
+	if e.serve.listen != "" && !isLoopback(e.serve.listen) && !e.serve.public {
+		return usageError{fmt.Sprintf("--listen %q is not a loopback address: /healthz and /metrics would be open to the network; add --public to listen there anyway", e.serve.listen)}
+	}
 	logger := app.NewLogger(cfg, e.stderr)
 	store, err := e.openStore(ctx, url, logger)
 	if err != nil {
@@ -148,6 +156,10 @@ func runServe(ctx context.Context, e *env, _ []string) error {
 	}
 	var health *http.Server
 	if e.serve.listen != "" {
+		if !isLoopback(e.serve.listen) {
+			logger.Warn("/healthz and /metrics listen beyond loopback: anyone who reaches the address reads the database's health and the module's metrics",
+				slog.String("addr", e.serve.listen))
+		}
 		if health, err = serveHealth(e.serve.listen, pool, metrics, logger); err != nil {
 			stop()
 			return err
@@ -185,7 +197,8 @@ func serveHealth(addr string, pool *pgxpool.Pool, metrics http.Handler, logger *
 		fmt.Fprintln(w, "ok")
 	})
 	mux.Handle("GET /metrics", metrics)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.Error("healthz server stopped", "error", err.Error())

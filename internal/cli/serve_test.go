@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,4 +61,38 @@ func (l *syncLog) addr(t *testing.T) string {
 	}
 	t.Fatal("no healthz listening record")
 	return ""
+}
+
+// /healthz and /metrics listen on loopback unless --public: a network
+// address without it is a usage error before the database is reached. The
+// server has read-header, read, write and idle timeouts.
+func TestServeListensOnLoopbackUnlessPublic(t *testing.T) {
+	const url = "postgres://portal:pw@127.0.0.1:1/portal?connect_timeout=1"
+	for _, addr := range []string{":8080", "0.0.0.0:8080", "[::]:8080"} {
+		code, _, stderr := portalsync(t, "serve", "--database-url", url, "--listen", addr)
+		if last := lastLine(stderr); code != 2 || !strings.Contains(last, "--public") {
+			t.Errorf("serve --listen %s: exit %d, %q; want exit 2 naming --public", addr, code, last)
+		}
+	}
+	// With --public the flags pass, and the database is reached next.
+	code, _, stderr := portalsync(t, "serve", "--database-url", url, "--listen", ":0", "--public")
+	if last := lastLine(stderr); code != 1 || !strings.HasPrefix(last, "portalsync: databaseError: ") {
+		t.Errorf("serve --listen :0 --public: exit %d, %q; want the database's error", code, last)
+	}
+	if !strings.Contains(stderr, "process list") {
+		t.Errorf("no warning that --database-url shows in the process list: %s", stderr)
+	}
+	pool, err := pgxpool.New(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	srv, err := serveHealth("127.0.0.1:0", pool, http.NotFoundHandler(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background()) //nolint:errcheck
+	if srv.ReadHeaderTimeout <= 0 || srv.IdleTimeout <= 0 || srv.ReadTimeout <= 0 || srv.WriteTimeout <= 0 {
+		t.Errorf("timeouts: read header %v, read %v, write %v, idle %v; want all set", srv.ReadHeaderTimeout, srv.ReadTimeout, srv.WriteTimeout, srv.IdleTimeout)
+	}
 }
