@@ -14,17 +14,20 @@ import (
 // The environment variables the module reads (see the README's
 // configuration table).
 const (
-	EnvBaseURL           = "DYNAMICS_BASE_URL"
-	EnvTenantID          = "AZURE_TENANT_ID"
-	EnvAuthorityHost     = "AZURE_AUTHORITY_HOST"
-	EnvFlagsFile         = "PORTALSYNC_FLAGS_FILE"
-	EnvCorrelationHeader = "PORTALSYNC_CORRELATION_HEADER"
-	EnvCertificationSet  = "DYNAMICS_CERTIFICATION_SET"
-	EnvAssignmentSet     = "DYNAMICS_ASSIGNMENT_SET"
-	EnvTimeZone          = "PORTALSYNC_TIMEZONE"
-	EnvCallTimeout       = "DYNAMICS_CALL_TIMEOUT"
-	EnvLogLevel          = "LOG_LEVEL"
-	EnvLogFormat         = "LOG_FORMAT"
+	EnvBaseURL             = "DYNAMICS_BASE_URL"
+	EnvTenantID            = "AZURE_TENANT_ID"
+	EnvAuthorityHost       = "AZURE_AUTHORITY_HOST"
+	EnvFlagsFile           = "PORTALSYNC_FLAGS_FILE"
+	EnvCorrelationHeader   = "PORTALSYNC_CORRELATION_HEADER"
+	EnvCertificationSet    = "DYNAMICS_CERTIFICATION_SET"
+	EnvAssignmentSet       = "DYNAMICS_ASSIGNMENT_SET"
+	EnvCertificationEntity = "DYNAMICS_CERTIFICATION_ENTITY"
+	EnvAssignmentEntity    = "DYNAMICS_ASSIGNMENT_ENTITY"
+	EnvDateBehaviors       = "DYNAMICS_DATE_BEHAVIORS"
+	EnvTimeZone            = "PORTALSYNC_TIMEZONE"
+	EnvCallTimeout         = "DYNAMICS_CALL_TIMEOUT"
+	EnvLogLevel            = "LOG_LEVEL"
+	EnvLogFormat           = "LOG_FORMAT"
 )
 
 // Config is the module's configuration. The zero value is usable with the
@@ -50,6 +53,13 @@ type Config struct {
 	// portal's two tables; empty means hlf_certifications and
 	// hlf_assignments.
 	CertificationSet, AssignmentSet string
+	// CertificationEntity and AssignmentEntity are the two tables' logical
+	// names, whose metadata gives their date columns' behaviours; empty
+	// means hlf_certification and hlf_assignment.
+	CertificationEntity, AssignmentEntity string
+	// DateBehaviors overrides the behaviour of date columns (see
+	// dynamics.Options.DateBehaviors).
+	DateBehaviors map[string]dynamics.DateBehavior
 	// TimeZone gives the sync's "today" its date, and turns a date-time
 	// that the portal sends in a date column into a date; nil means UTC.
 	TimeZone *time.Location
@@ -74,17 +84,24 @@ func ConfigFromLookup(lookup func(string) (string, bool)) (Config, error) {
 		return strings.TrimSpace(v)
 	}
 	c := Config{
-		BaseURL:           get(EnvBaseURL),
-		TenantID:          get(EnvTenantID),
-		AuthorityHost:     get(EnvAuthorityHost),
-		FlagsFile:         get(EnvFlagsFile),
-		CorrelationHeader: get(EnvCorrelationHeader),
-		CertificationSet:  get(EnvCertificationSet),
-		AssignmentSet:     get(EnvAssignmentSet),
+		BaseURL:             get(EnvBaseURL),
+		TenantID:            get(EnvTenantID),
+		AuthorityHost:       get(EnvAuthorityHost),
+		FlagsFile:           get(EnvFlagsFile),
+		CorrelationHeader:   get(EnvCorrelationHeader),
+		CertificationSet:    get(EnvCertificationSet),
+		AssignmentSet:       get(EnvAssignmentSet),
+		CertificationEntity: get(EnvCertificationEntity),
+		AssignmentEntity:    get(EnvAssignmentEntity),
 	}
 	var err error
 	if c.TimeZone, err = ParseTimeZone(get(EnvTimeZone)); err != nil {
 		return Config{}, fmt.Errorf("%s: %w", EnvTimeZone, err)
+	}
+	if v := get(EnvDateBehaviors); v != "" {
+		if c.DateBehaviors, err = dynamics.ParseDateBehaviors(v); err != nil {
+			return Config{}, fmt.Errorf("%s: %w", EnvDateBehaviors, err)
+		}
 	}
 	if v := get(EnvCallTimeout); v != "" {
 		if c.CallTimeout, err = time.ParseDuration(v); err != nil || c.CallTimeout <= 0 {
@@ -114,7 +131,8 @@ func (c Config) Validate() error {
 			return err
 		}
 	}
-	return dynamics.EntitySets{Certifications: c.CertificationSet, Assignments: c.AssignmentSet}.Check()
+	return dynamics.EntitySets{Certifications: c.CertificationSet, Assignments: c.AssignmentSet,
+		CertificationEntity: c.CertificationEntity, AssignmentEntity: c.AssignmentEntity}.Check()
 }
 
 // ParseTimeZone reads an IANA time zone name such as Europe/Zurich, or UTC;

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hlf/dynamicsportal/adapters/dynamics"
 	"github.com/hlf/dynamicsportal/app"
 	"github.com/hlf/dynamicsportal/ports"
 )
@@ -28,6 +30,10 @@ func TestConfigFromLookup(t *testing.T) {
 		"DYNAMICS_CERTIFICATION_SET":    "new_certifications",
 		"DYNAMICS_ASSIGNMENT_SET":       "new_assignments",
 		"PORTALSYNC_TIMEZONE":           "Europe/Zurich",
+		"DYNAMICS_CERTIFICATION_ENTITY": "new_certification",
+		"DYNAMICS_ASSIGNMENT_ENTITY":    "new_assignment",
+		"DYNAMICS_DATE_BEHAVIORS":       "hlf_expireson=TimeZoneIndependent,hlf_startdate=UserLocal",
+		"DYNAMICS_CALL_TIMEOUT":         "20s",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -41,12 +47,14 @@ func TestConfigFromLookup(t *testing.T) {
 		AuthorityHost: "https://login.microsoftonline.us", FlagsFile: "flags.json",
 		CorrelationHeader: "x-request-id", LogLevel: slog.LevelDebug, LogFormat: "json",
 		CertificationSet: "new_certifications", AssignmentSet: "new_assignments",
+		CertificationEntity: "new_certification", AssignmentEntity: "new_assignment", CallTimeout: 20 * time.Second,
+		DateBehaviors: map[string]dynamics.DateBehavior{"hlf_expireson": dynamics.TimeZoneIndependent, "hlf_startdate": dynamics.UserLocal},
 	}
 	if c.TimeZone == nil || c.TimeZone.String() != zurich.String() {
 		t.Errorf("time zone %v, want Europe/Zurich", c.TimeZone)
 	}
 	c.TimeZone = nil
-	if c != want {
+	if !reflect.DeepEqual(c, want) {
 		t.Errorf("config\n got %+v\nwant %+v", c, want)
 	}
 }
@@ -64,6 +72,8 @@ func TestConfigDefaultsAndErrors(t *testing.T) {
 		{"PORTALSYNC_CORRELATION_HEADER": "Authorization"}, {"PORTALSYNC_CORRELATION_HEADER": "Cookie"},
 		{"PORTALSYNC_CORRELATION_HEADER": "Prefer"}, {"PORTALSYNC_CORRELATION_HEADER": "OData-Version"},
 		{"PORTALSYNC_CORRELATION_HEADER": "x id"}, {"PORTALSYNC_CORRELATION_HEADER": "x:id"},
+		{"DYNAMICS_CERTIFICATION_ENTITY": "hlf_certification')"}, {"DYNAMICS_DATE_BEHAVIORS": "hlf_expireson=Local"},
+		{"DYNAMICS_DATE_BEHAVIORS": "hlf_name=DateOnly"}, {"DYNAMICS_CALL_TIMEOUT": "0s"}, {"DYNAMICS_CALL_TIMEOUT": "soon"},
 	} {
 		_, err := app.ConfigFromLookup(lookup(env))
 		if !errors.Is(err, ports.ErrInvalidConfig) {

@@ -55,7 +55,9 @@ func SelectPortal(ctx context.Context, cfg Config, provider openfeature.FeatureP
 		opts = *adapter
 	}
 	opts.Tenant, opts.AuthorityHost, opts.CorrelationHeader = cfg.TenantID, cfg.AuthorityHost, cfg.CorrelationHeader
-	opts.EntitySets = dynamics.EntitySets{Certifications: cfg.CertificationSet, Assignments: cfg.AssignmentSet}
+	opts.EntitySets = dynamics.EntitySets{Certifications: cfg.CertificationSet, Assignments: cfg.AssignmentSet,
+		CertificationEntity: cfg.CertificationEntity, AssignmentEntity: cfg.AssignmentEntity}
+	opts.DateBehaviors = cfg.DateBehaviors
 	opts.Location, opts.Logger = cfg.TimeZone, logger
 	if cfg.CallTimeout > 0 {
 		opts.Timeouts.Total = cfg.CallTimeout

@@ -45,6 +45,12 @@ type Client struct {
 	noBatch atomic.Bool
 	cert    entitySet
 	assign  entitySet
+	// apiBase is the Web API's root URL, ending in "/".
+	apiBase string
+	// dateOverrides are the date columns' behaviours the options set.
+	dateOverrides map[string]DateBehavior
+	// certDates and assignDates resolve the tables' date columns once.
+	certDates, assignDates *dateBehaviors
 
 	pageSize      int
 	defaultPrefer []string
@@ -116,6 +122,10 @@ func New(baseURL string, creds ports.CredentialProvider, opts *Options) (*Client
 		pageSize:      cfg.pageSize,
 		defaultPrefer: []string{maxPageSizePrefer(cfg.pageSize)},
 		maxPageBody:   cfg.maxPageBody,
+		apiBase:       api,
+		dateOverrides: cfg.dateOverrides,
+		certDates:     &dateBehaviors{entity: cfg.certEntity, columns: certificationDates},
+		assignDates:   &dateBehaviors{entity: cfg.assignEntity, columns: assignmentDates},
 	}
 	if c.tel, err = newTelemetry(cfg.tp, cfg.mp, baseStr, TokenURL(cfg.authority, cfg.tenant)); err != nil {
 		return nil, err

@@ -61,7 +61,7 @@ func FuzzNextLink(f *testing.F) {
 			t.Skip("not encodable as JSON")
 		}
 		r := reply{status: 200, contentType: "application/json", body: body}
-		p, err := decodePage(c, &c.cert, k, r, (*wireCertification).certification)
+		p, err := decodePage(c, &c.cert, k, r, utcDates, (*wireCertification).certification)
 		if err != nil {
 			pe, ok := errors.AsType[*ports.PortalError](err)
 			if !ok || pe.Code != ports.CodeInvalidResponse || !strings.Contains(pe.Message, "nextLink") {

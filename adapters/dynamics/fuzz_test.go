@@ -133,7 +133,7 @@ func FuzzDecodePage(f *testing.F) {
 	k := call{op: "ListCertifications", url: c.cert.list, corr: []string{"id"}}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r := reply{status: 200, contentType: "application/json", body: body}
-		p, err := decodePage(c, &c.cert, k, r, (*wireCertification).certification)
+		p, err := decodePage(c, &c.cert, k, r, utcDates, (*wireCertification).certification)
 		if err != nil {
 			if pe, ok := errors.AsType[*ports.PortalError](err); !ok || pe.Code != ports.CodeInvalidResponse {
 				t.Fatalf("decode error %v is not invalidResponse", err)

@@ -30,6 +30,10 @@ const (
 	DefaultCertificationSet = "hlf_certifications"
 	// DefaultAssignmentSet is the entity set of hlf_assignment.
 	DefaultAssignmentSet = "hlf_assignments"
+	// DefaultCertificationEntity and DefaultAssignmentEntity are the
+	// tables' logical names.
+	DefaultCertificationEntity = "hlf_certification"
+	DefaultAssignmentEntity    = "hlf_assignment"
 	// DefaultAttemptTimeout limits one HTTP exchange.
 	DefaultAttemptTimeout = 30 * time.Second
 	// DefaultTotalTimeout limits a whole call, retries and waits included.
@@ -90,11 +94,18 @@ type Options struct {
 	// itself is not changed. Close releases the idle connections of its
 	// transport.
 	HTTPClient *http.Client
-	// Location gives a date-time that the portal sends in a date column
-	// (a column whose behaviour is "User local" or "Time zone
-	// independent") its date; nil means UTC. Use the zone the sync's
-	// "today" uses.
+	// Location gives a date-time that the portal sends in a date column of
+	// the behaviour UserLocal its date; nil means UTC. Use the zone the
+	// sync's "today" uses. A DateOnly or TimeZoneIndependent column's date
+	// is the date as written. The behaviours are read once per table from
+	// the portal's metadata (EntityDefinitions), unless DateBehaviors says
+	// them.
 	Location *time.Location
+	// DateBehaviors overrides the behaviour of date columns, by logical
+	// name (hlf_issuedon, hlf_expireson, hlf_startdate, hlf_enddate). A
+	// column neither the portal's metadata nor this names is read as
+	// DefaultDateBehavior, with a warning.
+	DateBehaviors map[string]DateBehavior
 	// Logger receives the debug records of each attempt and token fetch;
 	// nil discards them.
 	Logger *slog.Logger
@@ -119,6 +130,10 @@ type EntitySets struct {
 	// Assignments is the entity set of hlf_assignment (default
 	// hlf_assignments).
 	Assignments string
+	// CertificationEntity and AssignmentEntity are the tables' logical
+	// names, whose metadata gives their date columns' behaviours
+	// (default hlf_certification and hlf_assignment).
+	CertificationEntity, AssignmentEntity string
 }
 
 // Timeouts are the time limits of a call. A zero field takes its default.
@@ -146,22 +161,25 @@ type RetrySettings struct {
 
 // config is Options validated, with every default filled in.
 type config struct {
-	tenant      string
-	authority   string
-	corrHeader  string
-	pageSize    int
-	certSet     string
-	assignSet   string
-	timeouts    Timeouts
-	retry       resilience.Settings
-	hc          *http.Client
-	loc         *time.Location
-	log         *slog.Logger
-	now         func() time.Time
-	tp          trace.TracerProvider
-	mp          metric.MeterProvider
-	maxPageBody int64
-	maxInFlight int
+	tenant        string
+	authority     string
+	corrHeader    string
+	pageSize      int
+	certSet       string
+	assignSet     string
+	timeouts      Timeouts
+	retry         resilience.Settings
+	hc            *http.Client
+	loc           *time.Location
+	certEntity    string
+	assignEntity  string
+	dateOverrides map[string]DateBehavior
+	log           *slog.Logger
+	now           func() time.Time
+	tp            trace.TracerProvider
+	mp            metric.MeterProvider
+	maxPageBody   int64
+	maxInFlight   int
 }
 
 func invalid(format string, args ...any) error {
@@ -175,20 +193,22 @@ func (o *Options) check() (config, error) {
 		o = &Options{}
 	}
 	c := config{
-		authority:   DefaultAuthorityHost,
-		corrHeader:  DefaultCorrelationHeader,
-		pageSize:    DefaultPageSize,
-		certSet:     DefaultCertificationSet,
-		assignSet:   DefaultAssignmentSet,
-		timeouts:    Timeouts{Attempt: DefaultAttemptTimeout, Total: DefaultTotalTimeout, Token: DefaultTokenTimeout},
-		hc:          o.HTTPClient,
-		loc:         o.Location,
-		log:         o.Logger,
-		now:         o.Now,
-		tp:          o.TracerProvider,
-		mp:          o.MeterProvider,
-		maxPageBody: MaxPageBody,
-		maxInFlight: DefaultMaxInFlight,
+		authority:    DefaultAuthorityHost,
+		corrHeader:   DefaultCorrelationHeader,
+		pageSize:     DefaultPageSize,
+		certSet:      DefaultCertificationSet,
+		assignSet:    DefaultAssignmentSet,
+		certEntity:   DefaultCertificationEntity,
+		assignEntity: DefaultAssignmentEntity,
+		timeouts:     Timeouts{Attempt: DefaultAttemptTimeout, Total: DefaultTotalTimeout, Token: DefaultTokenTimeout},
+		hc:           o.HTTPClient,
+		loc:          o.Location,
+		log:          o.Logger,
+		now:          o.Now,
+		tp:           o.TracerProvider,
+		mp:           o.MeterProvider,
+		maxPageBody:  MaxPageBody,
+		maxInFlight:  DefaultMaxInFlight,
 	}
 	if !tenantName(o.Tenant) {
 		if o.Tenant == "" {
@@ -225,6 +245,16 @@ func (o *Options) check() (config, error) {
 	if o.EntitySets.Assignments != "" {
 		c.assignSet = o.EntitySets.Assignments
 	}
+	if o.EntitySets.CertificationEntity != "" {
+		c.certEntity = o.EntitySets.CertificationEntity
+	}
+	if o.EntitySets.AssignmentEntity != "" {
+		c.assignEntity = o.EntitySets.AssignmentEntity
+	}
+	if err := checkDateOverrides(o.DateBehaviors); err != nil {
+		return config{}, err
+	}
+	c.dateOverrides = o.DateBehaviors
 	t := o.Timeouts
 	if t.Attempt < 0 || t.Total < 0 || t.Token < 0 {
 		return config{}, invalid("timeouts: a limit is negative")
@@ -264,7 +294,7 @@ func (o *Options) check() (config, error) {
 // bytes, or holding anything but letters, digits and _. Empty names are
 // valid: they take their defaults.
 func (s EntitySets) Check() error {
-	for _, n := range []string{s.Certifications, s.Assignments} {
+	for _, n := range []string{s.Certifications, s.Assignments, s.CertificationEntity, s.AssignmentEntity} {
 		if n != "" && !identifier(n) {
 			return invalid("entity sets: want names of letters, digits and _")
 		}

@@ -37,13 +37,13 @@ func (c *Client) WhoAmI(ctx context.Context) (_ ports.Identity, err error) {
 // key. A continuation must be a Next from an earlier page: a URL on the
 // portal's scheme and host and the certification collection's path.
 func (c *Client) ListCertifications(ctx context.Context, q ports.PageQuery) (ports.Page[ports.Certification], error) {
-	return listPage(ctx, c, "ListCertifications", &c.cert, q, (*wireCertification).certification)
+	return listPage(ctx, c, "ListCertifications", &c.cert, c.certDates, q, (*wireCertification).certification)
 }
 
 // ListAssignments returns one page of assignments ordered by their key,
 // paged like ListCertifications.
 func (c *Client) ListAssignments(ctx context.Context, q ports.PageQuery) (ports.Page[ports.Assignment], error) {
-	return listPage(ctx, c, "ListAssignments", &c.assign, q, (*wireAssignment).assignment)
+	return listPage(ctx, c, "ListAssignments", &c.assign, c.assignDates, q, (*wireAssignment).assignment)
 }
 
 // GetCertification returns the certification with the given GUID.
@@ -63,7 +63,7 @@ func (c *Client) GetCertification(ctx context.Context, id string) (_ ports.Certi
 	if err := decodeJSON(k, r, &w); err != nil {
 		return ports.Certification{}, err
 	}
-	cert, problem := w.certification(c.loc)
+	cert, problem := w.certification(c.lazyZones(ctx, c.certDates))
 	if problem != "" {
 		return ports.Certification{}, badAnswer(k, r, problem)
 	}
@@ -139,7 +139,8 @@ func syncAnswer(k call, r reply, id string, m ports.SyncMetadata) (ports.SyncRes
 const minRecord = 48
 
 // listPage reads one page of the entity set s.
-func listPage[W, T any](ctx context.Context, c *Client, op string, s *entitySet, q ports.PageQuery, conv func(*W, *time.Location) (T, string)) (_ ports.Page[T], err error) {
+func listPage[W, T any](ctx context.Context, c *Client, op string, s *entitySet, dates *dateBehaviors, q ports.PageQuery, conv func(*W, zoneOf) (T, string)) (_ ports.Page[T], err error) {
+	zone := c.lazyZones(ctx, dates)
 	ctx, cs := c.tel.startCall(ctx, op)
 	defer func() { cs.end(ctx, err) }()
 	u, err := c.pageURL(op, s, q)
@@ -158,13 +159,13 @@ func listPage[W, T any](ctx context.Context, c *Client, op string, s *entitySet,
 	if err != nil {
 		return ports.Page[T]{}, err
 	}
-	return decodePage(c, s, k, r, conv)
+	return decodePage(c, s, k, r, zone, conv)
 }
 
 // decodePage decodes and checks a collection answer: a value array whose
 // records have GUID keys, and a nextLink, if any, that stays in the
 // collection on the portal and differs from the page just read.
-func decodePage[W, T any](c *Client, s *entitySet, k call, r reply, conv func(*W, *time.Location) (T, string)) (ports.Page[T], error) {
+func decodePage[W, T any](c *Client, s *entitySet, k call, r reply, zone zoneOf, conv func(*W, zoneOf) (T, string)) (ports.Page[T], error) {
 	if k.records > 0 && isJSON(r.contentType) && !atMostElements(r.body, k.records) {
 		// Refused before decoding: a page of a million tiny records
 		// would take gigabytes as structs.
@@ -196,7 +197,7 @@ func decodePage[W, T any](c *Client, s *entitySet, k call, r reply, conv func(*W
 	}
 	items := make([]T, len(w.Value))
 	for i := range w.Value {
-		v, problem := conv(&w.Value[i], c.loc)
+		v, problem := conv(&w.Value[i], zone)
 		if problem != "" {
 			return ports.Page[T]{}, badAnswer(k, r, problem)
 		}

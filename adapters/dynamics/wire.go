@@ -57,14 +57,14 @@ type wireCertification struct {
 }
 
 // certification maps w, giving a date-time in a date column its date in
-// loc. It returns what is wrong with the record instead when the key or a
-// lookup is not a GUID or a date column holds no date.
-func (w *wireCertification) certification(loc *time.Location) (ports.Certification, string) {
+// that column's zone. It returns what is wrong with the record instead
+// when the key or a lookup is not a GUID or a date column holds no date.
+func (w *wireCertification) certification(zone zoneOf) (ports.Certification, string) {
 	if !ports.IsID(w.ID) || !optionalGUID(w.ContactID) {
 		return ports.Certification{}, "record with a malformed GUID"
 	}
-	issued, ok1 := w.IssuedOn.date(loc)
-	expires, ok2 := w.ExpiresOn.date(loc)
+	issued, ok1 := w.IssuedOn.date(zone, "hlf_issuedon")
+	expires, ok2 := w.ExpiresOn.date(zone, "hlf_expireson")
 	switch {
 	case !ok1:
 		return ports.Certification{}, notADate("hlf_issuedon", w.ID)
@@ -103,12 +103,12 @@ type wireAssignment struct {
 	ModifiedOn    time.Time `json:"modifiedon"`
 }
 
-func (w *wireAssignment) assignment(loc *time.Location) (ports.Assignment, string) {
+func (w *wireAssignment) assignment(zone zoneOf) (ports.Assignment, string) {
 	if !ports.IsID(w.ID) || !optionalGUID(w.MentorID) || !optionalGUID(w.CoordinatorID) || !optionalGUID(w.ChapterID) {
 		return ports.Assignment{}, "record with a malformed GUID"
 	}
-	start, ok1 := w.StartDate.date(loc)
-	end, ok2 := w.EndDate.date(loc)
+	start, ok1 := w.StartDate.date(zone, "hlf_startdate")
+	end, ok2 := w.EndDate.date(zone, "hlf_enddate")
 	switch {
 	case !ok1:
 		return ports.Assignment{}, notADate("hlf_startdate", w.ID)
@@ -134,7 +134,8 @@ func (w *wireAssignment) assignment(loc *time.Location) (ports.Assignment, strin
 // frequent value after strings) without a string copy or time.Parse. A
 // column with the behaviour "User local" or "Time zone independent" holds
 // a date-time such as "2024-06-12T22:00:00Z"; it is kept as it is and
-// given its date in the module's time zone when the record is mapped.
+// given its date when the record is mapped: as written (in UTC) for
+// "Time zone independent", in the module's time zone for "User local".
 // Anything else (a string that is neither, a number, an object) marks the
 // value bad, and the record is refused naming the column: a decoding error
 // here would lose which column and which record it was.
@@ -175,14 +176,15 @@ func (d *wireDate) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// date returns the date d holds: a date-time's date in loc. It reports
-// false for a value that is no date.
-func (d wireDate) date(loc *time.Location) (ports.Date, bool) {
+// date returns the date d holds: a date-time's date in the zone of its
+// column, which zone is asked only then. It reports false for a value
+// that is no date.
+func (d wireDate) date(zone zoneOf, column string) (ports.Date, bool) {
 	switch {
 	case d.bad:
 		return ports.Date{}, false
 	case !d.at.IsZero():
-		return ports.DateOf(d.at.In(loc)), true
+		return ports.DateOf(d.at.In(zone(column))), true
 	}
 	return d.day, true
 }

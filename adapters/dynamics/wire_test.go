@@ -25,7 +25,7 @@ func TestWireDateMatchesPortsDate(t *testing.T) {
 			t.Errorf("%s: %v; a wireDate never fails the page", in, err)
 		}
 		perr := json.Unmarshal([]byte(in), &p)
-		got, ok := w.date(time.UTC)
+		got, ok := w.date(utcDates, "hlf_expireson")
 		if ok != (perr == nil) || got != p {
 			t.Errorf("%s: wireDate %v (ok %v), ports.Date %v (%v)", in, got, ok, p, perr)
 		}
@@ -53,7 +53,7 @@ func TestWireDateTimeTakesItsDateInTheZone(t *testing.T) {
 		if err := json.Unmarshal([]byte(tt.in), &w); err != nil {
 			t.Fatal(err)
 		}
-		if got, ok := w.date(tt.loc); !ok || got != tt.want {
+		if got, ok := w.date(func(string) *time.Location { return tt.loc }, "hlf_expireson"); !ok || got != tt.want {
 			t.Errorf("%s in %s: %v (ok %v), want %v", tt.in, tt.loc, got, ok, tt.want)
 		}
 	}
@@ -105,7 +105,7 @@ func FuzzWireDate(f *testing.F) {
 			t.Fatalf("%q: %v", in, err)
 		}
 		perr := p.UnmarshalJSON([]byte(in))
-		got, ok := w.date(time.UTC)
+		got, ok := w.date(utcDates, "hlf_expireson")
 		if perr == nil && (!ok || got != p) {
 			t.Fatalf("%q: wireDate %v (ok %v), ports.Date %v", in, got, ok, p)
 		}

@@ -3,6 +3,7 @@ package cli
 import (
 	"flag"
 	"log/slog"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -127,5 +128,5 @@ func sameConfig(a, b app.Config) bool {
 		return false
 	}
 	a.TimeZone, b.TimeZone = nil, nil
-	return a == b
+	return reflect.DeepEqual(a, b)
 }

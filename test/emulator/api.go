@@ -85,7 +85,7 @@ func serveList[R any](e *Emulator, w http.ResponseWriter, r *http.Request, c *ca
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendRecord(b, s, &rows[i], q.cols)
+		b = appendRecord(b, s, &rows[i], q.cols, e.dates)
 	}
 	b = append(b, ']')
 	link := ""
@@ -153,7 +153,7 @@ func (e *Emulator) writeEntity(w http.ResponseWriter, r *http.Request, status in
 	b = append(b, `{"@odata.context":`...)
 	b = appendString(b, contextURL(e.origin(r), certSchema.entitySet, sel, "/$entity"))
 	b = append(b, ',')
-	b = appendFields(b, &certSchema, row, cols)
+	b = appendFields(b, &certSchema, row, cols, e.dates)
 	b = append(b, '}')
 	w.Header().Set("ETag", etag(row.version))
 	writeBody(w, status, contentTypeOData, b)
@@ -281,4 +281,43 @@ func parsePatchBody(body []byte, p *patch) *apiError {
 		}
 	}
 	return nil
+}
+
+// serveDateMetadata answers the read of a table's date columns: each with
+// its behaviour (Options.DateBehaviors, else DateOnly) and format. An
+// entity the emulator does not have is 404, as Dataverse answers.
+func (e *Emulator) serveDateMetadata(w http.ResponseWriter, entity string) {
+	var cols []string
+	switch entity {
+	case certSchema.entity:
+		cols = []string{"hlf_issuedon", "hlf_expireson"}
+	case assignSchema.entity:
+		cols = []string{"hlf_startdate", "hlf_enddate"}
+	default:
+		writeAPIError(w, &apiError{http.StatusNotFound, codeNoSegment, "Could not find an entity with the name '" + entity + "'."})
+		return
+	}
+	b := []byte(`{"@odata.context":"` + e.baseURL + APIPath + `$metadata#EntityDefinitions('` + entity +
+		`')/Attributes/Microsoft.Dynamics.CRM.DateTimeAttributeMetadata(LogicalName,DateTimeBehavior,Format)","value":[`)
+	for i, col := range cols {
+		behavior, format := "DateOnly", "DateOnly"
+		if v := e.opts.DateBehaviors[col]; v != "" {
+			behavior = v
+		}
+		if behavior == "UserLocal" {
+			format = "DateAndTime"
+		}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"LogicalName":`...)
+		b = appendString(b, col)
+		b = append(b, `,"DateTimeBehavior":{"Value":`...)
+		b = appendString(b, behavior)
+		b = append(b, `},"Format":`...)
+		b = appendString(b, format)
+		b = append(b, '}')
+	}
+	b = append(b, ']', '}')
+	writeBody(w, http.StatusOK, contentTypeOData, b)
 }

@@ -62,7 +62,7 @@ func BenchmarkEncodePage5000(b *testing.B) {
 		rows, _ := list(st, &certSchema, q)
 		buf = buf[:0]
 		for i := range rows {
-			buf = appendRecord(buf, &certSchema, &rows[i], q.cols)
+			buf = appendRecord(buf, &certSchema, &rows[i], q.cols, nil)
 		}
 	}
 	b.SetBytes(int64(len(buf)))

@@ -79,6 +79,14 @@ type Options struct {
 	Limits Limits
 	// DOPHint, when positive, is sent as x-ms-dop-hint on Web API responses.
 	DOPHint int
+	// DateBehaviors gives date columns (hlf_issuedon, hlf_expireson,
+	// hlf_startdate, hlf_enddate) a Dataverse behaviour other than the
+	// default DateOnly: "TimeZoneIndependent" (sent as midnight UTC of the
+	// date) or "UserLocal" (midnight in UserLocalZone, sent in UTC). The
+	// metadata route (RouteMetadata) answers with them.
+	DateBehaviors map[string]string
+	// UserLocalZone is the zone of a UserLocal column's dates; nil is UTC.
+	UserLocalZone *time.Location
 	// CertHosts are the DNS names and IP addresses the server certificate
 	// is valid for; default 127.0.0.1, ::1 and localhost. When Addr listens
 	// on every interface, the first entry is the host of BaseURL.
@@ -138,6 +146,7 @@ func (l Limits) on() bool { return l.Requests > 0 || l.Concurrent > 0 || l.Execu
 // concurrent use.
 type Emulator struct {
 	opts     Options
+	dates    dateForms
 	now      func() time.Time
 	hosts    []string
 	port     string
@@ -223,7 +232,18 @@ func Start(opts Options) (*Emulator, error) {
 		return nil, fmt.Errorf("emulator: federated issuer key: %w", err)
 	}
 
+	for col, b := range o.DateBehaviors {
+		if certSchema.columnIndex(col) < 0 && assignSchema.columnIndex(col) < 0 || !strings.HasSuffix(col, "on") && !strings.HasSuffix(col, "date") ||
+			b != "DateOnly" && b != "TimeZoneIndependent" && b != "UserLocal" {
+			return nil, fmt.Errorf("emulator: date behaviour %s=%s: want a date column and DateOnly, TimeZoneIndependent or UserLocal", col, b)
+		}
+	}
+	zone := o.UserLocalZone
+	if zone == nil {
+		zone = time.UTC
+	}
 	e := &Emulator{
+		dates:    newDateForms(o.DateBehaviors, zone),
 		opts:     o,
 		now:      o.Now,
 		secret:   o.ClientSecret,
@@ -562,6 +582,8 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request, c *call, id 
 	switch c.route {
 	case RouteWhoAmI:
 		e.serveWhoAmI(w, r)
+	case RouteMetadata:
+		e.serveDateMetadata(w, id)
 	case RouteCertifications:
 		serveList(e, w, r, c, &certSchema)
 	case RouteAssignments:
@@ -617,6 +639,16 @@ func (e *Emulator) route(r *http.Request) (Route, string, *apiError) {
 			return "", "", notAllowed
 		}
 		return RouteBatch, "", nil
+	}
+	if entity, ok := strings.CutPrefix(seg, "EntityDefinitions(LogicalName='"); ok {
+		entity, rest, _ := strings.Cut(entity, "')")
+		if rest != "/Attributes/Microsoft.Dynamics.CRM.DateTimeAttributeMetadata" {
+			return "", "", &apiError{http.StatusNotFound, codeNoSegment, "Resource not found for the segment '" + seg + "'."}
+		}
+		if r.Method != http.MethodGet {
+			return "", "", notAllowed
+		}
+		return RouteMetadata, entity, nil
 	}
 	var collection Route
 	switch seg {

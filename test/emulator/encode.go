@@ -123,15 +123,44 @@ func appendTime(b []byte, t time.Time) []byte {
 }
 
 // appendRecord appends one row as a JSON object.
-func appendRecord[R any](b []byte, s *schema[R], r *R, cols []int) []byte {
+func appendRecord[R any](b []byte, s *schema[R], r *R, cols []int, dates dateForms) []byte {
 	b = append(b, '{')
-	b = appendFields(b, s, r, cols)
+	b = appendFields(b, s, r, cols, dates)
 	return append(b, '}')
+}
+
+// dateForms sends the date columns that are not DateOnly in their
+// behaviour's form (see Options.DateBehaviors); nil sends every date as a
+// date only.
+type dateForms map[string]func(b []byte, d ports.Date) []byte
+
+// newDateForms returns the forms of the behaviours: TimeZoneIndependent
+// sends the date at midnight UTC, as written; UserLocal sends the instant of
+// midnight in zone, in UTC, as Dataverse stores a user's local date.
+func newDateForms(behaviors map[string]string, zone *time.Location) dateForms {
+	forms := dateForms{}
+	for col, b := range behaviors {
+		switch b {
+		case "TimeZoneIndependent":
+			forms[col] = func(b []byte, d ports.Date) []byte { return appendDateTime(b, d, time.UTC) }
+		case "UserLocal":
+			forms[col] = func(b []byte, d ports.Date) []byte { return appendDateTime(b, d, zone) }
+		}
+	}
+	return forms
+}
+
+// appendDateTime appends midnight of d in zone as a UTC date-time, or null.
+func appendDateTime(b []byte, d ports.Date, zone *time.Location) []byte {
+	if d.IsZero() {
+		return append(b, "null"...)
+	}
+	return appendTime(b, time.Date(d.Year, d.Month, d.Day, 0, 0, 0, 0, zone))
 }
 
 // appendFields appends the members of a row: the entity tag, then the
 // columns cols (indices into s.columns) in table order.
-func appendFields[R any](b []byte, s *schema[R], r *R, cols []int) []byte {
+func appendFields[R any](b []byte, s *schema[R], r *R, cols []int, dates dateForms) []byte {
 	b = append(b, `"@odata.etag":"W/\"`...)
 	b = strconv.AppendInt(b, s.version(r), 10)
 	b = append(b, `\""`...)
@@ -140,6 +169,10 @@ func appendFields[R any](b []byte, s *schema[R], r *R, cols []int) []byte {
 		b = append(b, ',', '"')
 		b = append(b, c.name...)
 		b = append(b, '"', ':')
+		if form := dates[c.name]; form != nil && c.date != nil {
+			b = form(b, c.date(r))
+			continue
+		}
 		b = c.value(b, r)
 	}
 	return b

@@ -38,10 +38,14 @@ const (
 	// RouteAll stands for every route in Inject, SetFaultRate and
 	// SetLatency. It takes only the faults every route can serve.
 	RouteAll Route = "*"
+	// RouteMetadata is GET /api/data/v9.2/EntityDefinitions(LogicalName=
+	// '{entity}')/Attributes/Microsoft.Dynamics.CRM.DateTimeAttributeMetadata:
+	// the behaviours of a table's date columns.
+	RouteMetadata Route = "metadata"
 )
 
 // routes lists the routes a request can take, RouteAll excluded.
-var routes = []Route{RouteToken, RouteWhoAmI, RouteCertifications, RouteCertification, RoutePatch, RouteAssignments, RouteBatch}
+var routes = []Route{RouteToken, RouteWhoAmI, RouteCertifications, RouteCertification, RoutePatch, RouteAssignments, RouteBatch, RouteMetadata}
 
 func (r Route) valid() bool { return r == RouteAll || slices.Contains(routes, r) }
 

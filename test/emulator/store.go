@@ -60,6 +60,9 @@ type schema[R any] struct {
 type column[R any] struct {
 	name  string
 	value func(b []byte, r *R) []byte
+	// date, for a date column, is its value, which the emulator's date
+	// forms may send in another form than value's (a date only).
+	date func(r *R) ports.Date
 }
 
 // columnIndex returns the index of the column called name, or -1.
@@ -77,16 +80,16 @@ var certSchema = schema[certRow]{
 	entity:    "hlf_certification",
 	key:       "hlf_certificationid",
 	columns: []column[certRow]{
-		{"hlf_certificationid", func(b []byte, r *certRow) []byte { return appendString(b, r.id) }},
-		{"hlf_name", func(b []byte, r *certRow) []byte { return appendStringOrNull(b, r.name) }},
-		{"_hlf_contact_value", func(b []byte, r *certRow) []byte { return appendStringOrNull(b, r.contact) }},
-		{"hlf_certificationtype", func(b []byte, r *certRow) []byte { return appendChoice(b, r.ctype) }},
-		{"hlf_issuedon", func(b []byte, r *certRow) []byte { return appendDate(b, r.issued) }},
-		{"hlf_expireson", func(b []byte, r *certRow) []byte { return appendDate(b, r.expires) }},
-		{"statecode", func(b []byte, r *certRow) []byte { return strconv.AppendInt(b, int64(r.state), 10) }},
-		{"modifiedon", func(b []byte, r *certRow) []byte { return appendTime(b, r.modified) }},
-		{"hlf_lastsyncedon", func(b []byte, r *certRow) []byte { return appendTime(b, r.lastSynced) }},
-		{"hlf_syncstatus", func(b []byte, r *certRow) []byte { return appendChoice(b, r.status) }},
+		{"hlf_certificationid", func(b []byte, r *certRow) []byte { return appendString(b, r.id) }, nil},
+		{"hlf_name", func(b []byte, r *certRow) []byte { return appendStringOrNull(b, r.name) }, nil},
+		{"_hlf_contact_value", func(b []byte, r *certRow) []byte { return appendStringOrNull(b, r.contact) }, nil},
+		{"hlf_certificationtype", func(b []byte, r *certRow) []byte { return appendChoice(b, r.ctype) }, nil},
+		{"hlf_issuedon", func(b []byte, r *certRow) []byte { return appendDate(b, r.issued) }, func(r *certRow) ports.Date { return r.issued }},
+		{"hlf_expireson", func(b []byte, r *certRow) []byte { return appendDate(b, r.expires) }, func(r *certRow) ports.Date { return r.expires }},
+		{"statecode", func(b []byte, r *certRow) []byte { return strconv.AppendInt(b, int64(r.state), 10) }, nil},
+		{"modifiedon", func(b []byte, r *certRow) []byte { return appendTime(b, r.modified) }, nil},
+		{"hlf_lastsyncedon", func(b []byte, r *certRow) []byte { return appendTime(b, r.lastSynced) }, nil},
+		{"hlf_syncstatus", func(b []byte, r *certRow) []byte { return appendChoice(b, r.status) }, nil},
 	},
 	table:    func(st *store) *table[certRow] { return &st.certs },
 	id:       func(r *certRow) string { return r.id },
@@ -100,15 +103,15 @@ var assignSchema = schema[assignRow]{
 	entity:    "hlf_assignment",
 	key:       "hlf_assignmentid",
 	columns: []column[assignRow]{
-		{"hlf_assignmentid", func(b []byte, r *assignRow) []byte { return appendString(b, r.id) }},
-		{"_hlf_mentor_value", func(b []byte, r *assignRow) []byte { return appendStringOrNull(b, r.mentor) }},
-		{"_hlf_coordinator_value", func(b []byte, r *assignRow) []byte { return appendStringOrNull(b, r.coordinator) }},
-		{"_hlf_chapter_value", func(b []byte, r *assignRow) []byte { return appendStringOrNull(b, r.chapter) }},
-		{"hlf_status", func(b []byte, r *assignRow) []byte { return appendChoice(b, r.status) }},
-		{"hlf_startdate", func(b []byte, r *assignRow) []byte { return appendDate(b, r.start) }},
-		{"hlf_enddate", func(b []byte, r *assignRow) []byte { return appendDate(b, r.end) }},
-		{"statecode", func(b []byte, r *assignRow) []byte { return strconv.AppendInt(b, int64(r.state), 10) }},
-		{"modifiedon", func(b []byte, r *assignRow) []byte { return appendTime(b, r.modified) }},
+		{"hlf_assignmentid", func(b []byte, r *assignRow) []byte { return appendString(b, r.id) }, nil},
+		{"_hlf_mentor_value", func(b []byte, r *assignRow) []byte { return appendStringOrNull(b, r.mentor) }, nil},
+		{"_hlf_coordinator_value", func(b []byte, r *assignRow) []byte { return appendStringOrNull(b, r.coordinator) }, nil},
+		{"_hlf_chapter_value", func(b []byte, r *assignRow) []byte { return appendStringOrNull(b, r.chapter) }, nil},
+		{"hlf_status", func(b []byte, r *assignRow) []byte { return appendChoice(b, r.status) }, nil},
+		{"hlf_startdate", func(b []byte, r *assignRow) []byte { return appendDate(b, r.start) }, func(r *assignRow) ports.Date { return r.start }},
+		{"hlf_enddate", func(b []byte, r *assignRow) []byte { return appendDate(b, r.end) }, func(r *assignRow) ports.Date { return r.end }},
+		{"statecode", func(b []byte, r *assignRow) []byte { return strconv.AppendInt(b, int64(r.state), 10) }, nil},
+		{"modifiedon", func(b []byte, r *assignRow) []byte { return appendTime(b, r.modified) }, nil},
 	},
 	table:    func(st *store) *table[assignRow] { return &st.assigns },
 	id:       func(r *assignRow) string { return r.id },
