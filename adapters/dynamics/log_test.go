@@ -193,6 +193,9 @@ func TestNoLoggingWorkWhenDebugIsOff(t *testing.T) {
 	run(quiet)()
 	run(discard)()
 	a, b := testing.AllocsPerRun(50, run(quiet)), testing.AllocsPerRun(50, run(discard))
+	if raceEnabled {
+		t.Skipf("under the race detector sync.Pool drops items at random: %v and %v allocations are not comparable", a, b)
+	}
 	if a != b {
 		t.Errorf("%v allocations per call with a disabled logger, %v with none", a, b)
 	}
