@@ -249,9 +249,25 @@ func BenchmarkStatusesFor(b *testing.B) {
 }
 
 // logPlan logs the plan of the function's query, as auto_explain sees it
-// inside the security-definer function (sent to this client as LOG
-// notices).
+// inside the security-definer function, and returns the plan nodes that
+// call auth.uid().
 func logPlan(b *testing.B, dbURL, user string) int {
+	plan := functionPlan(b, dbURL, user)
+	b.Logf("plan of the function's query:\n%s", plan)
+	calls := 0
+	for _, line := range strings.Split(plan, "\n") {
+		if (strings.Contains(line, "Filter:") || strings.Contains(line, "Cond:")) && strings.Contains(line, "uid()") {
+			calls++
+		}
+	}
+	return calls
+}
+
+// functionPlan returns the plan of the status function's query for user,
+// as auto_explain logs it from inside the security-definer function (sent
+// to this client as LOG notices).
+func functionPlan(b *testing.B, dbURL, user string) string {
+	b.Helper()
 	ctx := b.Context()
 	cfg, err := pgx.ParseConfig(dbURL)
 	if err != nil {
@@ -274,20 +290,11 @@ func logPlan(b *testing.B, dbURL, user string) int {
 			b.Fatalf("no plan: %s: %v", q, err)
 		}
 	}
-	calls := 0
 	for _, p := range plan {
-		if !strings.Contains(p, "portal.certifications") {
-			continue
-		}
-		b.Logf("plan of the function's query:\n%s", p)
-		for _, line := range strings.Split(p, "\n") {
-			if (strings.Contains(line, "Filter:") || strings.Contains(line, "Cond:")) && strings.Contains(line, "uid()") {
-				calls++
-			}
+		if strings.Contains(p, "portal.certifications") {
+			return p
 		}
 	}
-	if len(plan) == 0 {
-		b.Fatal("auto_explain sent no plan")
-	}
-	return calls
+	b.Fatal("auto_explain sent no plan of the function's query")
+	return ""
 }

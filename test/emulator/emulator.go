@@ -453,6 +453,20 @@ func (e *Emulator) DeleteCertification(id string) bool {
 	return e.store.deleteCertification(strings.ToLower(id))
 }
 
+// DeleteRecords removes certifications and assignments, as if someone
+// deleted them in the portal, each table in one pass (for many at once),
+// and returns how many of each existed.
+func (e *Emulator) DeleteRecords(certIDs, assignIDs []string) (certs, assigns int) {
+	set := func(ids []string) map[string]bool {
+		m := make(map[string]bool, len(ids))
+		for _, id := range ids {
+			m[strings.ToLower(id)] = true
+		}
+		return m
+	}
+	return e.store.deleteMany(set(certIDs), set(assignIDs))
+}
+
 // EndAssignment ends an assignment on the given date, as a coordinator
 // would in the portal: end date set, status ended (3), state inactive, a
 // new row version. It reports whether the assignment exists.

@@ -286,6 +286,21 @@ func (st *store) deleteCertification(id string) bool {
 	return ok
 }
 
+// deleteMany removes the rows of the given ids (lower case) from both
+// tables in one pass each, and returns how many of each it removed.
+func (st *store) deleteMany(certIDs, assignIDs map[string]bool) (certs, assigns int) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	n := len(st.certs.rows)
+	st.certs.rows = slices.DeleteFunc(st.certs.rows, func(r certRow) bool { return certIDs[r.id] })
+	certs = n - len(st.certs.rows)
+	n = len(st.assigns.rows)
+	st.assigns.rows = slices.DeleteFunc(st.assigns.rows, func(r assignRow) bool { return assignIDs[r.id] })
+	assigns = n - len(st.assigns.rows)
+	st.certs.byModified, st.assigns.byModified = nil, nil
+	return certs, assigns
+}
+
 func (st *store) certifications() []ports.Certification {
 	st.mu.RLock()
 	defer st.mu.RUnlock()
