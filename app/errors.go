@@ -13,7 +13,8 @@ import (
 // the portal error code ("authFailure", "notFound", "rateLimited", …) when
 // err carries one, "budgetExhausted" for a sync pass that ran out of time
 // without being throttled, "writesFailed" for a complete pass in which the
-// portal refused writes, "databaseError" for a failure of the status
+// portal refused writes, "deletionsHeld" for a complete pass whose sweep of
+// rows gone from the portal was held, "databaseError" for a failure of the status
 // store's database, and "error" otherwise.
 func ErrorName(err error) string {
 	switch {
@@ -25,6 +26,8 @@ func ErrorName(err error) string {
 		return "budgetExhausted"
 	case errors.Is(err, core.ErrWritesFailed):
 		return "writesFailed"
+	case errors.Is(err, ports.ErrDeletionsHeld):
+		return "deletionsHeld"
 	case errors.Is(err, postgres.ErrDatabase):
 		return "databaseError"
 	}

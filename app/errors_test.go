@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/hlf/dynamicsportal/app"
+	"github.com/hlf/dynamicsportal/app/schedule"
 	"github.com/hlf/dynamicsportal/core"
 	"github.com/hlf/dynamicsportal/ports"
 )
@@ -18,6 +19,8 @@ func TestErrorName(t *testing.T) {
 		"rateLimited":     errors.Join(core.ErrBudgetExhausted, &ports.PortalError{Code: ports.CodeRateLimited}),
 		"budgetExhausted": core.ErrBudgetExhausted,
 		"writesFailed":    fmt.Errorf("sync: %w", &core.WritesFailedError{Failed: 1, Writes: 3}),
+		"deletionsHeld":   &ports.DeletionsHeldError{Table: "certifications", Rows: 600, Stored: 600, Threshold: 500},
+		"databaseError":   fmt.Errorf("%w (river)", schedule.ErrNotMigrated),
 		"error":           errors.New("disk full"),
 	} {
 		if got := app.ErrorName(err); got != want {

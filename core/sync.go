@@ -531,7 +531,7 @@ func (p *pass) save(ctx context.Context, span trace.Span, pg *processed, rep *Re
 	if err != nil {
 		err = fmt.Errorf("record sink: %w", err)
 	} else if pg.next == "" {
-		if err = p.store.Clear(ctx); err != nil {
+		if err = p.store.Clear(ctx); err != nil && !errors.Is(err, ports.ErrDeletionsHeld) {
 			err = fmt.Errorf("clear checkpoint: %w", err)
 		}
 	} else {
@@ -540,7 +540,9 @@ func (p *pass) save(ctx context.Context, span trace.Span, pg *processed, rep *Re
 			err = fmt.Errorf("save checkpoint: %w", err)
 		}
 	}
-	if err != nil {
+	// A held sweep leaves a complete pass: every record is stored, and the
+	// rows gone from the portal are kept until an operator confirms.
+	if err != nil && !errors.Is(err, ports.ErrDeletionsHeld) {
 		failed(span, err)
 		return err
 	}
@@ -551,7 +553,7 @@ func (p *pass) save(ctx context.Context, span trace.Span, pg *processed, rep *Re
 	if p.opts.OnPage != nil {
 		p.opts.OnPage(pg.counts)
 	}
-	return nil
+	return err // nil, or the held sweep
 }
 
 // mirrorAssignments reads every assignment, page by page in key order, into

@@ -155,6 +155,8 @@ func errorType(err error) string {
 		return ports.CodeOf(err).String()
 	case errors.Is(err, ErrBudgetExhausted):
 		return "budgetExhausted"
+	case errors.Is(err, ports.ErrDeletionsHeld):
+		return "deletionsHeld"
 	}
 	return "_OTHER"
 }

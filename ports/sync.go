@@ -3,6 +3,7 @@ package ports
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -118,3 +119,32 @@ type AssignmentSink interface {
 	// pass did not write (they no longer exist in the portal).
 	WriteAssignments(ctx context.Context, page []Assignment, last bool) error
 }
+
+// ErrDeletionsHeld marks a complete pass whose sweep of the rows gone from
+// the portal was held: it would have removed more rows than the store's
+// threshold, as a changed filter, a lost privilege or a bug that empties
+// the portal's listing would. The rows are kept and everything else is
+// stored; an operator confirms the deletion explicitly.
+// errors.Is(err, ErrDeletionsHeld) holds for a *DeletionsHeldError.
+var ErrDeletionsHeld = errors.New("deletions held")
+
+// DeletionsHeldError says which sweep was held and by how much.
+type DeletionsHeldError struct {
+	// Table is the table the sweep would have removed rows from
+	// (certifications or assignments).
+	Table string
+	// Rows is how many rows it would have removed, of Stored.
+	Rows, Stored int
+	// Threshold is the most it may remove unconfirmed.
+	Threshold int
+}
+
+// Error says what was held, e.g. "a complete pass would remove 600 of 600
+// stored certifications, more than the threshold of 500: they are kept".
+func (e *DeletionsHeldError) Error() string {
+	return fmt.Sprintf("a complete pass would remove %d of %d stored %s, more than the threshold of %d: they are kept (confirm with --allow-deletions %d)",
+		e.Rows, e.Stored, e.Table, e.Threshold, e.Rows)
+}
+
+// Is reports whether target is ErrDeletionsHeld.
+func (e *DeletionsHeldError) Is(target error) bool { return target == ErrDeletionsHeld }

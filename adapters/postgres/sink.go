@@ -56,6 +56,9 @@ func (s *Store) Rewind(ctx context.Context, position string) (err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rollbackPending()
+	if position == "" {
+		s.heldAssignments.Store(nil) // a new pass: nothing held yet
+	}
 	if position != "" {
 		n, err := strconv.ParseInt(position, 10, 64)
 		if err != nil || n <= 0 {
@@ -236,11 +239,53 @@ func (s *Store) Clear(ctx context.Context) (err error) {
 	defer func() { endSpan(span, err) }()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	stmts := []stmt{{sql: "delete from portal.sync_checkpoint"}}
-	if pass := s.pass.Load(); pass != 0 {
-		stmts = append(stmts, stmt{"delete from portal.certifications where sync_pass <> $1", []any{pass}})
+	tx, err := s.begin(ctx)
+	if err != nil {
+		return err
 	}
-	return s.commit(ctx, "clear checkpoint", stmts...)
+	var held *ports.DeletionsHeldError
+	if pass := s.pass.Load(); pass != 0 {
+		if held, err = s.sweep(ctx, tx, "certifications", pass); err != nil {
+			s.rollbackPending()
+			return s.fail("clear checkpoint", err)
+		}
+	}
+	if err := s.commit(ctx, "clear checkpoint", stmt{sql: "delete from portal.sync_checkpoint"}); err != nil {
+		return err
+	}
+	// The certifications' held sweep is told first; the assignments' is
+	// told when it is the only one (and held again by the next pass if the
+	// operator confirmed only the first).
+	if heldAssignments := s.heldAssignments.Swap(nil); held == nil {
+		held = heldAssignments
+	}
+	if held != nil {
+		return held
+	}
+	return nil
+}
+
+// sweep removes the rows of table that the pass did not store (records
+// gone from the portal), unless there are more of them than the threshold
+// and the operator allowed: then it keeps them and says so.
+func (s *Store) sweep(ctx context.Context, tx pgx.Tx, table string, pass int64) (*ports.DeletionsHeldError, error) {
+	ctx, cancel := s.timeout(ctx)
+	defer cancel()
+	var doomed, stored int
+	if err := tx.QueryRow(ctx, "select count(*) filter (where sync_pass <> $1), count(*) from portal."+table, pass).Scan(&doomed, &stored); err != nil {
+		return nil, err
+	}
+	limit := s.opts.DeletionThreshold
+	if limit == 0 {
+		limit = max(DefaultDeletionThreshold, stored/10)
+	}
+	if doomed > limit && doomed > s.opts.AllowDeletions {
+		s.opts.Logger.LogAttrs(ctx, slog.LevelWarn, "sweep held: a complete pass would remove more rows than the threshold; they are kept",
+			slog.String("table", table), slog.Int("rows", doomed), slog.Int("stored", stored), slog.Int("threshold", limit))
+		return &ports.DeletionsHeldError{Table: table, Rows: doomed, Stored: stored, Threshold: limit}, nil
+	}
+	_, err := tx.Exec(ctx, "delete from portal."+table+" where sync_pass <> $1", pass)
+	return nil, err
 }
 
 // WriteAssignments stores one page of assignments (upserted by id, in one
@@ -307,9 +352,13 @@ func (s *Store) WriteAssignments(ctx context.Context, page []ports.Assignment, l
 		return s.fail("store assignments", err)
 	}
 	if last {
-		if _, err := tx.Exec(ctx, "delete from portal.assignments where sync_pass <> $1", pass); err != nil {
+		held, err := s.sweep(ctx, tx, "assignments", pass)
+		if err != nil {
 			return s.fail("store assignments", err)
 		}
+		// Told when the pass completes (Clear): the mirror's last page is
+		// stored before the certifications' last page.
+		s.heldAssignments.Store(held)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return s.fail("store assignments", err)

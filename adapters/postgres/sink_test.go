@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/hlf/dynamicsportal/ports"
 )
 
@@ -546,5 +548,108 @@ func TestEveryStoredColumnIsThePortalsValue(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("stored rows\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// storeCerts runs a complete pass that stores certifications 1…n (with
+// an assignment each, by the same numbers) and returns Clear's error.
+func storeCerts(t *testing.T, s *Store, n int) error {
+	t.Helper()
+	ctx := t.Context()
+	if err := s.Rewind(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	page := make([]ports.SyncRecord, n)
+	assigns := make([]ports.Assignment, n)
+	for i := range n {
+		page[i] = cert(id('c', i+1), id('a', i+1), ports.SyncStatusValid, "")
+		assigns[i] = ports.Assignment{ID: id('b', i+1), MentorID: id('a', i+1), CoordinatorID: id('e', 1), State: ports.StateActive}
+	}
+	if err := s.WriteAssignments(ctx, assigns, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.WritePage(ctx, page); err != nil {
+		t.Fatal(err)
+	}
+	return s.Clear(ctx)
+}
+
+func count(t *testing.T, conn *pgx.Conn, table string) int {
+	t.Helper()
+	var n int
+	if err := conn.QueryRow(t.Context(), "select count(*) from portal."+table).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// A complete pass whose listing came back empty (a changed filter, a lost
+// privilege) would empty the store: the sweep is held above the threshold
+// (500 rows, or 10% of the table), the rows are kept, and the pass says
+// so; the checkpoint is cleared all the same.
+func TestAnEmptyListingLeavesTheStoreIntact(t *testing.T) {
+	s, conn := openStore(t)
+	if err := storeCerts(t, s, 600); err != nil {
+		t.Fatal(err)
+	}
+	err := storeCerts(t, s, 0)
+	var held *ports.DeletionsHeldError
+	if !errors.As(err, &held) || !errors.Is(err, ports.ErrDeletionsHeld) || held.Rows != 600 || held.Stored != 600 || held.Threshold != 500 {
+		t.Fatalf("Clear after an empty listing = %v, want the sweep of 600 of 600 held at 500", err)
+	}
+	if c, a := count(t, conn, "certifications"), count(t, conn, "assignments"); c != 600 || a != 600 {
+		t.Errorf("after the held sweep: %d certifications and %d assignments, want 600 of each kept", c, a)
+	}
+	if _, err := s.Load(t.Context()); !errors.Is(err, ports.ErrNoCheckpoint) {
+		t.Errorf("the checkpoint after a held sweep: %v, want it cleared (the pass is complete)", err)
+	}
+}
+
+// Real deletions below the threshold go through: 10 records gone among
+// 1000.
+func TestTenDeletionsAmongAThousandGoThrough(t *testing.T) {
+	s, conn := openStore(t)
+	if err := storeCerts(t, s, 1000); err != nil {
+		t.Fatal(err)
+	}
+	if err := storeCerts(t, s, 990); err != nil {
+		t.Fatalf("a sweep of 10 of 1000: %v", err)
+	}
+	if c, a := count(t, conn, "certifications"), count(t, conn, "assignments"); c != 990 || a != 990 {
+		t.Errorf("%d certifications and %d assignments, want 990 of each", c, a)
+	}
+}
+
+// A confirmed mass deletion goes through: AllowDeletions (portalsync
+// --allow-deletions N) covers it; and a threshold of one's own applies.
+func TestAConfirmedMassDeletionGoesThrough(t *testing.T) {
+	u := database(t)
+	conn := connect(t, u)
+	s, err := Open(t.Context(), u, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := storeCerts(t, s, 600); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	strict, err := Open(t.Context(), u, Options{DeletionThreshold: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := storeCerts(t, strict, 594); !errors.Is(err, ports.ErrDeletionsHeld) {
+		t.Errorf("a sweep of 6 over a threshold of 5: %v, want it held", err)
+	}
+	strict.Close()
+	confirmed, err := Open(t.Context(), u, Options{AllowDeletions: 600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer confirmed.Close()
+	if err := storeCerts(t, confirmed, 0); err != nil {
+		t.Fatalf("a confirmed sweep of 600: %v", err)
+	}
+	if c, a := count(t, conn, "certifications"), count(t, conn, "assignments"); c != 0 || a != 0 {
+		t.Errorf("%d certifications and %d assignments left, want none", c, a)
 	}
 }

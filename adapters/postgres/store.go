@@ -56,6 +56,15 @@ type Options struct {
 	// verifying its certificate, with a warning. Without it, such a URL is
 	// a config error.
 	AllowInsecure bool
+	// DeletionThreshold is the most rows a complete pass's sweep may
+	// remove from a table (certifications, assignments) unconfirmed; a
+	// larger sweep is held: the rows are kept and the pass ends with a
+	// *ports.DeletionsHeldError. Zero means the default: 500, or 10% of the
+	// table's rows when that is more.
+	DeletionThreshold int
+	// AllowDeletions confirms a sweep of at most this many rows per table,
+	// whatever the threshold (portalsync --allow-deletions N).
+	AllowDeletions int
 }
 
 // Store is the status store on a pgx pool. Its methods are safe for
@@ -70,6 +79,8 @@ type Store struct {
 	mu      sync.Mutex
 	pass    atomic.Int64 // the sync pass being stored, 0 before the first; set under mu
 	pending pgx.Tx       // a page written, waiting for its checkpoint
+	// heldAssignments is the assignments' sweep this pass held, if any.
+	heldAssignments atomic.Pointer[ports.DeletionsHeldError]
 }
 
 // Open connects to the database at url (postgres://… or key=value form)
@@ -111,6 +122,10 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 func New(pool *pgxpool.Pool, opts Options) *Store {
 	return &Store{pool: pool, opts: opts.withDefaults()}
 }
+
+// DefaultDeletionThreshold is the least threshold of a held sweep; 10% of
+// a table's rows is the threshold when that is more.
+const DefaultDeletionThreshold = 500
 
 func (o Options) withDefaults() Options {
 	if o.ConnectTimeout <= 0 {

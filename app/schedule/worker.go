@@ -90,6 +90,11 @@ func Outcome(err error, stopping bool) error {
 		return nil
 	case stopping && ports.CodeOf(err) == ports.CodeCanceled:
 		return river.JobSnooze(0)
+	case errors.Is(err, ports.ErrDeletionsHeld):
+		// The pass completed and stored everything else; running it again
+		// would hold the same sweep. The store warned; an operator
+		// confirms with --allow-deletions.
+		return nil
 	case errors.Is(err, core.ErrBudgetExhausted):
 		d := DefaultSnooze
 		if pe, ok := errors.AsType[*ports.PortalError](err); ok && pe.Code == ports.CodeRateLimited && pe.RetryAfter > 0 {

@@ -37,11 +37,12 @@ func TestOutcome(t *testing.T) {
 		{"cancelled by the job timeout, not stopping: an attempt", canceled, false, -1, true},
 		{"auth failure: an attempt", fmt.Errorf("read page 1: %w", auth), false, -1, true},
 		{"auth failure while stopping: an attempt", fmt.Errorf("read page 1: %w", auth), true, -1, true},
+		{"a held sweep: the pass is complete", &ports.DeletionsHeldError{Table: "certifications", Rows: 600, Stored: 600, Threshold: 500}, false, -1, false},
 	} {
 		out := Outcome(tc.err, tc.stopping)
 		var snooze *river.JobSnoozeError
 		switch {
-		case tc.err == nil:
+		case tc.err == nil || errors.Is(tc.err, ports.ErrDeletionsHeld):
 			if out != nil {
 				t.Errorf("%s: %v, want nil", tc.name, out)
 			}

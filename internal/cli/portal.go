@@ -279,6 +279,16 @@ func parseDays(s string) (time.Duration, error) {
 func syncStoreFlags(fs *flag.FlagSet, e *env) {
 	syncFlags(fs, e)
 	databaseFlags(fs, e)
+	sweepFlags(fs, e)
+}
+
+// sweepFlags are the settings of the status store's guard against mass
+// deletion.
+func sweepFlags(fs *flag.FlagSet, e *env) {
+	fs.IntVar(&e.serve.deletionThreshold, "deletion-threshold", 0,
+		"the most rows a complete pass may remove from the status store's certifications or assignments unconfirmed (default 500, or 10% of the stored rows when more)")
+	fs.IntVar(&e.serve.allowDeletions, "allow-deletions", 0,
+		"confirm a held sweep: let a complete pass remove up to N rows of each table, whatever the threshold")
 }
 
 func runSync(ctx context.Context, e *env, _ []string) error {

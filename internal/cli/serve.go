@@ -38,7 +38,9 @@ type serveOptions struct {
 	retryBackoff time.Duration
 	noMigrate    bool
 	pollOnly     bool
-	public       bool
+	// deletionThreshold and allowDeletions guard the store's sweep.
+	deletionThreshold, allowDeletions int
+	public                            bool
 }
 
 func databaseFlags(fs *flag.FlagSet, e *env) {
@@ -48,6 +50,7 @@ func databaseFlags(fs *flag.FlagSet, e *env) {
 
 func serveFlags(fs *flag.FlagSet, e *env) {
 	databaseFlags(fs, e)
+	sweepFlags(fs, e)
 	passFlags(fs, e)
 	fs.StringVar(&e.serve.schedule, "schedule", schedule.DefaultSchedule, `when the leader enqueues the pass: cron syntax with optional CRON_TZ=, or "@every D"; "off" for none`)
 	fs.StringVar(&e.serve.listen, "listen", "", "serve /healthz and /metrics (Prometheus format) on this address (e.g. 127.0.0.1:8080); none when empty; loopback only unless --public")
@@ -77,7 +80,11 @@ func (e *env) openStore(ctx context.Context, url string, logger *slog.Logger) (*
 	if e.serve.databaseURL != "" && logger != nil {
 		logger.Warn("--database-url shows the database's password in the process list to every user of this machine; prefer the environment variable " + envDatabaseURL)
 	}
-	return postgres.Open(ctx, url, postgres.Options{Logger: logger, AllowInsecure: e.serve.dbInsecure})
+	if e.serve.deletionThreshold < 0 || e.serve.allowDeletions < 0 {
+		return nil, usageError{"--deletion-threshold and --allow-deletions take a count of rows, 0 or more"}
+	}
+	return postgres.Open(ctx, url, postgres.Options{Logger: logger, AllowInsecure: e.serve.dbInsecure,
+		DeletionThreshold: e.serve.deletionThreshold, AllowDeletions: e.serve.allowDeletions})
 }
 
 // migrate applies the status store's and River's migrations, or checks

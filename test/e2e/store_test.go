@@ -323,3 +323,49 @@ func TestStatusStoreThroughAPooler(t *testing.T) {
 		t.Error("three runs through a one-connection pooler without the query mode all worked: the test proves nothing")
 	}
 }
+
+// The guard against mass deletion, end to end: 600 certifications are
+// stored; then the portal lists none. The next sync keeps all 600, reports
+// a complete pass and ends with "portalsync: deletionsHeld: …"; sync
+// --allow-deletions 600 then removes them.
+func TestAnEmptyPortalDoesNotEmptyTheStore(t *testing.T) {
+	e := startEmulator(t, func(o *emulator.Options) { o.Certifications, o.Mentors = 600, 200 })
+	dbURL := pgtest.Database(t, emptyDB)
+	env := append(binaryEnv(e), "DATABASE_URL="+dbURL)
+	runBinary(t, env, "migrate").wantExit(t, 0, "")
+	runBinary(t, env, "sync").wantExit(t, 0, "")
+	var certIDs, assignIDs []string
+	for _, c := range e.Certifications() {
+		certIDs = append(certIDs, c.ID)
+	}
+	for _, a := range e.Assignments() {
+		assignIDs = append(assignIDs, a.ID)
+	}
+	e.DeleteRecords(certIDs, assignIDs)
+	conn, err := pgx.Connect(t.Context(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	stored := func() int {
+		var n int
+		if err := conn.QueryRow(t.Context(), "select count(*) from portal.certifications").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	r := runBinary(t, env, "sync")
+	if last := lastLine(r.stderr); r.code != 1 || !strings.HasPrefix(last, "portalsync: deletionsHeld: ") || !strings.Contains(last, "--allow-deletions 600") {
+		t.Errorf("sync over an empty portal: exit %d, last line %q; want deletionsHeld naming --allow-deletions 600", r.code, last)
+	}
+	if rep := parseReport(t, r.stdout); !rep.Complete || rep.Read != 0 {
+		t.Errorf("report: complete %v, read %d; want a complete pass of nothing", rep.Complete, rep.Read)
+	}
+	if n := stored(); n != 600 {
+		t.Errorf("%d certifications stored after the held sweep, want 600", n)
+	}
+	runBinary(t, env, "sync", "--allow-deletions", "600").wantExit(t, 0, "")
+	if n := stored(); n != 0 {
+		t.Errorf("%d certifications stored after a confirmed sweep, want 0", n)
+	}
+}
