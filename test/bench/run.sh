@@ -154,9 +154,13 @@ for portal in instant latency; do
     instant) what="instant emulator" ;;
     latency) what="100 ms per page read, 20 ms per write" ;;
   esac
+  # The latency-modelled pass decides whether the store slows a real pass
+  # (goal ≤ 1.05); the instant one measures PostgreSQL's CPU on two shared
+  # cores, and is reported without a goal.
+  if [ "$portal" = latency ]; then goal="≤ 1.05"; pass="$(verdict "$pr" "<=" 1.05)"; else goal="– (reported)"; pass=""; fi
   row "8 first sync pass, 100,000 records, $what: into PostgreSQL vs JSON lines" \
     "$(printf '%.2f s vs %.2f s (machine CPU %.2f s vs %.2f s)' "$(awk -v v="$pp" 'BEGIN{print v/1000}')" "$(awk -v v="$pj" 'BEGIN{print v/1000}')" "$cp" "$cj")" \
-    "≤ 1.15" "$(printf '%.3f' "$pr") $(verdict "$pr" "<=" 1.15)"
+    "$goal" "$(printf '%.3f' "$pr") $pass"
 done
 qm=$(metric BenchmarkStatusesFor median-ms); qu=$(metric BenchmarkStatusesFor plan-nodes-calling-auth.uid)
 row "9 StatusesFor, coordinator of 50 mentors, 100,000 certifications and assignments" "$(printf '%.2f ms median; plan: index scans, auth.uid() in %.0f plan nodes' "$qm" "$qu")" \

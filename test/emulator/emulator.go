@@ -87,6 +87,10 @@ type Options struct {
 	DateBehaviors map[string]string
 	// UserLocalZone is the zone of a UserLocal column's dates; nil is UTC.
 	UserLocalZone *time.Location
+	// NoWriteLog keeps no log of the writes (Writes and the per-record
+	// counts of Stats stay empty), so the emulator's memory does not grow
+	// with a pass: for benchmarks that measure a pass's memory beside it.
+	NoWriteLog bool
 	// CertHosts are the DNS names and IP addresses the server certificate
 	// is valid for; default 127.0.0.1, ::1 and localhost. When Addr listens
 	// on every interface, the first entry is the host of BaseURL.
@@ -257,6 +261,7 @@ func Start(opts Options) (*Emulator, error) {
 		e.hosts = append(e.hosts, strings.ToLower(strings.Trim(h, "[]")))
 	}
 	e.store, e.identity = seed(o.Seed, o.Certifications, o.Mentors, ports.DateOf(o.Now().UTC()))
+	e.store.noWriteLog = o.NoWriteLog
 	if o.NeverSynced {
 		for i := range e.store.certs.rows {
 			e.store.certs.rows[i].status, e.store.certs.rows[i].lastSynced = 0, time.Time{}

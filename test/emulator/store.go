@@ -138,6 +138,8 @@ type store struct {
 	version    int64 // the last row version handed out
 	writes     []Write
 	writeCount map[string]int
+	// noWriteLog keeps writes and writeCount empty (Options.NoWriteLog).
+	noWriteLog bool
 }
 
 // list returns one page of q from the table of s.
@@ -270,8 +272,10 @@ func (st *store) apply(p patch) (certRow, bool, *apiError) {
 		At:            p.at,
 		CorrelationID: p.correlation,
 	}
-	st.writes = append(st.writes, w)
-	st.writeCount[r.id]++
+	if !st.noWriteLog {
+		st.writes = append(st.writes, w)
+		st.writeCount[r.id]++
+	}
 	return *r, !found, nil
 }
 
