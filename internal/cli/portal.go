@@ -54,6 +54,11 @@ func (e *env) open(ctx context.Context, cfg app.Config, extra []fx.Option, targe
 		tel.close(ctx, e)
 		return nil, dig.RootCause(err)
 	}
+	if e.liveOnly && !choice.Live {
+		// Refused before anything starts: no River client takes a job.
+		tel.close(ctx, e)
+		return nil, errStubServe
+	}
 	if err := a.Start(ctx); err != nil {
 		tel.close(ctx, e)
 		return nil, dig.RootCause(err)
@@ -92,6 +97,12 @@ func portalName(live bool) string {
 // errStubAnswered ends a check the stub answered: exit status 3, so a
 // deployment check tells "flag off" from "portal reachable".
 var errStubAnswered = errors.New("the portal flag is off; the stub answered, no portal was called")
+
+// errStubServe is serve's refusal to run the schedule on the stub: it would
+// complete every job in microseconds and record passes that read nothing,
+// so a stale store would pass for a fresh one. Exit status 3, as check's.
+var errStubServe = fmt.Errorf("%w: serve runs the sync schedule with the live portal only (the stub would complete every job and hide a stale store); "+
+	"turn the flag on, or pass --allow-stub to run it on the stub for development", errStubAnswered)
 
 func runCheck(ctx context.Context, e *env, _ []string) error {
 	p, stop, err := e.portal(ctx)

@@ -60,6 +60,9 @@ type env struct {
 	live bool
 	// demoStore is demo --store.
 	demoStore bool
+	// liveOnly makes open refuse the stub before starting (serve without
+	// --allow-stub).
+	liveOnly bool
 }
 
 var commands = []command{

@@ -38,6 +38,7 @@ type serveOptions struct {
 	retryBackoff time.Duration
 	noMigrate    bool
 	pollOnly     bool
+	allowStub    bool
 	// deletionThreshold and allowDeletions guard the store's sweep.
 	deletionThreshold, allowDeletions int
 	public                            bool
@@ -59,6 +60,7 @@ func serveFlags(fs *flag.FlagSet, e *env) {
 	fs.DurationVar(&e.serve.rescueAfter, "rescue-after", 0, "how long a job may run before it is taken for dead and run by another replica; longer than the budget plus 45s (default budget + 1m45s)")
 	fs.DurationVar(&e.serve.retryBackoff, "retry-backoff", schedule.DefaultRetryBackoff, "wait before a failed job's second attempt, doubled for each further one")
 	fs.BoolVar(&e.serve.noMigrate, "no-migrate", false, "do not apply migrations at start; refuse to start when they are missing")
+	fs.BoolVar(&e.serve.allowStub, "allow-stub", false, "run the schedule even when the portal flag chooses the stub (development only: every job completes without reading anything)")
 	fs.BoolVar(&e.serve.pollOnly, "poll-only", false, "poll for jobs every second instead of listening for them: needed behind a pooler in transaction mode (Supabase's on port 6543, PgBouncer)")
 }
 
@@ -150,6 +152,7 @@ func runServe(ctx context.Context, e *env, _ []string) error {
 		metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	}
 	e.extraStop = e.serve.grace
+	e.liveOnly = !e.serve.allowStub
 	stop, err := e.open(ctx, cfg, []fx.Option{
 		fx.Supply(settings, pool, scheduling),
 		// Every run of the pass keeps its records, assignments and

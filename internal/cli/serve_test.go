@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hlf/dynamicsportal/internal/pgtest"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -94,5 +95,20 @@ func TestServeListensOnLoopbackUnlessPublic(t *testing.T) {
 	defer srv.Shutdown(context.Background()) //nolint:errcheck
 	if srv.ReadHeaderTimeout <= 0 || srv.IdleTimeout <= 0 || srv.ReadTimeout <= 0 || srv.WriteTimeout <= 0 {
 		t.Errorf("timeouts: read header %v, read %v, write %v, idle %v; want all set", srv.ReadHeaderTimeout, srv.ReadTimeout, srv.WriteTimeout, srv.IdleTimeout)
+	}
+}
+
+// serve refuses the stub: with the portal flag off it exits 3 before any
+// River client starts, saying how to turn it on or to allow the stub; a
+// stub replica would complete every job and hide a stale store.
+func TestServeRefusesTheStub(t *testing.T) {
+	url := pgtest.Database(t, emptyDB)
+	code, _, stderr := portalsync(t, "serve", "--database-url", url, "--schedule", "off")
+	last := lastLine(stderr)
+	if code != 3 || !strings.HasPrefix(last, "portalsync: stub: ") || !strings.Contains(last, "--allow-stub") {
+		t.Errorf("serve with the flag off: exit %d, last line %q; want exit 3 naming --allow-stub", code, last)
+	}
+	if strings.Contains(stderr, "River client started") {
+		t.Error("a River client started before the refusal")
 	}
 }
