@@ -171,6 +171,7 @@ type SyncParams struct {
 // settings' options name their own. The output file is closed when the app stops.
 func NewSyncService(p SyncParams) (*core.SyncService, error) {
 	opts := p.Settings.Options
+	_, opts.Stub = p.Portal.(*stub.Portal)
 	if opts.TracerProvider == nil {
 		opts.TracerProvider = p.TracerProvider
 	}
@@ -181,7 +182,7 @@ func NewSyncService(p SyncParams) (*core.SyncService, error) {
 		if p.Settings.CheckpointFile != "" || p.Settings.OutFile != "" {
 			return nil, fmt.Errorf("%w: the status store keeps the records and the checkpoint: no checkpoint or output file with it", ports.ErrInvalidConfig)
 		}
-		if _, ok := p.Portal.(*stub.Portal); ok {
+		if opts.Stub {
 			// The stub's empty pass would sweep every row of the mirror.
 			p.Logger.Info("the portal stub answers: the pass leaves the status store alone")
 			return core.NewSyncService(p.Portal, jsonl.Discard{}, checkpoint.NewMemory(), p.Logger, opts)

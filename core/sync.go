@@ -104,6 +104,10 @@ type SyncOptions struct {
 	// all before Run returns, but not all from the goroutine that called
 	// Run.
 	OnPage func(ports.SyncCounts)
+	// Stub says the portal is the no-op stub: a pass then reads and writes
+	// nothing real, so it never counts as a real one: its span and metrics
+	// say portalsync.portal=stub, and it records no last_completed.
+	Stub bool
 }
 
 // Report is the outcome of one Run. Its JSON form is the sync command's
@@ -304,7 +308,7 @@ func (s *SyncService) RunUntil(ctx context.Context, stop <-chan struct{}) (Repor
 	err := p.run(ctx, &rep)
 	end := s.opts.Now()
 	rep.Duration = end.Sub(start)
-	s.tel.passDone(ctx, span, rep, end, err)
+	s.tel.passDone(ctx, span, rep, end, err, s.opts.Stub)
 	attrs := []slog.Attr{
 		slog.Int("read", rep.Read),
 		slog.Int("pages", rep.Pages),

@@ -45,6 +45,7 @@ const (
 	attrDone      = attribute.Key("portalsync.writes.done")
 	attrUnchanged = attribute.Key("portalsync.writes.unchanged")
 	attrFailed    = attribute.Key("portalsync.writes.failed")
+	attrPortal    = attribute.Key("portalsync.portal")
 )
 
 // telemetry holds the tracer and the instruments of a SyncService.
@@ -121,19 +122,26 @@ func (t *telemetry) pageDone(ctx context.Context, span trace.Span, c ports.SyncC
 }
 
 // passDone records the end of a Run on its span and in the metrics.
-func (t *telemetry) passDone(ctx context.Context, span trace.Span, rep Report, end time.Time, err error) {
+// A pass over the stub reads and writes nothing real: its span and metrics
+// say portalsync.portal=stub, and it never records last_completed, so a
+// staleness alert still fires while the store goes stale.
+func (t *telemetry) passDone(ctx context.Context, span trace.Span, rep Report, end time.Time, err error, stub bool) {
+	portal := attrPortal.String("live")
+	if stub {
+		portal = attrPortal.String("stub")
+	}
 	span.SetAttributes(attrResumed.Bool(rep.Resumed), attrComplete.Bool(rep.Complete),
 		attrPages.Int(rep.Pages), attrRecords.Int(rep.Read), attrDone.Int(rep.Writes.Done),
-		attrUnchanged.Int(rep.Writes.Unchanged), attrFailed.Int(rep.Writes.Failed))
-	outcome := []attribute.KeyValue{attrOutcome.String("complete")}
+		attrUnchanged.Int(rep.Writes.Unchanged), attrFailed.Int(rep.Writes.Failed), portal)
+	outcome := []attribute.KeyValue{attrOutcome.String("complete"), portal}
 	if err != nil {
 		failed(span, err)
-		outcome = []attribute.KeyValue{attrOutcome.String("stopped"), attrErrorType.String(errorType(err))}
+		outcome = []attribute.KeyValue{attrOutcome.String("stopped"), attrErrorType.String(errorType(err)), portal}
 	}
 	set := metric.WithAttributes(outcome...)
 	t.passes.Add(ctx, 1, set)
 	t.duration.Record(ctx, rep.Duration.Seconds(), set)
-	if err == nil {
+	if err == nil && !stub {
 		t.lastCompleted.Record(ctx, float64(end.UnixNano())/1e9)
 	}
 }

@@ -232,3 +232,33 @@ func TestTelemetryOfAStoppedPass(t *testing.T) {
 		t.Errorf("%s recorded after a pass that stopped", core.MetricLastCompleted)
 	}
 }
+
+// A pass over the stub never counts as a real one: its metrics and span
+// say portalsync.portal=stub, and it records no last_completed, so a
+// staleness alert fires while nothing is synced. A live pass says live.
+func TestTelemetryOfAStubPass(t *testing.T) {
+	for _, stub := range []bool{false, true} {
+		p := sevenRecords()
+		e := newEnv(t, p)
+		tel := oteltest.New(t)
+		s := e.service(t, core.SyncOptions{PageSize: 3, Stub: stub, TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider})
+		if _, err := s.Run(t.Context()); err != nil {
+			t.Fatalf("stub %v: Run: %v", stub, err)
+		}
+		kind := "live"
+		if stub {
+			kind = "stub"
+		}
+		m := tel.Metrics(t)
+		want := []attribute.KeyValue{attribute.String("portalsync.outcome", "complete"), attribute.String("portalsync.portal", kind)}
+		if got := m.Value(core.MetricPasses, want...); got != 1 {
+			t.Errorf("%s{complete, %s} = %v, want 1 (all: %v)", core.MetricPasses, kind, got, m.Attributes(core.MetricPasses))
+		}
+		if _, recorded := m.Find(core.MetricLastCompleted); recorded == stub {
+			t.Errorf("stub %v: %s recorded = %v", stub, core.MetricLastCompleted, recorded)
+		}
+		if v, _ := oteltest.Attr(tel.Named(core.SpanPass)[0].Attributes, "portalsync.portal"); v.AsString() != kind {
+			t.Errorf("pass span portalsync.portal = %q, want %q", v.AsString(), kind)
+		}
+	}
+}
