@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hlf/dynamicsportal/adapters/postgres"
 	"github.com/hlf/dynamicsportal/internal/pgtest"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -110,5 +111,24 @@ func TestServeRefusesTheStub(t *testing.T) {
 	}
 	if strings.Contains(stderr, "River client started") {
 		t.Error("a River client started before the refusal")
+	}
+}
+
+// A database with the store's migrations but not River's: serve
+// --no-migrate refuses to start with a databaseError, as the README says,
+// like a database with neither.
+func TestServeNoMigrateWithoutRiversMigrationsIsADatabaseError(t *testing.T) {
+	url := pgtest.Database(t, emptyDB)
+	pool, err := pgxpool.New(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := postgres.Migrate(t.Context(), pool); err != nil {
+		t.Fatal(err)
+	}
+	pool.Close()
+	code, _, stderr := portalsync(t, "serve", "--database-url", url, "--no-migrate", "--schedule", "off")
+	if last := lastLine(stderr); code != 1 || !strings.HasPrefix(last, "portalsync: databaseError: ") || !strings.Contains(last, "River") {
+		t.Errorf("serve --no-migrate without River's migrations: exit %d, %q; want exit 1 with a databaseError naming River's", code, last)
 	}
 }
