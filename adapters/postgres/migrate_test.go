@@ -3,7 +3,10 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -141,5 +144,29 @@ func TestCheckMigrated(t *testing.T) {
 	pool.Close()
 	if err := CheckMigrated(t.Context(), pool); !errors.Is(err, ErrDatabase) || errors.Is(err, ErrNotMigrated) {
 		t.Errorf("CheckMigrated on a closed pool = %v, want a databaseError", err)
+	}
+}
+
+// SQLFiles: the private schema first, then one file per migration, each
+// refusing to run twice and recording its own version; no goose marker
+// of a down step is left in them.
+func TestSQLFilesOnePerMigration(t *testing.T) {
+	files, err := SQLFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := fs.ReadDir(Migrations(), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != len(entries)+1 || files[0].Name != "portal_private_schema" || !strings.Contains(files[0].SQL, "create schema portal_private;") {
+		t.Fatalf("%d files, first %q; want the private schema then %d migrations", len(files), files[0].Name, len(entries))
+	}
+	for i, f := range files[1:] {
+		v := i + 1
+		if !strings.HasPrefix(f.Name, fmt.Sprintf("portal_%05d_", v)) || !strings.Contains(f.SQL, fmt.Sprintf("where version_id = %d", v)) ||
+			!strings.Contains(f.SQL, fmt.Sprintf("values (%d, true);", v)) || strings.Contains(f.SQL, "+goose Down") || strings.Contains(f.SQL, "+goose Up") {
+			t.Errorf("file %s does not guard and record version %d alone", f.Name, v)
+		}
 	}
 }

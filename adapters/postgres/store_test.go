@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/hlf/dynamicsportal/internal/pgtest"
 	"github.com/hlf/dynamicsportal/ports"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 func TestOpenAnUnreachableDatabaseFailsFast(t *testing.T) {
@@ -178,5 +180,23 @@ func TestRedactionCoversEveryOccurrenceAndAnAtSign(t *testing.T) {
 	_, err = Open(t.Context(), raw, Options{})
 	if err == nil || strings.Contains(err.Error(), "ss@word") || strings.Contains(err.Error(), "p@ss") {
 		t.Errorf("Open(%q) = %v: want an error without any part of the password", raw, err)
+	}
+}
+
+// DatabaseError says what to add when the error is pgx's prepared
+// statements meeting on a pooler's shared server connection, and is a
+// plain databaseError otherwise.
+func TestDatabaseErrorNamesThePoolerSetting(t *testing.T) {
+	clash := &pgconn.PgError{Code: "42P05", Message: `prepared statement "stmtcache_0a1b2c" already exists`}
+	if err := DatabaseError("river migrations", fmt.Errorf("wrapped: %w", clash)); !errors.Is(err, ErrDatabase) || !strings.Contains(err.Error(), "default_query_exec_mode=exec") {
+		t.Errorf("a prepared-statement clash: %v, want a databaseError naming default_query_exec_mode=exec", err)
+	}
+	missing := &pgconn.PgError{Code: "26000", Message: `prepared statement "stmtcache_0a1b2c" does not exist`}
+	if err := DatabaseError("statuses", missing); !strings.Contains(err.Error(), "pooler in transaction mode") {
+		t.Errorf("a missing prepared statement: %v, want the pooler named", err)
+	}
+	other := &pgconn.PgError{Code: "42P05", Message: `prepared statement "mine" already exists`}
+	if err := DatabaseError("x", other); !errors.Is(err, ErrDatabase) || strings.Contains(err.Error(), "pooler") {
+		t.Errorf("another clash: %v, want a plain databaseError", err)
 	}
 }
