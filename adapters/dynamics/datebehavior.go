@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -37,6 +38,7 @@ const DefaultDateBehavior = UserLocal
 var (
 	certificationDates = []string{"hlf_issuedon", "hlf_expireson"}
 	assignmentDates    = []string{"hlf_startdate", "hlf_enddate"}
+	dateColumns        = slices.Concat(certificationDates, assignmentDates)
 )
 
 // ParseDateBehavior reads a behaviour's name, as Dataverse spells it.
@@ -206,24 +208,14 @@ func (c *Client) readDateBehaviors(ctx context.Context, d *dateBehaviors) (map[s
 // behaviours.
 func checkDateOverrides(m map[string]DateBehavior) error {
 	for col, b := range m {
-		if !isDateColumn(col) {
-			return invalid("date behaviours: %q is not a date column (want one of %s)", col,
-				strings.Join(append(append([]string{}, certificationDates...), assignmentDates...), ", "))
+		if !slices.Contains(dateColumns, col) {
+			return invalid("date behaviours: %q is not a date column (want one of %s)", col, strings.Join(dateColumns, ", "))
 		}
 		if _, err := ParseDateBehavior(string(b)); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func isDateColumn(col string) bool {
-	for _, c := range append(append([]string{}, certificationDates...), assignmentDates...) {
-		if c == col {
-			return true
-		}
-	}
-	return false
 }
 
 // ParseDateBehaviors reads the override setting: column=Behavior pairs

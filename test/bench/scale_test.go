@@ -28,12 +28,7 @@ import (
 // that go test -bench with -benchtime=1x stays quick; run.sh runs 10,000,
 // 100,000 and 1,000,000, each in a process of its own so that its peak
 // memory is its own (PORTALSYNC_BENCH_SCALE_SIZE).
-func scaleSize() int {
-	if n, err := strconv.Atoi(os.Getenv("PORTALSYNC_BENCH_SCALE_SIZE")); err == nil && n > 0 {
-		return n
-	}
-	return 2000
-}
+func scaleSize() int { return envInt("PORTALSYNC_BENCH_SCALE_SIZE", 2000) }
 
 // BenchmarkStoreScale runs a first pass into the status store over n
 // certifications, with an assignment for about every mentor (n mentors), on
@@ -198,10 +193,7 @@ func sampleMemory(period time.Duration) func() (rss, heap int64) {
 // the sequential scans in the function's plan (goal: 0: index scans only).
 func BenchmarkStatusesUnderLoad(b *testing.B) {
 	n := scaleSize()
-	seconds := 2
-	if v, err := strconv.Atoi(os.Getenv("PORTALSYNC_BENCH_LOAD_SECONDS")); err == nil && v > 0 {
-		seconds = v
-	}
+	seconds := envInt("PORTALSYNC_BENCH_LOAD_SECONDS", 2)
 	dbURL := pgtest.Database(b, migrated)
 	conn, err := pgx.Connect(b.Context(), dbURL)
 	if err != nil {

@@ -27,11 +27,15 @@ import (
 // The store benchmarks' sizes: small by default, so that go test -bench
 // with -benchtime=1x stays quick; run.sh sets the figures' sizes
 // (PORTALSYNC_BENCH_STORE_SIZE=100000).
-func storeSize() int {
-	if n, err := strconv.Atoi(os.Getenv("PORTALSYNC_BENCH_STORE_SIZE")); err == nil && n > 0 {
+func storeSize() int { return envInt("PORTALSYNC_BENCH_STORE_SIZE", 2000) }
+
+// envInt returns the positive integer the environment variable name holds,
+// or def.
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
 		return n
 	}
-	return 2000
+	return def
 }
 
 var migrated = pgtest.Template{Name: "portal_" + pgtest.HashFS(postgres.Migrations()), Prepare: func(ctx context.Context, url string) error {

@@ -237,8 +237,9 @@ func Start(opts Options) (*Emulator, error) {
 	}
 
 	for col, b := range o.DateBehaviors {
-		if certSchema.columnIndex(col) < 0 && assignSchema.columnIndex(col) < 0 || !strings.HasSuffix(col, "on") && !strings.HasSuffix(col, "date") ||
-			b != "DateOnly" && b != "TimeZoneIndependent" && b != "UserLocal" {
+		ci, ai := certSchema.columnIndex(col), assignSchema.columnIndex(col)
+		isDate := ci >= 0 && certSchema.columns[ci].date != nil || ai >= 0 && assignSchema.columns[ai].date != nil
+		if !isDate || b != "DateOnly" && b != "TimeZoneIndependent" && b != "UserLocal" {
 			return nil, fmt.Errorf("emulator: date behaviour %s=%s: want a date column and DateOnly, TimeZoneIndependent or UserLocal", col, b)
 		}
 	}

@@ -295,3 +295,19 @@ func TestEndAssignment(t *testing.T) {
 		}
 	}
 }
+
+// A date behaviour is taken for a date column only, and of the three
+// behaviours Dataverse has.
+func TestStartRefusesABadDateBehaviour(t *testing.T) {
+	for _, b := range []map[string]string{{"modifiedon": "UserLocal"}, {"hlf_name": "DateOnly"}, {"hlf_expireson": "Local"}} {
+		if e, err := Start(Options{DateBehaviors: b}); err == nil {
+			_ = e.Close()
+			t.Errorf("Start with date behaviours %v: no error", b)
+		}
+	}
+	e, err := Start(Options{DateBehaviors: map[string]string{"hlf_expireson": "TimeZoneIndependent", "hlf_startdate": "UserLocal"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = e.Close()
+}
