@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -190,18 +191,55 @@ func TestBadConfigIsRefusedAtStart(t *testing.T) {
 	}
 }
 
-func TestSyncSettingsChooseSinkAndCheckpoint(t *testing.T) {
+// livePortal makes the graph's portal a live one: onePagePortal, as the
+// flag's choice.
+func livePortal(t *testing.T) fx.Option {
+	return fx.Options(
+		fx.Decorate(func() ports.DynamicsPortal { return onePagePortal(t) }),
+		fx.Decorate(func() app.PortalChoice { return app.PortalChoice{Live: true, Reason: "test"} }),
+	)
+}
+
+func TestSyncSettingsChooseTheFiles(t *testing.T) {
 	dir := t.TempDir()
 	settings := app.SyncSettings{CheckpointFile: dir + "/cp.json", OutFile: dir + "/out.jsonl"}
 	var svc *core.SyncService
-	opts, _ := options(t, app.Config{}, flagProvider(false), fx.Supply(settings), fx.Populate(&svc))
+	opts, _ := options(t, app.Config{}, flagProvider(false), livePortal(t), fx.Supply(settings), fx.Populate(&svc))
 	app := fxtest.New(t, opts).RequireStart()
 	if _, err := svc.Run(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	app.RequireStop()
-	if !fileExists(dir + "/out.jsonl") {
-		t.Error("the output file was not created")
+	if b, err := os.ReadFile(dir + "/out.jsonl"); err != nil || !bytes.Contains(b, []byte(certID)) {
+		t.Errorf("the output file holds %q, %v; want the pass's record", b, err)
+	}
+}
+
+// The stub's empty pass would cut an existing output file to nothing and
+// end the checkpoint of a live pass that was interrupted: it leaves both
+// alone.
+func TestTheStubLeavesTheFilesAlone(t *testing.T) {
+	dir := t.TempDir()
+	out, cp := dir+"/out.jsonl", dir+"/cp.json"
+	for path, content := range map[string]string{out: "a record of a live pass\n", cp: `{"next":"page-2","recordsSize":0}`} {
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var svc *core.SyncService
+	opts, logs := options(t, app.Config{}, flagProvider(false), fx.Supply(app.SyncSettings{CheckpointFile: cp, OutFile: out}), fx.Populate(&svc))
+	app := fxtest.New(t, opts).RequireStart()
+	if _, err := svc.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	app.RequireStop()
+	for path, want := range map[string]string{out: "a record of a live pass\n", cp: `{"next":"page-2","recordsSize":0}`} {
+		if b, err := os.ReadFile(path); string(b) != want {
+			t.Errorf("%s holds %q, %v after the stub's pass; want it untouched", path, b, err)
+		}
+	}
+	if !bytes.Contains(logs.Bytes(), []byte("leaves the store and its outputs alone")) {
+		t.Errorf("logs do not say the files were left alone:\n%s", logs)
 	}
 }
 

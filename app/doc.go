@@ -7,7 +7,9 @@
 // environment). It may hand in its own OpenFeature provider, *http.Client
 // or ports.CredentialProvider; see the fields of the Params structs.
 //
-// Everything here is a thin layer over plain constructors: a host that does
-// not use fx calls SelectPortal, core.NewSyncService and the adapters'
-// constructors directly.
+// Everything here is a thin layer over plain functions, which the fx
+// modules, the command line and a host without fx all call: SelectPortal
+// chooses the portal, and NewSync builds the sync service on it with a
+// pass store (the status store, files or memory), keeping the stub away
+// from every store and output.
 package app

@@ -15,11 +15,10 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
 
-	"github.com/hlf/dynamicsportal/adapters/checkpoint"
 	"github.com/hlf/dynamicsportal/adapters/dynamics"
 	"github.com/hlf/dynamicsportal/adapters/jsonl"
+	"github.com/hlf/dynamicsportal/adapters/memory"
 	"github.com/hlf/dynamicsportal/adapters/postgres"
-	"github.com/hlf/dynamicsportal/adapters/stub"
 	"github.com/hlf/dynamicsportal/core"
 	"github.com/hlf/dynamicsportal/flags"
 	"github.com/hlf/dynamicsportal/ports"
@@ -139,11 +138,13 @@ var CoreModule = fx.Module("dynamicsportal.core", fx.Provide(NewSyncService))
 // fx.Supply; without them the defaults hold and progress is kept in memory.
 type SyncSettings struct {
 	// Options tune the pass (page size, window, budget, concurrency, clock).
+	// Without a Logger of their own, the pass logs to the graph's.
 	Options core.SyncOptions
 	// CheckpointFile keeps progress across runs; empty keeps it in memory,
 	// so an interrupted pass starts over.
 	CheckpointFile string
-	// OutFile receives the records as JSON lines; empty discards them.
+	// OutFile receives the records of each complete pass as JSON lines;
+	// empty discards them.
 	OutFile string
 }
 
@@ -151,6 +152,7 @@ type SyncSettings struct {
 type SyncParams struct {
 	fx.In
 	Portal    ports.DynamicsPortal
+	Choice    PortalChoice
 	Logger    *slog.Logger
 	Lifecycle fx.Lifecycle
 	Settings  SyncSettings `optional:"true"`
@@ -160,18 +162,20 @@ type SyncParams struct {
 	// uses or installs the global providers.
 	TracerProvider trace.TracerProvider `optional:"true"`
 	MeterProvider  metric.MeterProvider `optional:"true"`
-	// Store, when the graph has one (StoreModule), is the pass's record
-	// sink, assignment sink and checkpoint store; CheckpointFile and
-	// OutFile must then be empty.
+	// Store, when the graph has one (StoreModule), is the pass's store
+	// and assignment sink; CheckpointFile and OutFile must then be empty.
 	Store *postgres.Store `optional:"true"`
 }
 
-// NewSyncService builds the sync service with the status store when the
-// graph has one, or else the sink and checkpoint store the settings name, reporting to the graph's tracer and meter providers unless the
-// settings' options name their own. The output file is closed when the app stops.
+// NewSyncService builds the sync service with NewSync: with the status
+// store when the graph has one, or else with the files the settings name,
+// reporting to the graph's tracer and meter providers unless the settings'
+// options name their own. The files are closed when the app stops.
 func NewSyncService(p SyncParams) (*core.SyncService, error) {
 	opts := p.Settings.Options
-	_, opts.Stub = p.Portal.(*stub.Portal)
+	if opts.Logger == nil {
+		opts.Logger = p.Logger
+	}
 	if opts.TracerProvider == nil {
 		opts.TracerProvider = p.TracerProvider
 	}
@@ -182,32 +186,41 @@ func NewSyncService(p SyncParams) (*core.SyncService, error) {
 		if p.Settings.CheckpointFile != "" || p.Settings.OutFile != "" {
 			return nil, fmt.Errorf("%w: the status store keeps the records and the checkpoint: no checkpoint or output file with it", ports.ErrInvalidConfig)
 		}
-		if opts.Stub {
-			// The stub's empty pass would sweep every row of the mirror.
-			p.Logger.Info("the portal stub answers: the pass leaves the status store alone")
-			return core.NewSyncService(p.Portal, jsonl.Discard{}, checkpoint.NewMemory(), p.Logger, opts)
-		}
 		if opts.Assignments == nil {
 			opts.Assignments = p.Store
 		}
-		return core.NewSyncService(p.Portal, p.Store, p.Store, p.Logger, opts)
+		return NewSync(p.Portal, p.Choice, p.Store, &opts)
 	}
-	var store ports.CheckpointStore = checkpoint.NewMemory()
-	if p.Settings.CheckpointFile != "" {
-		fs, err := checkpoint.NewFile(p.Settings.CheckpointFile)
-		if err != nil {
-			return nil, err
+	files, err := jsonl.Open(p.Settings.OutFile, p.Settings.CheckpointFile)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ports.ErrInvalidConfig, err)
+	}
+	p.Lifecycle.Append(fx.StopHook(files.Close))
+	return NewSync(p.Portal, p.Choice, files, &opts)
+}
+
+// NewSync returns the sync service on portal, whose passes keep their
+// records and progress in store and mirror the assignments into
+// opts.Assignments when set. The fx module, the command line and a host
+// without fx all build the service with it.
+//
+// The portal choice carries the rule that the stub never touches a store
+// or an output: when the stub answers (choice.Live is false), a pass keeps
+// its empty pages in a memory store of its own and mirrors nothing, since
+// its empty listings would otherwise sweep a store and cut an output file
+// to nothing; and it is labelled as the stub's (core.SyncOptions.Stub), so
+// it never counts as a real pass.
+func NewSync(portal ports.DynamicsPortal, choice PortalChoice, store ports.PassStore, opts *core.SyncOptions) (*core.SyncService, error) {
+	var o core.SyncOptions
+	if opts != nil {
+		o = *opts
+	}
+	o.Stub = !choice.Live
+	if o.Stub {
+		if o.Logger != nil && (store != nil || o.Assignments != nil) {
+			o.Logger.Info("the portal stub answers: the pass leaves the store and its outputs alone")
 		}
-		store = fs
+		store, o.Assignments = memory.New(), nil
 	}
-	var sink ports.RecordSink = jsonl.Discard{}
-	if p.Settings.OutFile != "" {
-		js, err := jsonl.Open(p.Settings.OutFile)
-		if err != nil {
-			return nil, fmt.Errorf("%w: output file: %w", ports.ErrInvalidConfig, err)
-		}
-		p.Lifecycle.Append(fx.StopHook(js.Close))
-		sink = js
-	}
-	return core.NewSyncService(p.Portal, sink, store, p.Logger, opts)
+	return core.NewSyncService(portal, store, &o)
 }

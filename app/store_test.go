@@ -64,8 +64,7 @@ func TestStoreModuleOnTheHostsPoolStoresThePass(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	opts, _ := options(t, app.Config{}, flagProvider(false), app.StoreModule, fx.Supply(pool),
-		fx.Decorate(func() ports.DynamicsPortal { return onePagePortal(t) }))
+	opts, _ := options(t, app.Config{}, flagProvider(false), app.StoreModule, fx.Supply(pool), livePortal(t))
 	var svc *core.SyncService
 	fxtest.New(t, opts, fx.Populate(&svc)).RequireStart().RequireStop()
 	rep, err := svc.Run(t.Context())
@@ -140,7 +139,7 @@ func TestTheStubLeavesTheStoreAlone(t *testing.T) {
 	if n := count(t, pool, "certifications"); n != 1 {
 		t.Errorf("the stub's pass left %d certifications, want the 1 stored before", n)
 	}
-	if !bytes.Contains(logs.Bytes(), []byte("leaves the status store alone")) {
+	if !bytes.Contains(logs.Bytes(), []byte("leaves the store and its outputs alone")) {
 		t.Errorf("logs do not say the store was left alone:\n%s", logs)
 	}
 }

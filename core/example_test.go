@@ -7,8 +7,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/hlf/dynamicsportal/adapters/checkpoint"
-	"github.com/hlf/dynamicsportal/adapters/jsonl"
+	"github.com/hlf/dynamicsportal/adapters/memory"
 	"github.com/hlf/dynamicsportal/adapters/stub"
 	"github.com/hlf/dynamicsportal/core"
 	"github.com/hlf/dynamicsportal/ports"
@@ -16,8 +15,8 @@ import (
 
 func ExampleNewSyncService() {
 	// The stub stands in for the portal; a host wires the real adapter the
-	// same way. Records go nowhere and progress is kept in memory.
-	svc, err := core.NewSyncService(stub.New(nil), jsonl.Discard{}, checkpoint.NewMemory(), nil, core.SyncOptions{
+	// same way. Records and progress are kept in memory.
+	svc, err := core.NewSyncService(stub.New(nil), memory.New(), &core.SyncOptions{
 		PageSize:       500,
 		ExpiringWithin: 30 * 24 * time.Hour,
 		Budget:         time.Hour,

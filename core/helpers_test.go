@@ -185,32 +185,49 @@ func (p *portal) Queries() []ports.PageQuery {
 	return slices.Clone(p.queries)
 }
 
-// sink records the pages behind the gomock mock. Its position is the
-// number of records it holds.
-type sink struct {
-	pages   [][]ports.SyncRecord
-	rewinds []string
-	err     error // returned by WritePage when set
+// store is a pass store behind the gomock mock. It keeps the pages of the
+// pass it holds, and every committed checkpoint: those of a pass's start
+// (no continuation) in starts, those of pages in saves.
+type store struct {
+	cp        *ports.Checkpoint
+	pages     [][]ports.SyncRecord
+	starts    []ports.Checkpoint
+	saves     []ports.Checkpoint
+	finishes  int
+	commitErr error // returned by the commits of pages
+	finishErr error // returned by Finish, after storing the page
 }
 
-func (s *sink) install(m *mocks.MockRecordSink) {
-	m.EXPECT().WritePage(gomock.Any(), gomock.Any()).DoAndReturn(func(_ context.Context, rs []ports.SyncRecord) (string, error) {
-		if s.err != nil {
-			return "", s.err
+func (s *store) install(m *mocks.MockPassStore) {
+	m.EXPECT().Resume(gomock.Any()).DoAndReturn(func(context.Context) (ports.Checkpoint, error) {
+		if s.cp == nil {
+			return ports.Checkpoint{}, fmt.Errorf("test store: %w", ports.ErrNoCheckpoint)
 		}
-		s.pages = append(s.pages, slices.Clone(rs))
-		return strconv.Itoa(len(s.records())), nil
+		return *s.cp, nil
 	}).AnyTimes()
-	m.EXPECT().Rewind(gomock.Any(), gomock.Any()).DoAndReturn(func(_ context.Context, pos string) error {
-		s.rewinds = append(s.rewinds, pos)
-		if pos == "" {
-			s.pages = nil
+	m.EXPECT().Commit(gomock.Any(), gomock.Any(), gomock.Any()).DoAndReturn(func(_ context.Context, page []ports.SyncRecord, c ports.Checkpoint) error {
+		if c.Next == "" {
+			s.starts = append(s.starts, c)
+			s.cp, s.pages = &c, nil
+			return nil
 		}
+		if s.commitErr != nil {
+			return s.commitErr
+		}
+		s.pages = append(s.pages, slices.Clone(page))
+		s.saves = append(s.saves, c)
+		s.cp = &c
 		return nil
 	}).AnyTimes()
+	m.EXPECT().Finish(gomock.Any(), gomock.Any()).DoAndReturn(func(_ context.Context, page []ports.SyncRecord) error {
+		s.pages = append(s.pages, slices.Clone(page))
+		s.finishes++
+		s.cp = nil
+		return s.finishErr
+	}).AnyTimes()
 }
 
-func (s *sink) records() []ports.SyncRecord {
+func (s *store) records() []ports.SyncRecord {
 	var out []ports.SyncRecord
 	for _, p := range s.pages {
 		out = append(out, p...)
@@ -218,8 +235,8 @@ func (s *sink) records() []ports.SyncRecord {
 	return out
 }
 
-// actions returns "id:action" for every record the sink holds.
-func (s *sink) actions() []string {
+// actions returns "id:action" for every record the store holds.
+func (s *store) actions() []string {
 	var out []string
 	for _, r := range s.records() {
 		out = append(out, fmt.Sprintf("%s:%s", r.ID[len(r.ID)-2:], r.Action))
@@ -227,84 +244,42 @@ func (s *sink) actions() []string {
 	return out
 }
 
-// store is a checkpoint store behind the gomock mock that keeps every
-// saved checkpoint: those of a pass's start (no continuation) in starts,
-// those of processed pages in saves.
-type store struct {
-	cp      *ports.Checkpoint
-	starts  []ports.Checkpoint
-	saves   []ports.Checkpoint
-	clears  int
-	saveErr error // returned by the saves of pages
-}
-
-func (s *store) install(m *mocks.MockCheckpointStore) {
-	m.EXPECT().Load(gomock.Any()).DoAndReturn(func(context.Context) (ports.Checkpoint, error) {
-		if s.cp == nil {
-			return ports.Checkpoint{}, fmt.Errorf("test store: %w", ports.ErrNoCheckpoint)
-		}
-		return *s.cp, nil
-	}).AnyTimes()
-	m.EXPECT().Save(gomock.Any(), gomock.Any()).DoAndReturn(func(_ context.Context, c ports.Checkpoint) error {
-		if c.Next == "" {
-			s.starts = append(s.starts, c)
-			s.cp = &c
-			return nil
-		}
-		if s.saveErr != nil {
-			return s.saveErr
-		}
-		s.saves = append(s.saves, c)
-		s.cp = &c
-		return nil
-	}).AnyTimes()
-	m.EXPECT().Clear(gomock.Any()).DoAndReturn(func(context.Context) error {
-		s.clears++
-		s.cp = nil
-		return nil
-	}).AnyTimes()
-}
-
 // env is one service under test with its doubles.
 type env struct {
 	portal *portal
-	sink   *sink
 	store  *store
 	clock  *clock
 	logs   *syncBuffer
 	mocks  struct {
 		portal *mocks.MockDynamicsPortal
-		sink   *mocks.MockRecordSink
-		store  *mocks.MockCheckpointStore
+		store  *mocks.MockPassStore
 	}
 }
 
-// newEnv builds the doubles; the portal, sink and store fakes are
+// newEnv builds the doubles; the portal and store fakes are
 // installed on the mocks unless the test sets up the mock itself.
 func newEnv(t *testing.T, p *portal) *env {
 	t.Helper()
 	ctrl := gomock.NewController(t)
-	e := &env{portal: p, sink: &sink{}, store: &store{}, clock: newClock(), logs: &syncBuffer{}}
+	e := &env{portal: p, store: &store{}, clock: newClock(), logs: &syncBuffer{}}
 	e.mocks.portal = mocks.NewMockDynamicsPortal(ctrl)
-	e.mocks.sink = mocks.NewMockRecordSink(ctrl)
-	e.mocks.store = mocks.NewMockCheckpointStore(ctrl)
+	e.mocks.store = mocks.NewMockPassStore(ctrl)
 	if p != nil {
 		p.install(e.mocks.portal)
 	}
 	return e
 }
 
-// service installs the sink and store fakes and returns the service. The
+// service installs the store fake and returns the service. The
 // test clock is used unless opts sets its own Now and Sleep, or the test
 // set e.clock to nil to use the defaults.
 func (e *env) service(t *testing.T, opts core.SyncOptions) *core.SyncService {
 	t.Helper()
-	e.sink.install(e.mocks.sink)
 	e.store.install(e.mocks.store)
 	return e.serviceOnly(t, opts)
 }
 
-// serviceOnly returns the service without installing the fakes.
+// serviceOnly returns the service without installing the fake.
 func (e *env) serviceOnly(t *testing.T, opts core.SyncOptions) *core.SyncService {
 	t.Helper()
 	if opts.Now == nil && e.clock != nil {
@@ -313,8 +288,8 @@ func (e *env) serviceOnly(t *testing.T, opts core.SyncOptions) *core.SyncService
 	if opts.Sleep == nil && e.clock != nil {
 		opts.Sleep = e.clock.Sleep
 	}
-	logger := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	s, err := core.NewSyncService(e.mocks.portal, e.mocks.sink, e.mocks.store, logger, opts)
+	opts.Logger = slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	s, err := core.NewSyncService(e.mocks.portal, e.mocks.store, &opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -377,6 +352,7 @@ type assignments struct {
 	reads    int
 	pages    [][]string // ids per page the sink got
 	lasts    []bool
+	lastErr  error // returned by the sink for the last page
 }
 
 func (a *assignments) install(e *env, t *testing.T) ports.AssignmentSink {
@@ -403,6 +379,9 @@ func (a *assignments) install(e *env, t *testing.T) ports.AssignmentSink {
 		}
 		a.pages = append(a.pages, ids)
 		a.lasts = append(a.lasts, last)
+		if last {
+			return a.lastErr
+		}
 		return nil
 	}).AnyTimes()
 	return sink

@@ -78,18 +78,14 @@ func TestTelemetryOfAPassOfTwoPages(t *testing.T) {
 	e := newEnv(t, nil)
 	var seen spansSeen
 	seen.installSeeing(e, p)
-	// The sink and the checkpoint store see the page's span too (the
-	// PostgreSQL store puts its own spans under it). These expectations
-	// come before the fakes e.service installs, so gomock uses them.
+	// The pass store sees the page's span too (the PostgreSQL store puts
+	// its own spans under it). These expectations come before the fake
+	// e.service installs, so gomock uses them.
 	var stored []trace.SpanID
 	note := func(ctx context.Context) { stored = append(stored, trace.SpanContextFromContext(ctx).SpanID()) }
-	e.mocks.sink.EXPECT().WritePage(gomock.Any(), gomock.Any()).DoAndReturn(func(ctx context.Context, _ []ports.SyncRecord) (string, error) {
-		note(ctx)
-		return "p", nil
-	}).AnyTimes()
-	e.mocks.store.EXPECT().Save(gomock.Any(), gomock.Cond(func(c ports.Checkpoint) bool { return c.Next != "" })).DoAndReturn(
-		func(ctx context.Context, _ ports.Checkpoint) error { note(ctx); return nil }).AnyTimes()
-	e.mocks.store.EXPECT().Clear(gomock.Any()).DoAndReturn(func(ctx context.Context) error { note(ctx); return nil }).AnyTimes()
+	e.mocks.store.EXPECT().Commit(gomock.Any(), gomock.Any(), gomock.Cond(func(c ports.Checkpoint) bool { return c.Next != "" })).DoAndReturn(
+		func(ctx context.Context, _ []ports.SyncRecord, _ ports.Checkpoint) error { note(ctx); return nil }).AnyTimes()
+	e.mocks.store.EXPECT().Finish(gomock.Any(), gomock.Any()).DoAndReturn(func(ctx context.Context, _ []ports.SyncRecord) error { note(ctx); return nil }).AnyTimes()
 	tel := oteltest.New(t)
 	s := e.service(t, core.SyncOptions{PageSize: 4, TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider})
 
@@ -152,11 +148,10 @@ func TestTelemetryOfAPassOfTwoPages(t *testing.T) {
 		}
 	}
 
-	// Page 1: its records and its checkpoint; page 2: its records and the
-	// checkpoint cleared.
-	wantStored := []trace.SpanID{pages[0].SpanContext.SpanID(), pages[0].SpanContext.SpanID(), pages[1].SpanContext.SpanID(), pages[1].SpanContext.SpanID()}
+	// Page 1's commit, and page 2's finish.
+	wantStored := []trace.SpanID{pages[0].SpanContext.SpanID(), pages[1].SpanContext.SpanID()}
 	if !slices.Equal(stored, wantStored) {
-		t.Errorf("sink and checkpoint work ran in spans %v, want %v", stored, wantStored)
+		t.Errorf("the store's work ran in spans %v, want %v", stored, wantStored)
 	}
 
 	m := tel.Metrics(t)

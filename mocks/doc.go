@@ -2,4 +2,4 @@
 // Regenerate with go generate ./... after changing an interface in ports.
 package mocks
 
-//go:generate go tool mockgen -destination=ports.go -package=mocks -typed github.com/hlf/dynamicsportal/ports DynamicsPortal,CredentialProvider,RecordSink,CheckpointStore,AssignmentSink
+//go:generate go tool mockgen -destination=ports.go -package=mocks -typed github.com/hlf/dynamicsportal/ports DynamicsPortal,CredentialProvider,PassStore,AssignmentSink

@@ -32,42 +32,39 @@ type SyncRecord struct {
 	Action   SyncAction `json:"action"`
 }
 
-// RecordSink receives the records of a sync pass, one page at a time, after
-// the page's writes are done.
-type RecordSink interface {
-	// WritePage stores one page and returns an opaque position that marks
-	// the end of what the sink holds. The core saves it in the checkpoint
-	// with the page.
-	WritePage(ctx context.Context, records []SyncRecord) (position string, err error)
-	// Rewind drops whatever the sink took after position; an empty position
-	// drops everything. A resumed pass rewinds to its checkpoint so the
-	// page that was in flight is not stored twice.
-	Rewind(ctx context.Context, position string) error
+// PassStore keeps what a sync pass produces and where it stands: the
+// records of each page and the checkpoint after it. Each call is whole or
+// nothing: after a crash at any point, the store holds every page whose
+// Commit returned, each once, and nothing of a call that did not return.
+// One pass at a time may use a PassStore; its calls come one at a time.
+type PassStore interface {
+	// Resume returns the checkpoint of the unfinished pass the store
+	// holds, and drops whatever it holds of that pass beyond it. When no
+	// pass is unfinished it returns an error wrapping ErrNoCheckpoint, and
+	// the next Commit begins a new pass.
+	Resume(ctx context.Context) (Checkpoint, error)
+	// Commit stores one page of the pass and the checkpoint after it, as
+	// one. A pass commits its start (no records, no continuation) before
+	// its first page, so a run cut off on that page is resumed like any
+	// other.
+	Commit(ctx context.Context, page []SyncRecord, next Checkpoint) error
+	// Finish stores the last page and ends the pass, as one: the store then
+	// holds the records of this pass only (those of records gone from the
+	// portal are dropped), and Resume finds no checkpoint. A store that
+	// keeps rows a sweep would remove returns, with everything else
+	// stored, an error wrapping ErrDeletionsHeld.
+	Finish(ctx context.Context, last []SyncRecord) error
 }
 
-// ErrNoCheckpoint is returned by CheckpointStore.Load when there is nothing
-// to resume.
+// ErrNoCheckpoint is returned by PassStore.Resume when there is nothing to
+// resume.
 var ErrNoCheckpoint = errors.New("no checkpoint")
-
-// CheckpointStore keeps the progress of an unfinished sync pass.
-type CheckpointStore interface {
-	// Load returns the saved checkpoint, or an error wrapping
-	// ErrNoCheckpoint when there is none.
-	Load(ctx context.Context) (Checkpoint, error)
-	// Save replaces the checkpoint. It must be atomic: after a crash, Load
-	// returns either the old or the new checkpoint, never a mix.
-	Save(ctx context.Context, c Checkpoint) error
-	// Clear removes the checkpoint once a pass has finished.
-	Clear(ctx context.Context) error
-}
 
 // Checkpoint is the progress of a sync pass after its last fully processed
 // page.
 type Checkpoint struct {
 	// Next is the continuation of the next page to read.
 	Next string `json:"next"`
-	// SinkPosition is the sink's position after the last processed page.
-	SinkPosition string `json:"sinkPosition,omitempty"`
 	// StartedAt is when the pass began; a resumed pass keeps it.
 	StartedAt time.Time `json:"startedAt"`
 	// Counts are the pass's totals so far.
@@ -112,11 +109,12 @@ type WriteCounts struct {
 // AssignmentSink receives the assignments a sync pass mirrors: every
 // assignment, in key order, one page at a time. The pass calls it while the
 // pages of certifications go on, so a type that is both an AssignmentSink
-// and a RecordSink must take calls to both at once.
+// and a PassStore must take calls to both at once.
 type AssignmentSink interface {
 	// WriteAssignments stores one page. last is true for the last page of
 	// the listing: the sink then drops the assignments it holds that this
-	// pass did not write (they no longer exist in the portal).
+	// pass did not write (they no longer exist in the portal), or keeps
+	// them and returns an error wrapping ErrDeletionsHeld.
 	WriteAssignments(ctx context.Context, page []Assignment, last bool) error
 }
 

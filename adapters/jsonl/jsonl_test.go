@@ -5,19 +5,37 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hlf/dynamicsportal/adapters/jsonl"
 	"github.com/hlf/dynamicsportal/ports"
+	"github.com/hlf/dynamicsportal/ports/passstoretest"
 )
 
-func record(id string, computed ports.SyncStatus, action ports.SyncAction) ports.SyncRecord {
+func TestPassStoreSuite(t *testing.T) {
+	passstoretest.Run(t, func(t *testing.T) passstoretest.Harness {
+		dir := t.TempDir()
+		out, cp := filepath.Join(dir, "out.jsonl"), filepath.Join(dir, "checkpoint.json")
+		return passstoretest.Harness{
+			Open: func(t *testing.T) ports.PassStore { return open(t, out, cp) },
+			Stored: func(t *testing.T) []string {
+				var lines []string
+				for _, r := range read(t, out) {
+					lines = append(lines, r.ID+" "+r.Computed.String())
+				}
+				return lines
+			},
+		}
+	})
+}
+
+func record(id string, computed ports.SyncStatus) ports.SyncRecord {
 	return ports.SyncRecord{
 		Certification: ports.Certification{
 			ID:         id,
@@ -26,13 +44,13 @@ func record(id string, computed ports.SyncStatus, action ports.SyncAction) ports
 			ModifiedOn: time.Date(2026, 11, 20, 8, 15, 0, 0, time.UTC),
 		},
 		Computed: computed,
-		Action:   action,
+		Action:   ports.ActionWritten,
 	}
 }
 
-func open(t *testing.T, path string) *jsonl.Sink {
+func open(t *testing.T, out, checkpoint string) *jsonl.Store {
 	t.Helper()
-	s, err := jsonl.Open(path)
+	s, err := jsonl.Open(out, checkpoint)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,69 +58,63 @@ func open(t *testing.T, path string) *jsonl.Sink {
 	return s
 }
 
-func readIDs(t *testing.T, path string) []string {
+// read returns the records a file holds; none when it does not exist.
+func read(t *testing.T, path string) []ports.SyncRecord {
 	t.Helper()
 	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ids []string
+	var out []ports.SyncRecord
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		var r ports.SyncRecord
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			t.Fatalf("line %q: %v", sc.Text(), err)
 		}
-		ids = append(ids, r.ID)
+		out = append(out, r)
 	}
-	return ids
+	return out
 }
 
-func TestWritePageAndRewind(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "out.jsonl")
-	s := open(t, path)
+func ids(rs []ports.SyncRecord) string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, r.ID)
+	}
+	return strings.Join(out, ",")
+}
+
+// pass commits the start and pages, and finishes with last unless it is
+// nil.
+func pass(t *testing.T, s *jsonl.Store, last []ports.SyncRecord, pages ...[]ports.SyncRecord) {
+	t.Helper()
 	ctx := t.Context()
-	pos1, err := s.WritePage(ctx, []ports.SyncRecord{record("a", 1, ports.ActionWritten), record("b", 2, ports.ActionUnchanged)})
-	if err != nil {
+	if _, err := s.Resume(ctx); !errors.Is(err, ports.ErrNoCheckpoint) {
+		t.Fatalf("Resume = %v, want no checkpoint", err)
+	}
+	if err := s.Commit(ctx, nil, ports.Checkpoint{StartedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	info, _ := os.Stat(path)
-	if pos1 != strconv.FormatInt(info.Size(), 10) {
-		t.Errorf("position %q, file size %d", pos1, info.Size())
+	for i, p := range pages {
+		if err := s.Commit(ctx, p, ports.Checkpoint{Next: fmt.Sprint("page-", i+2)}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if _, err := s.WritePage(ctx, []ports.SyncRecord{record("c", 3, ports.ActionFailed)}); err != nil {
-		t.Fatal(err)
-	}
-	if got := readIDs(t, path); strings.Join(got, ",") != "a,b,c" {
-		t.Fatalf("ids %v, want a,b,c", got)
-	}
-
-	// A resumed pass rewinds to the checkpoint and writes the page again.
-	if err := s.Rewind(ctx, pos1); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.WritePage(ctx, []ports.SyncRecord{record("c", 3, ports.ActionWritten)}); err != nil {
-		t.Fatal(err)
-	}
-	if got := readIDs(t, path); strings.Join(got, ",") != "a,b,c" {
-		t.Errorf("after rewind: ids %v, want a,b,c", got)
-	}
-
-	if err := s.Rewind(ctx, ""); err != nil {
-		t.Fatal(err)
-	}
-	if got := readIDs(t, path); len(got) != 0 {
-		t.Errorf("after rewind to start: %v, want empty file", got)
+	if last != nil {
+		if err := s.Finish(ctx, last); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
 func TestLineFormat(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "out.jsonl")
-	s := open(t, path)
-	if _, err := s.WritePage(t.Context(), []ports.SyncRecord{record("a", 2, ports.ActionWritten)}); err != nil {
-		t.Fatal(err)
-	}
-	b, _ := os.ReadFile(path)
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	pass(t, open(t, out, ""), []ports.SyncRecord{record("a", 2)})
+	b, _ := os.ReadFile(out)
 	line := string(b)
 	for _, want := range []string{`"id":"a"`, `"computedStatus":2`, `"action":"written"`, `"expiresOn":"2027-03-01"`, `<basic> & more`} {
 		if !strings.Contains(line, want) {
@@ -114,58 +126,159 @@ func TestLineFormat(t *testing.T) {
 	}
 }
 
-func TestOpenKeepsContentUntilRewind(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "out.jsonl")
-	s := open(t, path)
-	pos, err := s.WritePage(t.Context(), []ports.SyncRecord{record("a", 1, ports.ActionWritten)})
-	if err != nil {
-		t.Fatal(err)
+// A pass that stops part-way leaves the output of the pass before as it
+// was; its own records wait in the partial file.
+func TestAnUnfinishedPassLeavesTheOutputAlone(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.jsonl")
+	s := open(t, out, filepath.Join(dir, "cp.json"))
+	pass(t, s, []ports.SyncRecord{record("a", 1), record("b", 1)})
+	pass(t, s, nil, []ports.SyncRecord{record("a", 3)})
+	if got := ids(read(t, out)); got != "a,b" {
+		t.Errorf("output %s during the next pass, want a,b", got)
 	}
-	s.Close()
-
-	s = open(t, path)
-	if got := readIDs(t, path); strings.Join(got, ",") != "a" {
-		t.Fatalf("Open changed the file: %v", got)
-	}
-	if err := s.Rewind(t.Context(), pos); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.WritePage(t.Context(), []ports.SyncRecord{record("b", 1, ports.ActionWritten)}); err != nil {
-		t.Fatal(err)
-	}
-	if got := readIDs(t, path); strings.Join(got, ",") != "a,b" {
-		t.Errorf("ids %v, want a,b", got)
+	if got := ids(read(t, out+".partial")); got != "a" {
+		t.Errorf("partial file %s, want a", got)
 	}
 }
 
-func TestRewindRefusesBadPositions(t *testing.T) {
-	s := open(t, filepath.Join(t.TempDir(), "out.jsonl"))
-	for _, pos := range []string{"x", "-1", "1.5"} {
-		if err := s.Rewind(t.Context(), pos); err == nil || !strings.Contains(err.Error(), "not a byte offset") {
-			t.Errorf("Rewind(%q) = %v, want an error", pos, err)
+// A crash inside Commit, after the page was written but before the
+// checkpoint was replaced, leaves the page in the partial file beyond what
+// the checkpoint names: Resume cuts it off, so it is not held twice.
+func TestAPageWhoseCommitWasCutShortIsNotHeldTwice(t *testing.T) {
+	dir := t.TempDir()
+	out, cp := filepath.Join(dir, "out.jsonl"), filepath.Join(dir, "cp.json")
+	s := open(t, out, cp)
+	pass(t, s, nil, []ports.SyncRecord{record("a", 1)})
+	f, err := os.OpenFile(out+".partial", os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(f, `{"id":"b","computedStatus":1}`)
+	fmt.Fprint(f, `{"id":"c","name":"`+strings.Repeat("x", 4096)) // torn mid-line, longer than the page written next
+	f.Close()
+
+	s = open(t, out, cp)
+	got, err := s.Resume(t.Context())
+	if err != nil || got.Next != "page-2" {
+		t.Fatalf("Resume = %+v, %v", got, err)
+	}
+	if err := s.Finish(t.Context(), []ports.SyncRecord{record("b", 1)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(read(t, out)); got != "a,b" {
+		t.Errorf("output %s, want a,b", got)
+	}
+}
+
+// A crash inside Finish, after the checkpoint was marked finished but
+// before the partial file was renamed over the output: Resume completes
+// the pass.
+func TestResumeCompletesAFinishCutShort(t *testing.T) {
+	dir := t.TempDir()
+	out, cp := filepath.Join(dir, "out.jsonl"), filepath.Join(dir, "cp.json")
+	s := open(t, out, cp)
+	pass(t, s, nil, []ports.SyncRecord{record("a", 1)})
+	b, err := os.ReadFile(cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var saved map[string]any
+	if err := json.Unmarshal(b, &saved); err != nil {
+		t.Fatal(err)
+	}
+	saved["finished"] = true
+	b, _ = json.Marshal(saved)
+	if err := os.WriteFile(cp, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	s = open(t, out, cp)
+	if _, err := s.Resume(t.Context()); !errors.Is(err, ports.ErrNoCheckpoint) {
+		t.Fatalf("Resume = %v, want the finished pass completed and nothing to resume", err)
+	}
+	if got := ids(read(t, out)); got != "a" {
+		t.Errorf("output %s, want a", got)
+	}
+	if _, err := os.Stat(cp); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("checkpoint still there: %v", err)
+	}
+}
+
+func TestResumeRefusesADamagedCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	out, cp := filepath.Join(dir, "out.jsonl"), filepath.Join(dir, "cp.json")
+	for _, tc := range []struct{ name, content, want string }{
+		{"not JSON", "{", "corrupt"},
+		{"negative size", `{"recordsSize":-1}`, "corrupt"},
+		{"past the records", `{"next":"x","recordsSize":1000}`, "less than the 1000"},
+		{"too large", strings.Repeat(" ", 1<<20+1), "larger than"},
+	} {
+		if err := os.WriteFile(cp, []byte(tc.content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := open(t, out, cp).Resume(t.Context())
+		if err == nil || errors.Is(err, ports.ErrNoCheckpoint) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: Resume = %v, want an error saying %q", tc.name, err, tc.want)
 		}
 	}
-	if err := s.Rewind(t.Context(), "10"); err == nil || !strings.Contains(err.Error(), "beyond its end") {
-		t.Errorf("Rewind past the end = %v, want an error", err)
+}
+
+// Without a checkpoint file the checkpoint lives in the store: a pass
+// stopped part-way resumes in the same process only.
+func TestWithoutACheckpointFileProgressIsKeptInMemory(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	s := open(t, out, "")
+	pass(t, s, nil, []ports.SyncRecord{record("a", 1)})
+	if got, err := s.Resume(t.Context()); err != nil || got.Next != "page-2" {
+		t.Errorf("Resume in the same store = %+v, %v", got, err)
+	}
+	if _, err := open(t, out, "").Resume(t.Context()); !errors.Is(err, ports.ErrNoCheckpoint) {
+		t.Errorf("Resume in a new store = %v, want no checkpoint", err)
 	}
 }
 
-// The record file holds names and contact ids: it is created readable by
-// its owner only.
-func TestOpenCreatesTheFileOwnerOnly(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "out.jsonl")
-	open(t, path)
-	info, err := os.Stat(path)
-	if err != nil {
+// Without an output file the records go nowhere; the checkpoint still
+// works.
+func TestWithoutAnOutputFileOnlyTheCheckpointIsKept(t *testing.T) {
+	dir := t.TempDir()
+	cp := filepath.Join(dir, "cp.json")
+	pass(t, open(t, "", cp), nil, []ports.SyncRecord{record("a", 1)})
+	if got, err := open(t, "", cp).Resume(t.Context()); err != nil || got.Next != "page-2" {
+		t.Errorf("Resume = %+v, %v", got, err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("directory holds %d entries, want the checkpoint only", len(entries))
+	}
+}
+
+// The record file holds names and contact ids, and the checkpoint their
+// ids: both are created readable by their owner only.
+func TestFilesAreOwnerOnly(t *testing.T) {
+	dir := t.TempDir()
+	out, cp := filepath.Join(dir, "out.jsonl"), filepath.Join(dir, "cp.json")
+	s := open(t, out, cp)
+	pass(t, s, nil, []ports.SyncRecord{record("a", 1)})
+	for _, path := range []string{out + ".partial", cp} {
+		info, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mode := info.Mode().Perm(); mode != 0o600 {
+			t.Errorf("%s: mode %v, want 0600", filepath.Base(path), mode)
+		}
+	}
+	if err := s.Finish(t.Context(), nil); err != nil {
 		t.Fatal(err)
 	}
-	if mode := info.Mode().Perm(); mode != 0o600 {
-		t.Errorf("mode %v, want 0600", mode)
+	if info, err := os.Stat(out); err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("output: %v, %v; want mode 0600", info, err)
 	}
 }
 
-// A symbolic link at the path is refused, and the file it points to is
-// left as it was; so is anything that is not a regular file.
+// A symbolic link at either records path is refused, and the file it
+// points to is left as it was; so is anything that is not a regular file.
 func TestOpenRefusesALinkAndNonRegularFiles(t *testing.T) {
 	dir := t.TempDir()
 	target := filepath.Join(dir, "precious.txt")
@@ -176,77 +289,67 @@ func TestOpenRefusesALinkAndNonRegularFiles(t *testing.T) {
 	if err := os.Symlink(target, link); err != nil {
 		t.Fatal(err)
 	}
-	s, err := jsonl.Open(link)
-	if err == nil {
-		// What the pass would do first: cut the file to nothing.
-		_ = s.Rewind(t.Context(), "")
-		s.Close()
-		t.Error("Open followed a symbolic link")
+	if s, err := jsonl.Open(link, ""); err == nil {
+		pass(t, s, []ports.SyncRecord{record("a", 1)})
+		t.Error("Open accepted a symbolic link")
 	} else if !strings.Contains(err.Error(), "symbolic link") {
 		t.Errorf("Open(link) = %v, want it to name the symbolic link", err)
+	}
+	other := filepath.Join(dir, "other.jsonl")
+	if err := os.Symlink(target, other+".partial"); err != nil {
+		t.Fatal(err)
+	}
+	s := open(t, other, "")
+	s.Resume(t.Context()) //nolint:errcheck // nothing to resume
+	if err := s.Commit(t.Context(), []ports.SyncRecord{record("a", 1)}, ports.Checkpoint{Next: "x"}); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		t.Errorf("Commit through a linked partial file = %v, want it refused", err)
 	}
 	if b, _ := os.ReadFile(target); string(b) != "keep me\n" {
 		t.Errorf("the link's target now holds %q", b)
 	}
-	if s, err := jsonl.Open(dir); err == nil {
-		s.Close()
+	if _, err := jsonl.Open(dir, ""); err == nil {
 		t.Error("Open(a directory) succeeded")
 	}
+	for _, p := range [][2]string{{filepath.Join(dir, "missing", "out.jsonl"), ""}, {"", filepath.Join(dir, "missing", "cp.json")}} {
+		if _, err := jsonl.Open(p[0], p[1]); !errors.Is(err, ports.ErrInvalidConfig) {
+			t.Errorf("Open(%q, %q) = %v, want a config error", p[0], p[1], err)
+		}
+	}
 }
 
-func TestErrors(t *testing.T) {
-	if _, err := jsonl.Open(filepath.Join(t.TempDir(), "missing", "out.jsonl")); err == nil {
-		t.Error("Open in a missing directory succeeded")
-	}
-
-	s := open(t, filepath.Join(t.TempDir(), "out.jsonl"))
-	bad := record("bad", 1, ports.ActionWritten)
+func TestAnUnencodableRecordIsRefused(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "out.jsonl"), "")
+	pass(t, s, nil)
+	bad := record("bad", 1)
 	bad.LastSyncedOn = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) // JSON cannot hold it
-	if _, err := s.WritePage(t.Context(), []ports.SyncRecord{bad}); err == nil || !strings.Contains(err.Error(), "encode record bad") {
-		t.Errorf("WritePage(unencodable) = %v, want an encode error", err)
-	}
-
-	s.Close()
-	if _, err := s.WritePage(t.Context(), []ports.SyncRecord{record("a", 1, ports.ActionWritten)}); err == nil {
-		t.Error("WritePage on a closed file succeeded")
-	}
-	if err := s.Rewind(t.Context(), ""); err == nil {
-		t.Error("Rewind on a closed file succeeded")
-	}
-}
-
-func TestDiscard(t *testing.T) {
-	var d jsonl.Discard
-	pos, err := d.WritePage(t.Context(), []ports.SyncRecord{record("a", 1, ports.ActionWritten)})
-	if pos != "" || err != nil {
-		t.Errorf("WritePage = %q, %v", pos, err)
-	}
-	if err := d.Rewind(t.Context(), "anything"); err != nil {
-		t.Errorf("Rewind = %v", err)
+	if err := s.Commit(t.Context(), []ports.SyncRecord{bad}, ports.Checkpoint{Next: "x"}); err == nil || !strings.Contains(err.Error(), "encode record bad") {
+		t.Errorf("Commit(unencodable) = %v, want an encode error", err)
 	}
 }
 
 func ExampleOpen() {
 	dir, _ := os.MkdirTemp("", "sync")
 	defer os.RemoveAll(dir)
-	sink, err := jsonl.Open(filepath.Join(dir, "records.jsonl"))
+	out := filepath.Join(dir, "records.jsonl")
+	store, err := jsonl.Open(out, filepath.Join(dir, "checkpoint.json"))
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer sink.Close()
+	defer store.Close()
 
 	ctx := context.Background()
-	_ = sink.Rewind(ctx, "") // a fresh pass starts with an empty file
-	pos, _ := sink.WritePage(ctx, []ports.SyncRecord{{
+	if _, err := store.Resume(ctx); errors.Is(err, ports.ErrNoCheckpoint) {
+		fmt.Println("a fresh pass")
+	}
+	_ = store.Finish(ctx, []ports.SyncRecord{{
 		Certification: ports.Certification{ID: "5d0f6a8e-2c1b-4f57-9a43-0d8e2f1c7b10", Name: "Peer mentor basic course"},
 		Computed:      ports.SyncStatusValid,
 		Action:        ports.ActionWritten,
 	}})
-	b, _ := os.ReadFile(filepath.Join(dir, "records.jsonl"))
+	b, _ := os.ReadFile(out)
 	fmt.Print(string(b))
-	fmt.Println("position", pos)
 	// Output:
+	// a fresh pass
 	// {"id":"5d0f6a8e-2c1b-4f57-9a43-0d8e2f1c7b10","name":"Peer mentor basic course","contactId":"","type":0,"issuedOn":null,"expiresOn":null,"state":0,"modifiedOn":"0001-01-01T00:00:00Z","syncStatus":0,"computedStatus":1,"action":"written"}
-	// position 236
 }

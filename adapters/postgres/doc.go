@@ -3,10 +3,10 @@
 // them, and reads on behalf of a person under that person's identity, so
 // that the database's row-level security decides what each one sees.
 //
-// A Store is the sync's record sink, assignment sink and checkpoint store at
-// once: a page's rows and the checkpoint saved after it commit in one
-// transaction, so a pass that is killed never stores a page twice or loses
-// one. Use one Store as all three for a pass.
+// A Store is the sync's pass store and assignment sink: a page's rows and
+// the checkpoint after it commit in one transaction (ports.PassStore's
+// Commit), so a pass that is killed never stores a page twice or loses
+// one.
 //
 // The database URL is a secret: no error, log record or output of this
 // package holds its password.

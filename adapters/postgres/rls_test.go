@@ -601,9 +601,7 @@ func TestRLSChangesTakeEffectAtOnce(t *testing.T) {
 		assignment("a8", "M8", "C2", "K2", today.AddDays(-10), ports.Date{}),
 		assignment("a9", "M9", "C6", "K3", today.AddDays(-10), ports.Date{}),
 	}
-	if err := s.Rewind(ctx, ""); err != nil {
-		t.Fatal(err)
-	}
+	begin(t, s)
 	if err := s.WriteAssignments(ctx, all, true); err != nil {
 		t.Fatal(err)
 	}
@@ -620,11 +618,7 @@ func TestRLSChangesTakeEffectAtOnce(t *testing.T) {
 		r := cert(uuidOf(c), uuidOf("M"+c[1:2]), st, certExpires[c])
 		records = append(records, r)
 	}
-	if _, err := s.WritePage(ctx, records); err != nil {
-		t.Fatal(err)
-	}
-	check("page not yet committed", user("uC2"), "c21", "c22", "c71", "c81")
-	if err := s.Clear(ctx); err != nil {
+	if err := s.Finish(ctx, records); err != nil {
 		t.Fatal(err)
 	}
 	check("after the pass", user("uC2"), "c21", "c22", "c71")

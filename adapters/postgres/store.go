@@ -7,11 +7,8 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel/trace"
@@ -21,9 +18,8 @@ import (
 )
 
 var (
-	_ ports.RecordSink      = (*Store)(nil)
-	_ ports.AssignmentSink  = (*Store)(nil)
-	_ ports.CheckpointStore = (*Store)(nil)
+	_ ports.PassStore      = (*Store)(nil)
+	_ ports.AssignmentSink = (*Store)(nil)
 )
 
 // ErrDatabase marks a failure of the database: it cannot be reached,
@@ -68,19 +64,13 @@ type Options struct {
 }
 
 // Store is the status store on a pgx pool. Its methods are safe for
-// concurrent use, but one sync pass at a time may use it as its sink and
-// checkpoint store.
+// concurrent use, but one sync pass at a time may use it as its pass store.
+// Each of its calls is one transaction: none outlives the call.
 type Store struct {
 	pool     *pgxpool.Pool
 	owned    bool // Close closes the pool
 	opts     Options
 	password string // of the URL Open was given, kept out of errors
-
-	mu      sync.Mutex
-	pass    atomic.Int64 // the sync pass being stored, 0 before the first; set under mu
-	pending pgx.Tx       // a page written, waiting for its checkpoint
-	// heldAssignments is the assignments' sweep this pass held, if any.
-	heldAssignments atomic.Pointer[ports.DeletionsHeldError]
 }
 
 // Open connects to the database at url (postgres://… or key=value form)
@@ -147,12 +137,8 @@ func (o Options) withDefaults() Options {
 // database (River, say).
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
-// Close rolls back a page still waiting for its checkpoint and closes the
-// pool if Open made it.
+// Close closes the pool if Open made it.
 func (s *Store) Close() {
-	s.mu.Lock()
-	s.rollbackPending()
-	s.mu.Unlock()
 	if s.owned {
 		s.pool.Close()
 	}

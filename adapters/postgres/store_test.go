@@ -86,16 +86,16 @@ func TestAHungStatementIsCutByTheStatementTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	err = s.Save(t.Context(), ports.Checkpoint{Next: "x"})
+	err = s.Commit(t.Context(), nil, ports.Checkpoint{Next: "x"})
 	if !errors.Is(err, ErrDatabase) {
-		t.Fatalf("Save = %v, want ErrDatabase", err)
+		t.Fatalf("Commit = %v, want ErrDatabase", err)
 	}
 	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("Save returned after %s", d)
+		t.Errorf("Commit returned after %s", d)
 	}
 	// The store works again once the lock is gone.
 	_ = tx.Rollback(t.Context())
-	if err := s.Save(t.Context(), ports.Checkpoint{Next: "y"}); err != nil {
+	if err := s.Commit(t.Context(), nil, ports.Checkpoint{Next: "y"}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -104,9 +104,9 @@ func TestCancelledIsCanceled(t *testing.T) {
 	s, _ := openStore(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	err := s.Save(ctx, ports.Checkpoint{Next: "x"})
+	err := s.Commit(ctx, nil, ports.Checkpoint{Next: "x"})
 	if ports.CodeOf(err) != ports.CodeCanceled {
-		t.Errorf("Save with a cancelled context = %v, want code canceled", err)
+		t.Errorf("Commit with a cancelled context = %v, want code canceled", err)
 	}
 }
 
@@ -144,7 +144,7 @@ func TestSkippedRecordsAreLoggedWithoutDetails(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if _, err := s.WritePage(t.Context(), []ports.SyncRecord{cert(id('c', 1), "", ports.SyncStatusValid, "")}); err != nil {
+	if err := s.Commit(t.Context(), []ports.SyncRecord{cert(id('c', 1), "", ports.SyncStatusValid, "")}, ports.Checkpoint{Next: "x"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.WriteAssignments(t.Context(), []ports.Assignment{{ID: id('e', 1), MentorID: id('a', 1)}}, true); err != nil {

@@ -15,7 +15,7 @@ import (
 const ScopeName = "github.com/hlf/dynamicsportal/adapters/postgres"
 
 // SpanPrefix starts the name of each operation's span, such as
-// "portalsync.store.WritePage".
+// "portalsync.store.Commit".
 const SpanPrefix = "portalsync.store."
 
 var dbSystem = attribute.String("db.system.name", "postgresql")

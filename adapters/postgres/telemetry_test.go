@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -23,21 +24,19 @@ func TestStoreSpansAreChildrenOfTheCaller(t *testing.T) {
 	defer s.Close()
 
 	ctx, page := tel.TracerProvider.Tracer("core").Start(t.Context(), "portalsync.sync.page")
-	if _, err := s.Load(ctx); err == nil {
-		t.Fatal("Load found a checkpoint in a fresh database")
+	if _, err := s.Resume(ctx); err == nil {
+		t.Fatal("Resume found a checkpoint in a fresh database")
 	}
-	if err := s.Rewind(ctx, ""); err != nil {
+	if err := s.Commit(ctx, nil, ports.Checkpoint{StartedAt: time.Now().UTC()}); err != nil {
 		t.Fatal(err)
 	}
-	pos, err := s.WritePage(ctx, []ports.SyncRecord{cert(id('c', 1), id('a', 1), ports.SyncStatusValid, "2030-01-01")})
-	if err != nil {
-		t.Fatal(err)
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := s.Commit(cancelled, nil, ports.Checkpoint{Next: "page-2"}); err == nil {
+		t.Fatal("Commit on a cancelled context succeeded")
 	}
-	if err := s.Save(ctx, ports.Checkpoint{Next: "page-2", SinkPosition: pos, StartedAt: time.Now().UTC()}); err != nil {
+	if err := s.Finish(ctx, []ports.SyncRecord{cert(id('c', 1), id('a', 1), ports.SyncStatusValid, "2030-01-01")}); err != nil {
 		t.Fatal(err)
-	}
-	if err := s.Rewind(ctx, "not a position"); err == nil {
-		t.Fatal("Rewind took a foreign position")
 	}
 	page.End()
 
@@ -48,11 +47,11 @@ func TestStoreSpansAreChildrenOfTheCaller(t *testing.T) {
 			t.Errorf("%s: db.system.name %q, want postgresql", sp.Name, v.AsString())
 		}
 		failed := sp.Status.Code == codes.Error
-		if wantFailed := len(names) == 5; failed != wantFailed {
-			t.Errorf("%s (#%d): status %v, want an error only on the foreign rewind", sp.Name, len(names), sp.Status)
+		if wantFailed := len(names) == 3; failed != wantFailed {
+			t.Errorf("%s (#%d): status %v, want an error only on the cancelled commit", sp.Name, len(names), sp.Status)
 		}
 	}
-	want := "portalsync.store.Load portalsync.store.Rewind portalsync.store.WritePage portalsync.store.Save portalsync.store.Rewind"
+	want := "portalsync.store.Resume portalsync.store.Commit portalsync.store.Commit portalsync.store.Finish"
 	if got := strings.Join(names, " "); got != want {
 		t.Errorf("children of the page span: %s, want %s", got, want)
 	}

@@ -10,8 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/hlf/dynamicsportal/adapters/checkpoint"
-	"github.com/hlf/dynamicsportal/adapters/jsonl"
+	"github.com/hlf/dynamicsportal/adapters/memory"
 	"github.com/hlf/dynamicsportal/adapters/postgres"
 	"github.com/hlf/dynamicsportal/adapters/stub"
 	"github.com/hlf/dynamicsportal/app/schedule"
@@ -122,7 +121,7 @@ func (failingPortal) ListCertifications(context.Context, ports.PageQuery) (ports
 
 func startScheduler(t *testing.T, pool *pgxpool.Pool, portal ports.DynamicsPortal, cfg schedule.Config) *schedule.Scheduler {
 	t.Helper()
-	svc, err := core.NewSyncService(portal, jsonl.Discard{}, checkpoint.NewMemory(), nil, core.SyncOptions{Budget: cfg.Budget})
+	svc, err := core.NewSyncService(portal, memory.New(), &core.SyncOptions{Budget: cfg.Budget})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +249,7 @@ func (p hangingPortal) ListCertifications(ctx context.Context, _ ports.PageQuery
 func TestStopCancelsAPassPastTheGrace(t *testing.T) {
 	pool := riverPool(t)
 	portal := hangingPortal{reading: make(chan struct{})}
-	svc, err := core.NewSyncService(portal, jsonl.Discard{}, checkpoint.NewMemory(), nil, core.SyncOptions{Budget: time.Minute})
+	svc, err := core.NewSyncService(portal, memory.New(), &core.SyncOptions{Budget: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,8 +11,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
-	"github.com/hlf/dynamicsportal/adapters/checkpoint"
-	"github.com/hlf/dynamicsportal/adapters/jsonl"
+	"github.com/hlf/dynamicsportal/adapters/memory"
 	"github.com/hlf/dynamicsportal/core"
 	"github.com/hlf/dynamicsportal/ports"
 )
@@ -113,7 +112,7 @@ func (p *scriptedPortal) ListAssignments(context.Context, ports.PageQuery) (port
 
 func work(t *testing.T, portal ports.DynamicsPortal, budget time.Duration, stop chan struct{}) error {
 	t.Helper()
-	svc, err := core.NewSyncService(portal, jsonl.Discard{}, checkpoint.NewMemory(), nil, core.SyncOptions{Budget: budget})
+	svc, err := core.NewSyncService(portal, memory.New(), &core.SyncOptions{Budget: budget})
 	if err != nil {
 		t.Fatal(err)
 	}

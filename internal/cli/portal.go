@@ -176,9 +176,8 @@ func list[T any](ctx context.Context, e *env, what string, next func(ports.Dynam
 	enc := json.NewEncoder(out)
 	progress := newProgress(e.stderr)
 	defer progress.done()
-	records := 0
-	for pages := 1; ; pages++ {
-		page, err := next(p, ctx, q)
+	records, pages := 0, 0
+	for page, err := range core.Pages(ctx, q, func(ctx context.Context, q ports.PageQuery) (ports.Page[T], error) { return next(p, ctx, q) }) {
 		if err != nil {
 			_ = out.Flush()
 			return err
@@ -191,13 +190,10 @@ func list[T any](ctx context.Context, e *env, what string, next func(ports.Dynam
 		if err := out.Flush(); err != nil {
 			return err
 		}
-		records += len(page.Items)
+		records, pages = records+len(page.Items), pages+1
 		progress.show("%s: %d records, %d pages", what, records, pages)
-		if page.Next == "" {
-			return nil
-		}
-		q.Continuation = page.Next
 	}
+	return nil
 }
 
 // syncOptions are the flags of the sync command.
@@ -340,7 +336,7 @@ func (e *env) syncPass(ctx context.Context, cfg app.Config, extra []fx.Option) e
 		return err
 	}
 	var svc *core.SyncService
-	stop, err := e.open(ctx, cfg, append(extra, fx.Supply(settings), fx.Decorate(stubLeavesFilesAlone)), &svc)
+	stop, err := e.open(ctx, cfg, append(extra, fx.Supply(settings)), &svc)
 	if err != nil {
 		return err
 	}
@@ -355,16 +351,6 @@ func (e *env) syncPass(ctx context.Context, cfg app.Config, extra []fx.Option) e
 		return err
 	}
 	return runErr
-}
-
-// stubLeavesFilesAlone drops the output and checkpoint files from a pass
-// the stub answers: its empty pass would cut an existing --out file to
-// nothing and clear the checkpoint of a live pass that was interrupted.
-func stubLeavesFilesAlone(s app.SyncSettings, c app.PortalChoice) app.SyncSettings {
-	if !c.Live {
-		s.OutFile, s.CheckpointFile = "", ""
-	}
-	return s
 }
 
 // reportJSON is the sync report as printed: "portal" first, then the

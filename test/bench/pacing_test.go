@@ -12,9 +12,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/hlf/dynamicsportal/adapters/checkpoint"
 	"github.com/hlf/dynamicsportal/adapters/dynamics"
-	"github.com/hlf/dynamicsportal/adapters/jsonl"
 	"github.com/hlf/dynamicsportal/core"
 	"github.com/hlf/dynamicsportal/ports"
 )
@@ -101,7 +99,7 @@ func pacedPass(t *testing.T, p *pacedPortal) (core.Report, time.Duration) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := core.NewSyncService(c, jsonl.Discard{}, checkpoint.NewMemory(), nil, core.SyncOptions{Concurrency: 4, WriteBatch: 1})
+	svc, err := core.NewSyncService(c, discard(), &core.SyncOptions{Concurrency: 4, WriteBatch: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,7 +56,7 @@ func BenchmarkStoreScale(b *testing.B) {
 			b.Fatal(err)
 		}
 		c := newAdapter(b, emu)
-		svc, err := core.NewSyncService(c, s, s, nil, core.SyncOptions{PageSize: 5000, Assignments: s})
+		svc, err := core.NewSyncService(c, s, &core.SyncOptions{PageSize: 5000, Assignments: s})
 		if err != nil {
 			b.Fatal(err)
 		}

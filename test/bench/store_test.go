@@ -15,7 +15,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/hlf/dynamicsportal/adapters/checkpoint"
 	"github.com/hlf/dynamicsportal/adapters/jsonl"
 	"github.com/hlf/dynamicsportal/adapters/postgres"
 	"github.com/hlf/dynamicsportal/core"
@@ -118,31 +117,26 @@ func storePass(b *testing.B, n int, dbURL string, setup func(*emulator.Emulator)
 	c := newAdapter(b, emu)
 	defer c.Close()
 	var (
-		sink  ports.RecordSink
-		store ports.CheckpointStore
+		store ports.PassStore
 		opts  = core.SyncOptions{PageSize: 5000}
 	)
 	if dbURL == "" {
 		dir := b.TempDir()
-		js, err := jsonl.Open(filepath.Join(dir, "records.jsonl"))
+		files, err := jsonl.Open(filepath.Join(dir, "records.jsonl"), filepath.Join(dir, "checkpoint.json"))
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer js.Close()
-		cp, err := checkpoint.NewFile(filepath.Join(dir, "checkpoint.json"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		sink, store = js, cp
+		defer files.Close()
+		store = files
 	} else {
 		s, err := postgres.Open(b.Context(), dbURL, postgres.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
 		defer s.Close()
-		sink, store, opts.Assignments = s, s, s
+		store, opts.Assignments = s, s
 	}
-	svc, err := core.NewSyncService(c, sink, store, nil, opts)
+	svc, err := core.NewSyncService(c, store, &opts)
 	if err != nil {
 		b.Fatal(err)
 	}

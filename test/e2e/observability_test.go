@@ -6,9 +6,8 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 
-	"github.com/hlf/dynamicsportal/adapters/checkpoint"
 	"github.com/hlf/dynamicsportal/adapters/dynamics"
-	"github.com/hlf/dynamicsportal/adapters/jsonl"
+	"github.com/hlf/dynamicsportal/adapters/memory"
 	"github.com/hlf/dynamicsportal/core"
 	"github.com/hlf/dynamicsportal/ports"
 	"github.com/hlf/dynamicsportal/test/emulator"
@@ -41,8 +40,7 @@ func TestMetricsMatchTheEmulatorsCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer portal.Close()
-	svc, err := core.NewSyncService(portal, jsonl.Discard{}, checkpoint.NewMemory(), nil,
-		core.SyncOptions{PageSize: 100, TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider})
+	svc, err := core.NewSyncService(portal, memory.New(), &core.SyncOptions{PageSize: 100, TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider})
 	if err != nil {
 		t.Fatal(err)
 	}
