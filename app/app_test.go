@@ -27,10 +27,10 @@ import (
 	"github.com/hlf/dynamicsportal/app"
 	"github.com/hlf/dynamicsportal/core"
 	"github.com/hlf/dynamicsportal/flags"
+	"github.com/hlf/dynamicsportal/internal/oteltest"
 	"github.com/hlf/dynamicsportal/internal/pgtest"
 	"github.com/hlf/dynamicsportal/mocks"
 	"github.com/hlf/dynamicsportal/ports"
-	"github.com/hlf/dynamicsportal/test/oteltest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(pgtest.Wrap(m)) }

@@ -16,8 +16,8 @@ import (
 	"go.uber.org/mock/gomock"
 
 	"github.com/hlf/dynamicsportal/core"
+	"github.com/hlf/dynamicsportal/internal/oteltest"
 	"github.com/hlf/dynamicsportal/ports"
-	"github.com/hlf/dynamicsportal/test/oteltest"
 )
 
 // spansSeen records the span in the context of each portal call.

@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/hlf/dynamicsportal/adapters/dynamics/resilience"
+	"github.com/hlf/dynamicsportal/adapters/dynamics/internal/resilience"
 	"github.com/hlf/dynamicsportal/ports"
 )
 

@@ -18,7 +18,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/hlf/dynamicsportal/adapters/dynamics/resilience"
+	"github.com/hlf/dynamicsportal/adapters/dynamics/internal/resilience"
 	"github.com/hlf/dynamicsportal/ports"
 )
 

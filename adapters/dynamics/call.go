@@ -20,7 +20,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/hlf/dynamicsportal/adapters/dynamics/resilience"
+	"github.com/hlf/dynamicsportal/adapters/dynamics/internal/resilience"
 	"github.com/hlf/dynamicsportal/ports"
 )
 

@@ -14,7 +14,7 @@ import (
 
 	"github.com/failsafe-go/failsafe-go/timeout"
 
-	"github.com/hlf/dynamicsportal/adapters/dynamics/resilience"
+	"github.com/hlf/dynamicsportal/adapters/dynamics/internal/resilience"
 	"github.com/hlf/dynamicsportal/ports"
 )
 

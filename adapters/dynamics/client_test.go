@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/hlf/dynamicsportal/ports"
-	"github.com/hlf/dynamicsportal/test/contract"
+	"github.com/hlf/dynamicsportal/ports/portaltest"
 )
 
 func TestNewRefusesBadConfiguration(t *testing.T) {
@@ -203,10 +203,10 @@ func newTLSClient(t *testing.T, srv *httptest.Server, hc *http.Client) *Client {
 }
 
 func TestContract(t *testing.T) {
-	contract.Run(t, contract.Harness{New: func(t *testing.T) (ports.DynamicsPortal, contract.Data) {
+	portaltest.Run(t, portaltest.Harness{New: func(t *testing.T) (ports.DynamicsPortal, portaltest.Data) {
 		p := newFakePortal()
 		c := newTLSClient(t, startTLS(t, p), nil)
-		return c, contract.Data{
+		return c, portaltest.Data{
 			Certifications: slices.Clone(p.certs),
 			Assignments:    slices.Clone(p.assign),
 			WritesApplied:  true,

@@ -19,7 +19,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
-	"github.com/hlf/dynamicsportal/adapters/dynamics/resilience"
+	"github.com/hlf/dynamicsportal/adapters/dynamics/internal/resilience"
 	"github.com/hlf/dynamicsportal/ports"
 )
 

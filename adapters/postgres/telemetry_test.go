@@ -8,8 +8,8 @@ import (
 
 	"go.opentelemetry.io/otel/codes"
 
+	"github.com/hlf/dynamicsportal/internal/oteltest"
 	"github.com/hlf/dynamicsportal/ports"
-	"github.com/hlf/dynamicsportal/test/oteltest"
 )
 
 // The store's work runs under the caller's span: during a sync pass, the

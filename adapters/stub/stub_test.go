@@ -12,13 +12,13 @@ import (
 
 	"github.com/hlf/dynamicsportal/adapters/stub"
 	"github.com/hlf/dynamicsportal/ports"
-	"github.com/hlf/dynamicsportal/test/contract"
+	"github.com/hlf/dynamicsportal/ports/portaltest"
 )
 
 func TestContract(t *testing.T) {
-	contract.Run(t, contract.Harness{
-		New: func(t *testing.T) (ports.DynamicsPortal, contract.Data) {
-			return stub.New(nil), contract.Data{Stub: true, WritesApplied: false}
+	portaltest.Run(t, portaltest.Harness{
+		New: func(t *testing.T) (ports.DynamicsPortal, portaltest.Data) {
+			return stub.New(nil), portaltest.Data{Stub: true, WritesApplied: false}
 		},
 	})
 }

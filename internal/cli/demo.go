@@ -13,11 +13,11 @@ import (
 
 	"go.uber.org/fx"
 
+	"github.com/hlf/dynamicsportal/adapters/dynamics/dynamicstest"
 	"github.com/hlf/dynamicsportal/adapters/postgres"
 	"github.com/hlf/dynamicsportal/app"
 	"github.com/hlf/dynamicsportal/internal/pgcluster"
 	"github.com/hlf/dynamicsportal/ports"
-	"github.com/hlf/dynamicsportal/test/emulator"
 )
 
 func demoFlags(fs *flag.FlagSet, e *env) {
@@ -45,7 +45,7 @@ type demoView struct {
 // demoIntoStore starts a throwaway Supabase-shaped cluster, migrates it,
 // runs the demo's pass into it, prints what three identities see, and
 // removes the cluster.
-func (e *env) demoIntoStore(ctx context.Context, cfg app.Config, em *emulator.Emulator, opts []fx.Option) error {
+func (e *env) demoIntoStore(ctx context.Context, cfg app.Config, em *dynamicstest.Emulator, opts []fx.Option) error {
 	cl, err := pgcluster.Start(pgcluster.Supabase)
 	if errors.Is(err, pgcluster.ErrNoServer) {
 		return usageError{"demo --store starts a throwaway database, and " + err.Error()}
@@ -113,7 +113,7 @@ type demoRoles struct{ mentor, coordinator, chapter string }
 // demoPeople picks, from the emulator's data, a mentor with a current
 // assignment and certifications, the coordinator with the most mentors on
 // current assignments, and the chapter with the most.
-func demoPeople(em *emulator.Emulator) (demoRoles, error) {
+func demoPeople(em *dynamicstest.Emulator) (demoRoles, error) {
 	today := ports.DateOf(time.Now().UTC()) // the status function's today
 	certified := map[string]bool{}
 	for _, c := range em.Certifications() {

@@ -15,10 +15,10 @@ import (
 	"github.com/open-feature/go-sdk/openfeature"
 	"go.uber.org/fx"
 
+	"github.com/hlf/dynamicsportal/adapters/dynamics/dynamicstest"
 	"github.com/hlf/dynamicsportal/app"
 	"github.com/hlf/dynamicsportal/flags"
 	"github.com/hlf/dynamicsportal/ports"
-	"github.com/hlf/dynamicsportal/test/emulator"
 )
 
 // emulatorOptions are the flags of the emulator command.
@@ -50,8 +50,8 @@ func emulatorFlags(fs *flag.FlagSet, e *env) {
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8443", "address to listen on; loopback only unless --public")
 	fs.BoolVar(&o.public, "public", false, "allow a non-loopback --addr: anyone who reaches it gets tokens with the emulator's fixed, published credentials")
 	fs.Int64Var(&o.seed, "seed", 1, "seed of the generated data")
-	fs.IntVar(&o.certifications, "certifications", emulator.DefaultCertifications, "number of certifications to seed")
-	fs.DurationVar(&o.tokenLifetime, "token-lifetime", emulator.DefaultTokenLifetime, "lifetime of issued tokens")
+	fs.IntVar(&o.certifications, "certifications", dynamicstest.DefaultCertifications, "number of certifications to seed")
+	fs.DurationVar(&o.tokenLifetime, "token-lifetime", dynamicstest.DefaultTokenLifetime, "lifetime of issued tokens")
 	fs.IntVar(&o.limitRequests, "limit-requests", 0, "service protection: requests per window and user (0: off)")
 	fs.DurationVar(&o.limitWindow, "limit-window", 300*time.Second, "service protection: the sliding window")
 	fs.IntVar(&o.limitConcurrent, "limit-concurrent", 0, "service protection: concurrent requests per user (0: off)")
@@ -79,12 +79,12 @@ func runEmulator(ctx context.Context, e *env, _ []string) error {
 		logger.Warn("the emulator listens beyond loopback: anyone who reaches it gets tokens with its fixed, published credentials",
 			slog.String("addr", o.addr))
 	}
-	opts := emulator.Options{
+	opts := dynamicstest.Options{
 		Addr:           o.addr,
 		Seed:           o.seed,
 		Certifications: o.certifications,
 		TokenLifetime:  o.tokenLifetime,
-		Limits: emulator.Limits{Requests: o.limitRequests, Window: o.limitWindow, Concurrent: o.limitConcurrent,
+		Limits: dynamicstest.Limits{Requests: o.limitRequests, Window: o.limitWindow, Concurrent: o.limitConcurrent,
 			ExecutionTime: o.limitExecution, OperationCost: o.operationCost, BatchPerPart: o.batchPerPart},
 		DOPHint: o.dopHint,
 		Logger:  logger,
@@ -92,27 +92,27 @@ func runEmulator(ctx context.Context, e *env, _ []string) error {
 	switch o.credential {
 	case "secret", "federated":
 	case "certificate":
-		cc, err := emulator.NewClientCertificate()
+		cc, err := dynamicstest.NewClientCertificate()
 		if err != nil {
 			return fmt.Errorf("emulator: client certificate: %w", err)
 		}
-		opts.ClientCertificates = []*emulator.ClientCertificate{cc}
+		opts.ClientCertificates = []*dynamicstest.ClientCertificate{cc}
 	default:
 		return usageError{fmt.Sprintf("--credential %q: want secret, certificate or federated", o.credential)}
 	}
 	type injection struct {
-		route emulator.Route
-		fault emulator.Fault
+		route dynamicstest.Route
+		fault dynamicstest.Fault
 	}
 	var faults []injection
 	for _, spec := range o.faults {
-		r, f, err := emulator.ParseFault(spec)
+		r, f, err := dynamicstest.ParseFault(spec)
 		if err != nil {
 			return usageError{fmt.Sprintf("--fault %q: %v", spec, err)}
 		}
 		faults = append(faults, injection{r, f})
 	}
-	em, err := emulator.Start(opts)
+	em, err := dynamicstest.Start(opts)
 	if err != nil {
 		return usageError{fmt.Sprintf("start the emulator: %v", err)}
 	}
@@ -161,7 +161,7 @@ func runDemo(ctx context.Context, e *env, _ []string) error {
 	if err != nil {
 		return err
 	}
-	em, err := emulator.Start(emulator.Options{Certifications: demoCertifications, Seed: 1})
+	em, err := dynamicstest.Start(dynamicstest.Options{Certifications: demoCertifications, Seed: 1})
 	if err != nil {
 		return err
 	}
@@ -202,7 +202,7 @@ func runDemo(ctx context.Context, e *env, _ []string) error {
 // federated token it writes the token file and renews it every half hour,
 // as a platform does, until ctx ends. The files live in the emulator's
 // temporary directory, which Close removes.
-func emulatorCredential(ctx context.Context, em *emulator.Emulator, kind string, certs []*emulator.ClientCertificate) (string, error) {
+func emulatorCredential(ctx context.Context, em *dynamicstest.Emulator, kind string, certs []*dynamicstest.ClientCertificate) (string, error) {
 	dir := filepath.Dir(em.CAFile())
 	switch kind {
 	case "certificate":
@@ -215,7 +215,7 @@ func emulatorCredential(ctx context.Context, em *emulator.Emulator, kind string,
 		path := filepath.Join(dir, "azure-identity-token")
 		write := func() error {
 			tmp := path + ".new"
-			if err := os.WriteFile(tmp, []byte(em.FederatedToken(emulator.FederatedTokenOptions{})), 0o600); err != nil {
+			if err := os.WriteFile(tmp, []byte(em.FederatedToken(dynamicstest.FederatedTokenOptions{})), 0o600); err != nil {
 				return err
 			}
 			return os.Rename(tmp, path)

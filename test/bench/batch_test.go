@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hlf/dynamicsportal/adapters/dynamics/dynamicstest"
 	"github.com/hlf/dynamicsportal/core"
-	"github.com/hlf/dynamicsportal/test/emulator"
 )
 
 // The service protection limits of the batch figures: Dataverse's 6000
@@ -68,9 +68,9 @@ func benchLimited(b *testing.B, writeBatch int) {
 	var wall, least time.Duration
 	var requests, parts, throttled, writes int
 	for range b.N {
-		opts := emulator.Options{Certifications: firstPassRecords(), Seed: 1, NeverSynced: true,
-			Limits: emulator.Limits{Requests: limitRequests, ExecutionTime: limitExecution, Window: limitWindow, OperationCost: writeCost}}
-		p, err := runPass(b, opts, func(e *emulator.Emulator) { e.SetLatency(emulator.RoutePatch, writeCost) },
+		opts := dynamicstest.Options{Certifications: firstPassRecords(), Seed: 1, NeverSynced: true,
+			Limits: dynamicstest.Limits{Requests: limitRequests, ExecutionTime: limitExecution, Window: limitWindow, OperationCost: writeCost}}
+		p, err := runPass(b, opts, func(e *dynamicstest.Emulator) { e.SetLatency(dynamicstest.RoutePatch, writeCost) },
 			core.SyncOptions{WriteBatch: writeBatch})
 		if err != nil {
 			// Reported, not fatal: a batch size at which the pass cannot
@@ -84,7 +84,7 @@ func benchLimited(b *testing.B, writeBatch int) {
 		}
 		// Admitted operations: each request counts one, a batch one per
 		// part instead.
-		ops := p.requests - p.stats.Requests[emulator.RouteBatch] + p.stats.BatchParts
+		ops := p.requests - p.stats.Requests[dynamicstest.RouteBatch] + p.stats.BatchParts
 		cost := time.Duration(ops) * writeCost
 		windows := max((p.requests-1)/limitRequests,
 			int(math.Ceil(float64(cost)/float64(limitExecution+time.Duration(writeBatch)*writeCost)))-1)

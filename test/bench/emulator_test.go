@@ -7,14 +7,14 @@ import (
 	"testing"
 
 	"github.com/hlf/dynamicsportal/adapters/dynamics"
+	"github.com/hlf/dynamicsportal/adapters/dynamics/dynamicstest"
 	"github.com/hlf/dynamicsportal/ports"
-	"github.com/hlf/dynamicsportal/test/emulator"
 )
 
 // startEmulator starts an emulator that the benchmark closes at its end.
-func startEmulator(b *testing.B, opts emulator.Options) *emulator.Emulator {
+func startEmulator(b *testing.B, opts dynamicstest.Options) *dynamicstest.Emulator {
 	b.Helper()
-	emu, err := emulator.Start(opts)
+	emu, err := dynamicstest.Start(opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -25,7 +25,7 @@ func startEmulator(b *testing.B, opts emulator.Options) *emulator.Emulator {
 // newAdapter returns an adapter for emu with a cold token cache and a new
 // connection pool with the adapter's own pool settings; the benchmark
 // closes it at its end.
-func newAdapter(b testing.TB, emu *emulator.Emulator, opts ...dynamics.Options) *dynamics.Client {
+func newAdapter(b testing.TB, emu *dynamicstest.Emulator, opts ...dynamics.Options) *dynamics.Client {
 	b.Helper()
 	creds := ports.CredentialProviderFunc(func(context.Context) (ports.Credentials, error) {
 		return ports.NewCredentials(emu.ClientID(), emu.ClientSecret()), nil
@@ -64,7 +64,7 @@ func together(n int, f func(i int)) {
 // storm; token-requests and conns are per storm.
 func BenchmarkColdStart(b *testing.B) {
 	const callers = 1000
-	emu := startEmulator(b, emulator.Options{})
+	emu := startEmulator(b, dynamicstest.Options{})
 	var tokens, conns int
 	for b.Loop() {
 		emu.ResetStats()
@@ -94,7 +94,7 @@ func BenchmarkColdStart(b *testing.B) {
 func BenchmarkConnections(b *testing.B) {
 	for _, callers := range []int{1, 64} {
 		b.Run(map[int]string{1: "callers=1", 64: "callers=64"}[callers], func(b *testing.B) {
-			emu := startEmulator(b, emulator.Options{})
+			emu := startEmulator(b, dynamicstest.Options{})
 			c := newAdapter(b, emu)
 			var mu sync.Mutex
 			var n int

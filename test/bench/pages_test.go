@@ -21,8 +21,8 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/hlf/dynamicsportal/adapters/dynamics"
+	"github.com/hlf/dynamicsportal/adapters/dynamics/dynamicstest"
 	"github.com/hlf/dynamicsportal/ports"
-	"github.com/hlf/dynamicsportal/test/emulator"
 )
 
 const (
@@ -62,7 +62,7 @@ type rawReader struct {
 }
 
 // newRawReader returns a reader of emu's pages.
-func newRawReader(b *testing.B, emu *emulator.Emulator) *rawReader {
+func newRawReader(b *testing.B, emu *dynamicstest.Emulator) *rawReader {
 	b.Helper()
 	return newReader(b, emu.BaseURL(), emu.TokenURL(), emu.ClientID(), emu.ClientSecret(), emu.CertPool())
 }
@@ -79,7 +79,7 @@ func newReader(b *testing.B, base, tokenURL, clientID, secret string, pool *x509
 		b.Fatal(err)
 	}
 	return &rawReader{b: b, hc: hc, auth: "Bearer " + tok.AccessToken,
-		first: base + emulator.APIPath + "hlf_certifications?$select=" + certColumns + "&$orderby=hlf_certificationid%20asc"}
+		first: base + dynamicstest.APIPath + "hlf_certifications?$select=" + certColumns + "&$orderby=hlf_certificationid%20asc"}
 }
 
 // get returns the body of the page at u.
@@ -116,7 +116,7 @@ type replay struct {
 
 // newReplay records every page of emu's certifications with net/http,
 // their nextLinks pointing to the replay server, and serves them.
-func newReplay(b *testing.B, emu *emulator.Emulator) *replay {
+func newReplay(b *testing.B, emu *dynamicstest.Emulator) *replay {
 	b.Helper()
 	r := &replay{pages: map[string][]byte{}}
 	r.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -221,7 +221,7 @@ func peakHeap(f func()) uint64 {
 // after the timed ones.
 func BenchmarkStreamPages(b *testing.B) {
 	r := sync.OnceValue(func() *replay {
-		emu, err := emulator.Start(emulator.Options{Certifications: streamRecords})
+		emu, err := dynamicstest.Start(dynamicstest.Options{Certifications: streamRecords})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -18,10 +18,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/hlf/dynamicsportal/adapters/dynamics/dynamicstest"
 	"github.com/hlf/dynamicsportal/adapters/postgres"
 	"github.com/hlf/dynamicsportal/core"
 	"github.com/hlf/dynamicsportal/internal/pgtest"
-	"github.com/hlf/dynamicsportal/test/emulator"
 )
 
 // scaleSize is the roster of the scale benchmarks: small by default, so
@@ -46,7 +46,7 @@ func BenchmarkStoreScale(b *testing.B) {
 	n := scaleSize()
 	for range b.N {
 		b.StopTimer()
-		emu, err := emulator.Start(emulator.Options{Certifications: n, Mentors: n, Seed: 23, NoWriteLog: true})
+		emu, err := dynamicstest.Start(dynamicstest.Options{Certifications: n, Mentors: n, Seed: 23, NoWriteLog: true})
 		if err != nil {
 			b.Fatal(err)
 		}

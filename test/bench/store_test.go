@@ -15,12 +15,12 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/hlf/dynamicsportal/adapters/dynamics/dynamicstest"
 	"github.com/hlf/dynamicsportal/adapters/jsonl"
 	"github.com/hlf/dynamicsportal/adapters/postgres"
 	"github.com/hlf/dynamicsportal/core"
 	"github.com/hlf/dynamicsportal/internal/pgtest"
 	"github.com/hlf/dynamicsportal/ports"
-	"github.com/hlf/dynamicsportal/test/emulator"
 )
 
 // The store benchmarks' sizes: small by default, so that go test -bench
@@ -69,11 +69,11 @@ func BenchmarkStorePass(b *testing.B) {
 	} {
 		b.Run(portal.name, func(b *testing.B) {
 			n := storeSize()
-			setup := func(e *emulator.Emulator) {
+			setup := func(e *dynamicstest.Emulator) {
 				if portal.read > 0 {
-					e.SetLatency(emulator.RouteCertifications, portal.read)
-					e.SetLatency(emulator.RouteAssignments, portal.read)
-					e.SetLatency(emulator.RoutePatch, portal.write)
+					e.SetLatency(dynamicstest.RouteCertifications, portal.read)
+					e.SetLatency(dynamicstest.RouteAssignments, portal.read)
+					e.SetLatency(dynamicstest.RoutePatch, portal.write)
 				}
 			}
 			var jsonl, pg storeRun
@@ -105,10 +105,10 @@ func (r *storeRun) add(wall, cpu time.Duration) { r.wall, r.cpu = r.wall+wall, r
 // storePass runs one pass into dbURL (JSON lines when "") on a fresh
 // emulator and returns its wall time and the machine's busy CPU time
 // during it (0 where /proc/stat cannot be read).
-func storePass(b *testing.B, n int, dbURL string, setup func(*emulator.Emulator)) (wall, cpu time.Duration) {
+func storePass(b *testing.B, n int, dbURL string, setup func(*dynamicstest.Emulator)) (wall, cpu time.Duration) {
 	b.Helper()
 	b.StopTimer()
-	emu, err := emulator.Start(emulator.Options{Certifications: n, Seed: 11})
+	emu, err := dynamicstest.Start(dynamicstest.Options{Certifications: n, Seed: 11})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -5,10 +5,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hlf/dynamicsportal/adapters/dynamics/dynamicstest"
 	"github.com/hlf/dynamicsportal/adapters/jsonl"
 	"github.com/hlf/dynamicsportal/core"
 	"github.com/hlf/dynamicsportal/ports"
-	"github.com/hlf/dynamicsportal/test/emulator"
 )
 
 // writeLatency is the emulator's latency on every write in BenchmarkSync.
@@ -19,14 +19,14 @@ type syncPass struct {
 	wall     time.Duration
 	rep      core.Report
 	requests int // Web API requests the portal admitted (429s left out)
-	stats    emulator.Stats
+	stats    dynamicstest.Stats
 }
 
 // runSync starts an emulator with opts, lets setup adjust it, and runs one
 // sync pass through the adapter with the given sync options. Only the pass
 // is timed. A pass that fails or leaves a record unwritten fails the
 // benchmark.
-func runSync(b *testing.B, opts emulator.Options, setup func(*emulator.Emulator), so core.SyncOptions) syncPass {
+func runSync(b *testing.B, opts dynamicstest.Options, setup func(*dynamicstest.Emulator), so core.SyncOptions) syncPass {
 	b.Helper()
 	p, err := runPass(b, opts, setup, so)
 	if err != nil {
@@ -39,10 +39,10 @@ func runSync(b *testing.B, opts emulator.Options, setup func(*emulator.Emulator)
 }
 
 // runPass is runSync that hands back the pass's error instead.
-func runPass(b *testing.B, opts emulator.Options, setup func(*emulator.Emulator), so core.SyncOptions) (syncPass, error) {
+func runPass(b *testing.B, opts dynamicstest.Options, setup func(*dynamicstest.Emulator), so core.SyncOptions) (syncPass, error) {
 	b.Helper()
 	b.StopTimer()
-	emu, err := emulator.Start(opts)
+	emu, err := dynamicstest.Start(opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func runPass(b *testing.B, opts emulator.Options, setup func(*emulator.Emulator)
 	s := emu.Stats()
 	n := 0
 	for route, k := range s.Requests {
-		if route != emulator.RouteToken {
+		if route != dynamicstest.RouteToken {
 			n += k
 		}
 	}
@@ -96,8 +96,8 @@ func benchSync(b *testing.B, records, concurrency int) {
 	var wall, ideal time.Duration
 	var writes int
 	for range b.N {
-		opts := emulator.Options{Certifications: records, Seed: 1}
-		p := runSync(b, opts, func(e *emulator.Emulator) { e.SetLatency(emulator.RoutePatch, writeLatency) },
+		opts := dynamicstest.Options{Certifications: records, Seed: 1}
+		p := runSync(b, opts, func(e *dynamicstest.Emulator) { e.SetLatency(dynamicstest.RoutePatch, writeLatency) },
 			core.SyncOptions{Concurrency: concurrency, WriteBatch: 1})
 		wall += p.wall
 		writes += p.rep.Writes.Done
@@ -127,8 +127,8 @@ func BenchmarkThrottledSync(b *testing.B) {
 	var wall, least time.Duration
 	var throttled, requests, failed int
 	for range b.N {
-		opts := emulator.Options{Certifications: 2000, Seed: 1,
-			Limits: emulator.Limits{Requests: throttleRequests, Window: throttleWindow}}
+		opts := dynamicstest.Options{Certifications: 2000, Seed: 1,
+			Limits: dynamicstest.Limits{Requests: throttleRequests, Window: throttleWindow}}
 		p := runSync(b, opts, nil, core.SyncOptions{WriteBatch: 1})
 		wall += p.wall
 		least += time.Duration((p.requests-1)/throttleRequests) * throttleWindow

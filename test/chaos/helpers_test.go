@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hlf/dynamicsportal/adapters/dynamics/dynamicstest"
 	"github.com/hlf/dynamicsportal/core"
+	"github.com/hlf/dynamicsportal/internal/leakscan"
 	"github.com/hlf/dynamicsportal/ports"
-	"github.com/hlf/dynamicsportal/test/emulator"
-	"github.com/hlf/dynamicsportal/test/leakscan"
 )
 
 // windowDays is the expiring window of every pass here (the default 30d).
@@ -86,7 +86,7 @@ type writeFigures struct {
 // checkWrites compares the emulator's write log with e: every record that
 // needed writing was written with its computed status, exactly once when
 // once is set (else at least once), and no other record was written.
-func checkWrites(t *testing.T, emu *emulator.Emulator, e expectation, pageSize int, once bool) writeFigures {
+func checkWrites(t *testing.T, emu *dynamicstest.Emulator, e expectation, pageSize int, once bool) writeFigures {
 	t.Helper()
 	per := map[string]int{}
 	f := writeFigures{min: -1}

@@ -17,10 +17,10 @@ import (
 	"time"
 
 	"github.com/hlf/dynamicsportal/adapters/dynamics"
+	"github.com/hlf/dynamicsportal/adapters/dynamics/dynamicstest"
 	"github.com/hlf/dynamicsportal/adapters/jsonl"
 	"github.com/hlf/dynamicsportal/core"
 	"github.com/hlf/dynamicsportal/ports"
-	"github.com/hlf/dynamicsportal/test/emulator"
 )
 
 // faultHeader marks the answers of injected faults, so the client side can
@@ -32,28 +32,28 @@ func mark(kind string) http.Header { return http.Header{faultHeader: {kind}} }
 // chaosFaults are the faults drawn for about one request in ten: 503s with
 // and without Retry-After, 429s with Retry-After, connection resets and
 // slow answers.
-func chaosFaults() []emulator.Fault {
-	return []emulator.Fault{
+func chaosFaults() []dynamicstest.Fault {
+	return []dynamicstest.Fault{
 		{Status: http.StatusServiceUnavailable, Header: mark("503")},
 		{Status: http.StatusServiceUnavailable, RetryAfter: 30 * time.Millisecond, Header: mark("503 retry-after")},
 		{Status: http.StatusTooManyRequests, RetryAfter: 50 * time.Millisecond, Header: mark("429 retry-after")},
-		{Kind: emulator.FaultReset},
+		{Kind: dynamicstest.FaultReset},
 		{Latency: 40 * time.Millisecond, Header: mark("slow")},
 	}
 }
 
 // tokenFaults are drawn for one token request in five, on top of the
 // outages.
-func tokenFaults() []emulator.Fault {
-	return []emulator.Fault{
+func tokenFaults() []dynamicstest.Fault {
+	return []dynamicstest.Fault{
 		{Status: http.StatusServiceUnavailable, RetryAfter: 20 * time.Millisecond, Header: mark("token 503")},
 		{Latency: 30 * time.Millisecond, Header: mark("token slow")},
 	}
 }
 
 // tokenOutage makes the next n token requests fail.
-func tokenOutage(n int) emulator.Fault {
-	return emulator.Fault{Status: http.StatusServiceUnavailable, RetryAfter: 10 * time.Millisecond,
+func tokenOutage(n int) dynamicstest.Fault {
+	return dynamicstest.Fault{Status: http.StatusServiceUnavailable, RetryAfter: 10 * time.Millisecond,
 		Header: mark("token outage"), Times: n}
 }
 
@@ -123,7 +123,7 @@ func TestChaosSyncInProcess(t *testing.T) {
 	day := today()
 	secret := secretMarker + "-inprocess"
 	var emuLog, log bytes.Buffer // slog handlers serialise their writes
-	emu, err := emulator.Start(emulator.Options{
+	emu, err := dynamicstest.Start(dynamicstest.Options{
 		Certifications: records,
 		Seed:           seed,
 		ClientSecret:   secret,
@@ -138,8 +138,8 @@ func TestChaosSyncInProcess(t *testing.T) {
 	defer emu.Close()
 	exp := expect(emu.Certifications(), day)
 
-	emu.SetFaultRate(emulator.RouteAll, emulator.FaultPlan{Rate: 0.1, Seed: seed, Faults: chaosFaults()})
-	emu.SetFaultRate(emulator.RouteToken, emulator.FaultPlan{Rate: 0.2, Seed: seed + 1, Faults: tokenFaults()})
+	emu.SetFaultRate(dynamicstest.RouteAll, dynamicstest.FaultPlan{Rate: 0.1, Seed: seed, Faults: chaosFaults()})
+	emu.SetFaultRate(dynamicstest.RouteToken, dynamicstest.FaultPlan{Rate: 0.2, Seed: seed + 1, Faults: tokenFaults()})
 
 	var (
 		cancelMu  sync.Mutex
@@ -154,7 +154,7 @@ func TestChaosSyncInProcess(t *testing.T) {
 			cuts++
 		}
 	}
-	outage := func() { emu.Inject(emulator.RouteToken, tokenOutage(12)) }
+	outage := func() { emu.Inject(dynamicstest.RouteToken, tokenOutage(12)) }
 	tr := &chaosTransport{
 		next: &http.Transport{
 			TLSClientConfig:     &tls.Config{RootCAs: emu.CertPool(), MinVersion: tls.VersionTLS12},
@@ -281,7 +281,7 @@ func TestChaosSyncInProcess(t *testing.T) {
 // and the portal may still apply them after Run has returned; a run
 // started at once could read their records before they land and write
 // them again. A restarted process never comes back that fast.
-func settle(t *testing.T, emu *emulator.Emulator) {
+func settle(t *testing.T, emu *dynamicstest.Emulator) {
 	t.Helper()
 	count := func() int {
 		st := emu.Stats()

@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hlf/dynamicsportal/adapters/dynamics/dynamicstest"
 	"github.com/hlf/dynamicsportal/ports"
-	"github.com/hlf/dynamicsportal/test/emulator"
 )
 
 // buildCommand builds the portalsync command into a temporary directory.
@@ -74,7 +74,7 @@ func killedProcess(t *testing.T, bin string, writeBatch int) {
 	day := today()
 	secret := secretMarker + "-process"
 	var emuLog bytes.Buffer
-	emu, err := emulator.Start(emulator.Options{
+	emu, err := dynamicstest.Start(dynamicstest.Options{
 		Certifications: records,
 		Seed:           seed,
 		ClientSecret:   secret,
@@ -89,16 +89,16 @@ func killedProcess(t *testing.T, bin string, writeBatch int) {
 	// Without a way to shorten the command's backoff (1 s, 2 s, 4 s), the
 	// faults ask for short waits with Retry-After, which the adapter
 	// honours instead; resets (no answer, so no Retry-After) are rarer.
-	emu.SetFaultRate(emulator.RouteAll, emulator.FaultPlan{Rate: 0.1, Seed: seed, Faults: []emulator.Fault{
+	emu.SetFaultRate(dynamicstest.RouteAll, dynamicstest.FaultPlan{Rate: 0.1, Seed: seed, Faults: []dynamicstest.Fault{
 		{Status: http.StatusServiceUnavailable, RetryAfter: 30 * time.Millisecond},
 		{Status: http.StatusServiceUnavailable, RetryAfter: 20 * time.Millisecond},
 		{Status: http.StatusTooManyRequests, RetryAfter: 50 * time.Millisecond},
 		{Status: http.StatusTooManyRequests, RetryAfter: 40 * time.Millisecond},
-		{Kind: emulator.FaultReset},
+		{Kind: dynamicstest.FaultReset},
 		{Latency: 40 * time.Millisecond},
 		{Latency: 20 * time.Millisecond},
 	}})
-	emu.SetFaultRate(emulator.RouteToken, emulator.FaultPlan{Rate: 0.2, Seed: seed + 1, Faults: tokenFaults()})
+	emu.SetFaultRate(dynamicstest.RouteToken, dynamicstest.FaultPlan{Rate: 0.2, Seed: seed + 1, Faults: tokenFaults()})
 
 	dir := t.TempDir()
 	outFile, cpFile := filepath.Join(dir, "records.jsonl"), filepath.Join(dir, "checkpoint.json")
@@ -125,7 +125,7 @@ func killedProcess(t *testing.T, bin string, writeBatch int) {
 		if runs == 2 {
 			// The token endpoint goes down for longer than one call's
 			// retries: the run fails at its first token fetch.
-			emu.Inject(emulator.RouteToken, tokenOutage(6))
+			emu.Inject(dynamicstest.RouteToken, tokenOutage(6))
 		}
 		var stdout, stderr bytes.Buffer
 		cmd := exec.Command(bin, args...)
@@ -215,7 +215,7 @@ func killedProcess(t *testing.T, bin string, writeBatch int) {
 // killAt kills cmd with SIGKILL once the emulator has applied at least at
 // writes in all, and returns cmd's Wait error. A command that exits first
 // is not killed.
-func killAt(t *testing.T, cmd *exec.Cmd, exited <-chan error, emu *emulator.Emulator, at int) error {
+func killAt(t *testing.T, cmd *exec.Cmd, exited <-chan error, emu *dynamicstest.Emulator, at int) error {
 	t.Helper()
 	tick := time.NewTicker(2 * time.Millisecond)
 	defer tick.Stop()

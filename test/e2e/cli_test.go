@@ -17,15 +17,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hlf/dynamicsportal/adapters/dynamics/dynamicstest"
 	"github.com/hlf/dynamicsportal/ports"
-	"github.com/hlf/dynamicsportal/test/emulator"
 )
 
 // otherScan gathers the secret scan of the tests outside the fault matrix.
 var otherScan secretScan
 
 // scanRun checks a run's output and the files in dirs for secrets.
-func scanRun(t *testing.T, e *emulator.Emulator, r result, dirs ...string) {
+func scanRun(t *testing.T, e *dynamicstest.Emulator, r result, dirs ...string) {
 	t.Helper()
 	outputs := map[string]string{"stdout": r.stdout, "stderr": r.stderr}
 	for _, d := range dirs {
@@ -33,7 +33,7 @@ func scanRun(t *testing.T, e *emulator.Emulator, r result, dirs ...string) {
 			outputs[k] = v
 		}
 	}
-	otherScan.scan(t, []*emulator.Emulator{e}, nil, outputs)
+	otherScan.scan(t, []*dynamicstest.Emulator{e}, nil, outputs)
 }
 
 // withoutVar drops the NAME= entries of env.
@@ -68,9 +68,9 @@ func TestCheckWithFlagsFile(t *testing.T) {
 				t.Errorf("stdout %q, want the one line of identity %+v", r.stdout, e.Identity())
 			}
 			s := e.Stats()
-			if s.TokenRequests != 1 || s.TokensIssued != 1 || s.Requests[emulator.RouteWhoAmI] != 1 {
+			if s.TokenRequests != 1 || s.TokensIssued != 1 || s.Requests[dynamicstest.RouteWhoAmI] != 1 {
 				t.Errorf("token requests %d, tokens issued %d, WhoAmI calls %d; want 1 each",
-					s.TokenRequests, s.TokensIssued, s.Requests[emulator.RouteWhoAmI])
+					s.TokenRequests, s.TokensIssued, s.Requests[dynamicstest.RouteWhoAmI])
 			}
 			scanRun(t, e, r)
 		})
@@ -90,7 +90,7 @@ func TestListings(t *testing.T) {
 		if got, want := listedIDs(t, r.stdout), ids(e.Certifications()); !slices.Equal(got, want) {
 			t.Errorf("listed ids\n got %v\nwant %v", got, want)
 		}
-		if n := e.Stats().Requests[emulator.RouteCertifications]; n != pagesOfThree {
+		if n := e.Stats().Requests[dynamicstest.RouteCertifications]; n != pagesOfThree {
 			t.Errorf("%d page requests, want %d", n, pagesOfThree)
 		}
 		scanRun(t, e, r)
@@ -157,7 +157,7 @@ func TestSyncTodayIsInTheConfiguredZone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := startEmulator(t, func(o *emulator.Options) { o.Certifications = 300 })
+	e := startEmulator(t, func(o *dynamicstest.Options) { o.Certifications = 300 })
 	utcToday := ports.DateOf(time.Now().UTC())
 	window := 0
 	for _, c := range e.Certifications() {
@@ -210,7 +210,7 @@ func TestSyncReportAndSecondPass(t *testing.T) {
 	if n := checkWrites(t, e, x, false); n != len(x.needs) {
 		t.Errorf("%d writes, want %d", n, len(x.needs))
 	}
-	if n := e.Stats().Requests[emulator.RouteCertifications]; n != pagesOfThree {
+	if n := e.Stats().Requests[dynamicstest.RouteCertifications]; n != pagesOfThree {
 		t.Errorf("%d page requests, want %d", n, pagesOfThree)
 	}
 	if fileExists(filepath.Join(dir, "checkpoint.json")) {
@@ -245,7 +245,7 @@ func TestSyncReportAndSecondPass(t *testing.T) {
 // it and completes: no record skipped, none written twice.
 func TestSyncInterruptedAndResumed(t *testing.T) {
 	const n = 30 // ten pages of three
-	e := startEmulator(t, func(o *emulator.Options) { o.Certifications = n })
+	e := startEmulator(t, func(o *dynamicstest.Options) { o.Certifications = n })
 	x := expect(e.Certifications(), time.UTC, pageSize)
 	if slices.Max(x.pageNeeds[2:]) == 0 {
 		t.Fatalf("the data need no write after page 2: %v", x.pageNeeds)
@@ -255,7 +255,7 @@ func TestSyncInterruptedAndResumed(t *testing.T) {
 	out := filepath.Join(dir, "records.jsonl")
 	args := []string{"sync", "--page-size", "3", "--checkpoint", cp, "--out", out}
 
-	e.SetLatency(emulator.RoutePatch, 150*time.Millisecond)
+	e.SetLatency(dynamicstest.RoutePatch, 150*time.Millisecond)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	cmd := command(ctx, binaryEnv(e), args...)
@@ -270,9 +270,9 @@ func TestSyncInterruptedAndResumed(t *testing.T) {
 		t.Fatalf("no checkpoint after the first page; stderr:\n%s", stderr.String())
 	}
 	// From now on a write hangs; interrupt once one is waiting.
-	e.SetLatency(emulator.RoutePatch, time.Minute)
+	e.SetLatency(dynamicstest.RoutePatch, time.Minute)
 	// Writes go one per request or as the parts of a $batch.
-	sent := func() int { s := e.Stats(); return s.Requests[emulator.RoutePatch] + s.BatchParts }
+	sent := func() int { s := e.Stats(); return s.Requests[dynamicstest.RoutePatch] + s.BatchParts }
 	patches := sent()
 	if !waitFor(20*time.Second, func() bool { return sent() > patches }) {
 		t.Errorf("no write after the checkpoint")
@@ -411,7 +411,7 @@ func TestJSONDebugLogs(t *testing.T) {
 			s := e.Stats()
 			calls := 0
 			for route, n := range s.Requests {
-				if route != emulator.RouteToken {
+				if route != dynamicstest.RouteToken {
 					calls += n
 				}
 			}

@@ -8,13 +8,13 @@ import (
 	"github.com/hlf/dynamicsportal/adapters/dynamics"
 	"github.com/hlf/dynamicsportal/adapters/stub"
 	"github.com/hlf/dynamicsportal/ports"
-	"github.com/hlf/dynamicsportal/test/contract"
+	"github.com/hlf/dynamicsportal/ports/portaltest"
 )
 
 // The real adapter keeps the portal contract against the emulator: each
 // subtest gets a fresh emulator, so writes do not leak between them.
 func TestContractRealAdapterOverEmulator(t *testing.T) {
-	contract.Run(t, contract.Harness{New: func(t *testing.T) (ports.DynamicsPortal, contract.Data) {
+	portaltest.Run(t, portaltest.Harness{New: func(t *testing.T) (ports.DynamicsPortal, portaltest.Data) {
 		e := startEmulator(t, nil)
 		creds := ports.CredentialProviderFunc(func(context.Context) (ports.Credentials, error) {
 			return ports.NewCredentials(e.ClientID(), e.ClientSecret()), nil
@@ -24,7 +24,7 @@ func TestContractRealAdapterOverEmulator(t *testing.T) {
 			t.Fatalf("dynamics.New: %v", err)
 		}
 		t.Cleanup(func() { _ = p.Close() })
-		return p, contract.Data{
+		return p, portaltest.Data{
 			Certifications: e.Certifications(),
 			Assignments:    e.Assignments(),
 			WritesApplied:  true,
@@ -34,7 +34,7 @@ func TestContractRealAdapterOverEmulator(t *testing.T) {
 
 // The stub keeps the same contract.
 func TestContractStub(t *testing.T) {
-	contract.Run(t, contract.Harness{New: func(*testing.T) (ports.DynamicsPortal, contract.Data) {
-		return stub.New(slog.New(slog.DiscardHandler)), contract.Data{Stub: true}
+	portaltest.Run(t, portaltest.Harness{New: func(*testing.T) (ports.DynamicsPortal, portaltest.Data) {
+		return stub.New(slog.New(slog.DiscardHandler)), portaltest.Data{Stub: true}
 	}})
 }

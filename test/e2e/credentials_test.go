@@ -12,23 +12,23 @@ import (
 
 	"github.com/hlf/dynamicsportal/adapters/credentials"
 	"github.com/hlf/dynamicsportal/adapters/dynamics"
+	"github.com/hlf/dynamicsportal/adapters/dynamics/dynamicstest"
 	"github.com/hlf/dynamicsportal/ports"
-	"github.com/hlf/dynamicsportal/test/emulator"
 )
 
 var (
 	certMu     sync.Mutex
-	clientCert *emulator.ClientCertificate
+	clientCert *dynamicstest.ClientCertificate
 )
 
 // sharedClientCert returns the tests' client certificate, made on first
 // use (an RSA key takes a moment).
-func sharedClientCert(t *testing.T) *emulator.ClientCertificate {
+func sharedClientCert(t *testing.T) *dynamicstest.ClientCertificate {
 	t.Helper()
 	certMu.Lock()
 	defer certMu.Unlock()
 	if clientCert == nil {
-		c, err := emulator.NewClientCertificate()
+		c, err := dynamicstest.NewClientCertificate()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -39,7 +39,7 @@ func sharedClientCert(t *testing.T) *emulator.ClientCertificate {
 
 // madeClientCert returns the tests' client certificate, or nil when no
 // test made it yet.
-func madeClientCert() *emulator.ClientCertificate {
+func madeClientCert() *dynamicstest.ClientCertificate {
 	certMu.Lock()
 	defer certMu.Unlock()
 	return clientCert
@@ -50,11 +50,11 @@ var credentialKinds = []string{"secret", "certificate", "federated"}
 
 // startTrustingCertificate starts an emulator that also trusts the tests'
 // client certificate; mod may change the options further.
-func startTrustingCertificate(t *testing.T, mod func(*emulator.Options)) *emulator.Emulator {
+func startTrustingCertificate(t *testing.T, mod func(*dynamicstest.Options)) *dynamicstest.Emulator {
 	t.Helper()
 	cc := sharedClientCert(t)
-	return startEmulator(t, func(o *emulator.Options) {
-		o.ClientCertificates = []*emulator.ClientCertificate{cc}
+	return startEmulator(t, func(o *dynamicstest.Options) {
+		o.ClientCertificates = []*dynamicstest.ClientCertificate{cc}
 		if mod != nil {
 			mod(o)
 		}
@@ -65,7 +65,7 @@ func startTrustingCertificate(t *testing.T, mod func(*emulator.Options)) *emulat
 // of kind: the client secret, the certificate's PEM file or a federated
 // token file (fed, or a valid token when empty), in a directory of their
 // own.
-func credentialEnv(t *testing.T, e *emulator.Emulator, kind, fed string) []string {
+func credentialEnv(t *testing.T, e *dynamicstest.Emulator, kind, fed string) []string {
 	t.Helper()
 	env := binaryEnv(e)
 	if kind == "secret" {
@@ -78,7 +78,7 @@ func credentialEnv(t *testing.T, e *emulator.Emulator, kind, fed string) []strin
 		env = append(env, "AZURE_CLIENT_CERTIFICATE_PATH="+writeFile(t, dir, "client.pem", string(sharedClientCert(t).PEM())))
 	case "federated":
 		if fed == "" {
-			fed = e.FederatedToken(emulator.FederatedTokenOptions{})
+			fed = e.FederatedToken(dynamicstest.FederatedTokenOptions{})
 		}
 		env = append(env, "AZURE_FEDERATED_TOKEN_FILE="+writeFile(t, dir, "azure-identity-token", fed+"\n"))
 	default:
@@ -89,7 +89,7 @@ func credentialEnv(t *testing.T, e *emulator.Emulator, kind, fed string) []strin
 
 // checkAssertionsSent checks that e received n client assertions for an
 // assertion kind, and none for the secret.
-func checkAssertionsSent(t *testing.T, e *emulator.Emulator, kind string, n int) {
+func checkAssertionsSent(t *testing.T, e *dynamicstest.Emulator, kind string, n int) {
 	t.Helper()
 	if kind == "secret" {
 		n = 0
@@ -151,24 +151,24 @@ func TestEachCredentialThroughCheckAndSync(t *testing.T) {
 func TestRefusedAssertionsFailAtOnce(t *testing.T) {
 	for _, tt := range []struct {
 		name, kind string
-		fed        emulator.FederatedTokenOptions
-		mod        func(*emulator.Options)
+		fed        dynamicstest.FederatedTokenOptions
+		mod        func(*dynamicstest.Options)
 		cert       bool // the emulator trusts the client certificate
 		command    string
 		aadsts     int
 	}{
-		{name: "federated token expired", kind: "federated", fed: emulator.FederatedTokenOptions{Lifetime: -time.Minute}, command: "check", aadsts: 700024},
-		{name: "federated token expired, sync", kind: "federated", fed: emulator.FederatedTokenOptions{Lifetime: -time.Minute}, command: "sync", aadsts: 700024},
-		{name: "federated token for another audience", kind: "federated", fed: emulator.FederatedTokenOptions{Audience: "api://another-audience"}, command: "check", aadsts: 700212},
-		{name: "federated token of another subject", kind: "federated", fed: emulator.FederatedTokenOptions{Subject: "system:serviceaccount:other:app"}, command: "sync", aadsts: 70021},
+		{name: "federated token expired", kind: "federated", fed: dynamicstest.FederatedTokenOptions{Lifetime: -time.Minute}, command: "check", aadsts: 700024},
+		{name: "federated token expired, sync", kind: "federated", fed: dynamicstest.FederatedTokenOptions{Lifetime: -time.Minute}, command: "sync", aadsts: 700024},
+		{name: "federated token for another audience", kind: "federated", fed: dynamicstest.FederatedTokenOptions{Audience: "api://another-audience"}, command: "check", aadsts: 700212},
+		{name: "federated token of another subject", kind: "federated", fed: dynamicstest.FederatedTokenOptions{Subject: "system:serviceaccount:other:app"}, command: "sync", aadsts: 70021},
 		// The portal's clock is an hour ahead: the five-minute assertion
 		// has expired when it arrives.
 		{name: "certificate assertion expired", kind: "certificate", cert: true, command: "check", aadsts: 700024,
-			mod: func(o *emulator.Options) { o.Now = func() time.Time { return time.Now().Add(time.Hour) } }},
+			mod: func(o *dynamicstest.Options) { o.Now = func() time.Time { return time.Now().Add(time.Hour) } }},
 		{name: "certificate not registered", kind: "certificate", command: "check", aadsts: 700027},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			var e *emulator.Emulator
+			var e *dynamicstest.Emulator
 			if tt.cert {
 				e = startTrustingCertificate(t, tt.mod)
 			} else {
@@ -184,7 +184,7 @@ func TestRefusedAssertionsFailAtOnce(t *testing.T) {
 				t.Errorf("last stderr line %q does not give AADSTS%d", lastLine(r.stderr), tt.aadsts)
 			}
 			s := e.Stats()
-			if s.TokenRequests != 1 || s.TokensIssued != 0 || s.Requests[emulator.RouteWhoAmI]+s.Requests[emulator.RouteCertifications] != 0 {
+			if s.TokenRequests != 1 || s.TokensIssued != 0 || s.Requests[dynamicstest.RouteWhoAmI]+s.Requests[dynamicstest.RouteCertifications] != 0 {
 				t.Errorf("token requests %d, issued %d, Web API requests %v; want one refused token request and nothing else",
 					s.TokenRequests, s.TokensIssued, s.Requests)
 			}
@@ -199,8 +199,8 @@ func TestRefusedAssertionsFailAtOnce(t *testing.T) {
 // succeeds only with the new one, and without a rotation it fails.
 func TestFederatedTokenFileRotated(t *testing.T) {
 	clk := &clock{}
-	e := startEmulator(t, func(o *emulator.Options) { o.Now = clk.now })
-	first := e.FederatedToken(emulator.FederatedTokenOptions{})
+	e := startEmulator(t, func(o *dynamicstest.Options) { o.Now = clk.now })
+	first := e.FederatedToken(dynamicstest.FederatedTokenOptions{})
 	path := writeFile(t, t.TempDir(), "azure-identity-token", first)
 	lookup := func(k string) (string, bool) { return e.ClientID(), k == credentials.EnvClientID }
 	p, err := dynamics.New(e.BaseURL(), credentials.FromFederatedTokenFile(lookup, path), &dynamics.Options{Tenant: e.TenantID(), AuthorityHost: e.AuthorityHost(), HTTPClient: e.HTTPClient(), Now: clk.now})
@@ -215,7 +215,7 @@ func TestFederatedTokenFileRotated(t *testing.T) {
 	// Two hours on: the access token and the first federated token have
 	// expired, and the platform has written a new one.
 	clk.advance(2 * time.Hour)
-	second := e.FederatedToken(emulator.FederatedTokenOptions{})
+	second := e.FederatedToken(dynamicstest.FederatedTokenOptions{})
 	if err := os.WriteFile(path, []byte(second+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hlf/dynamicsportal/adapters/dynamics/dynamicstest"
 	"github.com/hlf/dynamicsportal/ports"
-	"github.com/hlf/dynamicsportal/test/emulator"
 )
 
 // Date columns by their behaviour, end to end: the emulator sends
@@ -21,7 +21,7 @@ func TestDateColumnsByTheirBehaviourEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Skipf("no time zone database: %v", err)
 	}
-	e := startEmulator(t, func(o *emulator.Options) {
+	e := startEmulator(t, func(o *dynamicstest.Options) {
 		o.Certifications, o.Mentors = 40, 12
 		o.DateBehaviors = map[string]string{"hlf_expireson": "TimeZoneIndependent", "hlf_startdate": "UserLocal", "hlf_enddate": "UserLocal"}
 		o.UserLocalZone = oslo
@@ -75,11 +75,11 @@ func TestDateColumnsByTheirBehaviourEndToEnd(t *testing.T) {
 // When the metadata read is refused, the command warns once, naming the
 // setting, and DYNAMICS_DATE_BEHAVIORS decides.
 func TestRefusedDateMetadataUsesTheSetting(t *testing.T) {
-	e := startEmulator(t, func(o *emulator.Options) {
+	e := startEmulator(t, func(o *dynamicstest.Options) {
 		o.Certifications = 20
 		o.DateBehaviors = map[string]string{"hlf_expireson": "TimeZoneIndependent"}
 	})
-	route, fault, err := emulator.ParseFault("metadata:403,times=always")
+	route, fault, err := dynamicstest.ParseFault("metadata:403,times=always")
 	if err != nil {
 		t.Fatal(err)
 	}

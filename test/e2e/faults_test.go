@@ -17,10 +17,10 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/hlf/dynamicsportal/adapters/dynamics/dynamicstest"
 	"github.com/hlf/dynamicsportal/core"
 	"github.com/hlf/dynamicsportal/internal/pgtest"
 	"github.com/hlf/dynamicsportal/ports"
-	"github.com/hlf/dynamicsportal/test/emulator"
 )
 
 var matrixBinary = flag.Bool("e2e.binary", false,
@@ -37,7 +37,7 @@ type row struct {
 	// connection.
 	faults []string
 	// opts changes the emulator's options; setup runs once it started.
-	opts  func(f *fixture, o *emulator.Options)
+	opts  func(f *fixture, o *dynamicstest.Options)
 	setup func(f *fixture)
 	// during runs alongside the command.
 	during func(f *fixture)
@@ -46,7 +46,7 @@ type row struct {
 	code string
 	// attempts is the number of requests route must have seen (at least
 	// that many with atLeast).
-	route    emulator.Route
+	route    dynamicstest.Route
 	attempts func(x expectation) int
 	atLeast  bool
 	// writes is the number of writes the emulator must have applied.
@@ -84,8 +84,8 @@ func writesThrottledOneAtATime(x expectation) int {
 // fixture is the state of one row.
 type fixture struct {
 	t     *testing.T
-	emu   *emulator.Emulator
-	other *emulator.Emulator
+	emu   *dynamicstest.Emulator
+	other *dynamicstest.Emulator
 	dir   string
 	x     expectation
 	// clock is the emulator's clock when a row hands it in.
@@ -217,7 +217,7 @@ type summary struct {
 	name           string
 	exit           int
 	code           string
-	route          emulator.Route
+	route          dynamicstest.Route
 	attempts       int
 	writes, failed int
 }
@@ -242,152 +242,152 @@ func TestFaultMatrix(t *testing.T) {
 	rows := []row{
 		// Statuses of the Web API.
 		{name: "check: 400", args: check, faults: []string{"whoami:400"},
-			exit: 1, code: "invalidRequest", route: emulator.RouteWhoAmI, attempts: n(1), writes: n(0)},
+			exit: 1, code: "invalidRequest", route: dynamicstest.RouteWhoAmI, attempts: n(1), writes: n(0)},
 		{name: "check: 401", args: check, faults: []string{"whoami:401"},
-			exit: 1, code: "authFailure", route: emulator.RouteWhoAmI, attempts: n(1), writes: n(0)},
+			exit: 1, code: "authFailure", route: dynamicstest.RouteWhoAmI, attempts: n(1), writes: n(0)},
 		{name: "check: 403", args: check, faults: []string{"whoami:403"},
-			exit: 1, code: "authFailure", route: emulator.RouteWhoAmI, attempts: n(1), writes: n(0)},
+			exit: 1, code: "authFailure", route: dynamicstest.RouteWhoAmI, attempts: n(1), writes: n(0)},
 		{name: "check: 404", args: check, faults: []string{"whoami:404"},
-			exit: 1, code: "notFound", route: emulator.RouteWhoAmI, attempts: n(1), writes: n(0)},
+			exit: 1, code: "notFound", route: dynamicstest.RouteWhoAmI, attempts: n(1), writes: n(0)},
 		{name: "listing: 404 (no such table)", args: list, faults: []string{"certifications:404"},
-			exit: 1, code: "notFound", route: emulator.RouteCertifications, attempts: n(1), writes: n(0)},
+			exit: 1, code: "notFound", route: dynamicstest.RouteCertifications, attempts: n(1), writes: n(0)},
 		{name: "listing: 405", args: list, faults: []string{"certifications:405"},
-			exit: 1, code: "invalidRequest", route: emulator.RouteCertifications, attempts: n(1), writes: n(0)},
+			exit: 1, code: "invalidRequest", route: dynamicstest.RouteCertifications, attempts: n(1), writes: n(0)},
 		{name: "sync: 404 on a write counts it deleted", args: syncPass, faults: []string{"patch:404"},
-			exit: 0, route: emulator.RoutePatch, attempts: needsPlus(0), writes: needsPlus(-1)},
+			exit: 0, route: dynamicstest.RoutePatch, attempts: needsPlus(0), writes: needsPlus(-1)},
 		{name: "sync: 409 on a write counts it failed", args: syncPass, faults: []string{"patch:409"},
-			exit: 1, code: "writesFailed", route: emulator.RoutePatch, attempts: needsPlus(0), writes: needsPlus(-1)},
+			exit: 1, code: "writesFailed", route: dynamicstest.RoutePatch, attempts: needsPlus(0), writes: needsPlus(-1)},
 		{name: "sync: 412 on a write counts it failed", args: syncPass, faults: []string{"patch:412"},
-			exit: 1, code: "writesFailed", route: emulator.RoutePatch, attempts: needsPlus(0), writes: needsPlus(-1)},
+			exit: 1, code: "writesFailed", route: dynamicstest.RoutePatch, attempts: needsPlus(0), writes: needsPlus(-1)},
 		{name: "sync: 413 on a write counts it failed", args: syncPass, faults: []string{"patch:413"},
-			exit: 1, code: "writesFailed", route: emulator.RoutePatch, attempts: needsPlus(0), writes: needsPlus(-1)},
+			exit: 1, code: "writesFailed", route: dynamicstest.RoutePatch, attempts: needsPlus(0), writes: needsPlus(-1)},
 		{name: "sync: 400 on every write counts each failed", args: syncPass, faults: []string{"patch:400,times=always"},
-			exit: 1, code: "writesFailed", route: emulator.RoutePatch, attempts: needsPlus(0), writes: n(0)},
+			exit: 1, code: "writesFailed", route: dynamicstest.RoutePatch, attempts: needsPlus(0), writes: n(0)},
 		{name: "sync: 401 on every write stops the pass", args: syncPass, faults: []string{"patch:401,times=always"},
-			exit: 1, code: "authFailure", route: emulator.RoutePatch, attempts: n(1), atLeast: true, writes: n(0),
+			exit: 1, code: "authFailure", route: dynamicstest.RoutePatch, attempts: n(1), atLeast: true, writes: n(0),
 			after: completes},
 		{name: "sync: interrupted during the first page's writes; the next run completes", args: syncPass,
 			faults: []string{"patch:latency=1ms", "patch:latency=1m"},
 			during: func(f *fixture) {
 				if f.wait(func() bool {
-					return len(f.emu.Writes()) == 1 && f.emu.Stats().Requests[emulator.RoutePatch] == 2
+					return len(f.emu.Writes()) == 1 && f.emu.Stats().Requests[dynamicstest.RoutePatch] == 2
 				}) {
 					f.interruptRun()
 				}
 			},
-			exit: 1, code: "canceled", route: emulator.RoutePatch, attempts: n(2), writes: n(1),
+			exit: 1, code: "canceled", route: dynamicstest.RoutePatch, attempts: n(2), writes: n(1),
 			after: completes},
 		{name: "listing: 429 with Retry-After 1 s", args: list, faults: []string{"certifications:429,retry-after=1"},
-			exit: 0, route: emulator.RouteCertifications, attempts: pagesPlus(1), writes: n(0)},
+			exit: 0, route: dynamicstest.RouteCertifications, attempts: pagesPlus(1), writes: n(0)},
 		{name: "check: 429 with Retry-After as an HTTP date", args: check, faults: []string{"whoami:429,retry-after-date=1"},
-			exit: 0, route: emulator.RouteWhoAmI, attempts: n(2), writes: n(0)},
+			exit: 0, route: dynamicstest.RouteWhoAmI, attempts: n(2), writes: n(0)},
 		{name: "listing: 429 with Retry-After past the cap fails at once", args: list,
 			faults: []string{"certifications:429,retry-after=20"},
-			exit:   1, code: "rateLimited", route: emulator.RouteCertifications, attempts: n(1), writes: n(0)},
+			exit:   1, code: "rateLimited", route: dynamicstest.RouteCertifications, attempts: n(1), writes: n(0)},
 		{name: "sync: 429 with Retry-After past the budget stops the pass", args: with(syncPass, "--budget", "5s"),
 			faults: []string{"certifications:429,retry-after=20"},
-			exit:   1, code: "rateLimited", route: emulator.RouteCertifications, attempts: n(1), writes: n(0),
+			exit:   1, code: "rateLimited", route: dynamicstest.RouteCertifications, attempts: n(1), writes: n(0),
 			after: completes},
 		{name: "sync: 429 on a write with Retry-After 1 s", args: syncPass, faults: []string{"patch:429,retry-after=1"},
-			exit: 0, route: emulator.RoutePatch, attempts: needsPlus(1), writes: needsPlus(0)},
+			exit: 0, route: dynamicstest.RoutePatch, attempts: needsPlus(1), writes: needsPlus(0)},
 		{name: "check: 500, then success", args: check, faults: []string{"whoami:500"},
-			exit: 0, route: emulator.RouteWhoAmI, attempts: n(2), writes: n(0)},
+			exit: 0, route: dynamicstest.RouteWhoAmI, attempts: n(2), writes: n(0)},
 		{name: "check: 501 is not retried", args: check, faults: []string{"whoami:501"},
-			exit: 1, code: "serverError", route: emulator.RouteWhoAmI, attempts: n(1), writes: n(0)},
+			exit: 1, code: "serverError", route: dynamicstest.RouteWhoAmI, attempts: n(1), writes: n(0)},
 		{name: "listing: 502, then success", args: list, faults: []string{"certifications:502"},
-			exit: 0, route: emulator.RouteCertifications, attempts: pagesPlus(1), writes: n(0)},
+			exit: 0, route: dynamicstest.RouteCertifications, attempts: pagesPlus(1), writes: n(0)},
 		{name: "check: 503 until the retries run out", args: check, faults: []string{"whoami:503,retry-after=1,times=always"},
-			exit: 1, code: "serverError", route: emulator.RouteWhoAmI, attempts: n(4), writes: n(0)},
+			exit: 1, code: "serverError", route: dynamicstest.RouteWhoAmI, attempts: n(4), writes: n(0)},
 		{name: "sync: 504 on a write, then success", args: syncPass, faults: []string{"patch:504"},
-			exit: 0, route: emulator.RoutePatch, attempts: needsPlus(1), writes: needsPlus(0)},
+			exit: 0, route: dynamicstest.RoutePatch, attempts: needsPlus(1), writes: needsPlus(0)},
 		{name: "sync: the budget runs out after the first page; the next run resumes", args: with(syncPass, "--budget", "50ms"),
 			faults: []string{"certifications:latency=100ms"},
-			exit:   1, code: "budgetExhausted", route: emulator.RouteCertifications, attempts: n(1), writes: firstPageNeeds,
+			exit:   1, code: "budgetExhausted", route: dynamicstest.RouteCertifications, attempts: n(1), writes: firstPageNeeds,
 			after: resumes},
 		{name: "sync: page 2 fails after every retry; the next run resumes", args: syncPass,
 			faults: []string{"certifications:latency=1ms", "certifications:503,retry-after=1,times=4"},
-			exit:   1, code: "serverError", route: emulator.RouteCertifications, attempts: n(5), writes: firstPageNeeds,
+			exit:   1, code: "serverError", route: dynamicstest.RouteCertifications, attempts: n(5), writes: firstPageNeeds,
 			after: resumes},
 
 		// The network and the shape of answers.
 		{name: "check: connection reset twice", args: check, faults: []string{"whoami:reset,times=2"},
-			exit: 0, route: emulator.RouteWhoAmI, attempts: n(3), writes: n(0)},
+			exit: 0, route: dynamicstest.RouteWhoAmI, attempts: n(3), writes: n(0)},
 		{name: "sync: connection reset on a write", args: syncPass, faults: []string{"patch:reset"},
-			exit: 0, route: emulator.RoutePatch, attempts: needsPlus(1), writes: needsPlus(0)},
+			exit: 0, route: dynamicstest.RoutePatch, attempts: needsPlus(1), writes: needsPlus(0)},
 		{name: "listing: truncated body, then success", args: list, faults: []string{"certifications:truncate"},
-			exit: 0, route: emulator.RouteCertifications, attempts: pagesPlus(1), writes: n(0)},
+			exit: 0, route: dynamicstest.RouteCertifications, attempts: pagesPlus(1), writes: n(0)},
 		{name: "check: malformed JSON", args: check, faults: []string{"whoami:malformed"},
-			exit: 1, code: "invalidResponse", route: emulator.RouteWhoAmI, attempts: n(1), writes: n(0)},
+			exit: 1, code: "invalidResponse", route: dynamicstest.RouteWhoAmI, attempts: n(1), writes: n(0)},
 		{name: "listing: HTML sign-in page with 200", args: list, faults: []string{"certifications:html"},
-			exit: 1, code: "invalidResponse", route: emulator.RouteCertifications, attempts: n(1), writes: n(0)},
+			exit: 1, code: "invalidResponse", route: dynamicstest.RouteCertifications, attempts: n(1), writes: n(0)},
 		{name: "check: redirect to http is not followed", args: check,
 			faults: []string{"whoami:redirect=http://{other}/api/data/v9.2/WhoAmI"},
-			exit:   1, code: "invalidResponse", route: emulator.RouteWhoAmI, attempts: n(1), writes: n(0)},
+			exit:   1, code: "invalidResponse", route: dynamicstest.RouteWhoAmI, attempts: n(1), writes: n(0)},
 		{name: "listing: redirect to another host is not followed", args: list,
 			faults: []string{"certifications:redirect=https://{other}/api/data/v9.2/hlf_certifications"},
-			exit:   1, code: "invalidResponse", route: emulator.RouteCertifications, attempts: n(1), writes: n(0)},
+			exit:   1, code: "invalidResponse", route: dynamicstest.RouteCertifications, attempts: n(1), writes: n(0)},
 		{name: "listing: nextLink to a foreign host", args: list, faults: []string{"certifications:nextlink"},
-			exit: 1, code: "invalidResponse", route: emulator.RouteCertifications, attempts: n(1), writes: n(0)},
+			exit: 1, code: "invalidResponse", route: dynamicstest.RouteCertifications, attempts: n(1), writes: n(0)},
 		{name: "sync: nextLink to another host is not followed", args: syncPass,
 			faults: []string{"certifications:nextlink=https://{other}/api/data/v9.2/hlf_certifications?$skiptoken=1"},
-			exit:   1, code: "invalidResponse", route: emulator.RouteCertifications, attempts: n(1), writes: n(0)},
+			exit:   1, code: "invalidResponse", route: dynamicstest.RouteCertifications, attempts: n(1), writes: n(0)},
 		{name: "listing: hang, then interrupt", args: list, faults: []string{"certifications:hang"},
 			during: func(f *fixture) {
-				if f.wait(func() bool { return f.emu.Stats().Requests[emulator.RouteCertifications] > 0 }) {
+				if f.wait(func() bool { return f.emu.Stats().Requests[dynamicstest.RouteCertifications] > 0 }) {
 					f.interruptRun()
 				}
 			},
-			exit: 1, code: "canceled", route: emulator.RouteCertifications, attempts: n(1), writes: n(0)},
+			exit: 1, code: "canceled", route: dynamicstest.RouteCertifications, attempts: n(1), writes: n(0)},
 
 		// The token endpoint.
 		{name: "check: token endpoint 503, then a token", args: check, faults: []string{"token:503"},
-			exit: 0, route: emulator.RouteToken, attempts: n(2), writes: n(0)},
+			exit: 0, route: dynamicstest.RouteToken, attempts: n(2), writes: n(0)},
 		{name: "check: token endpoint 429 with Retry-After 1 s", args: check, faults: []string{"token:429,retry-after=1"},
-			exit: 0, route: emulator.RouteToken, attempts: n(2), writes: n(0)},
+			exit: 0, route: dynamicstest.RouteToken, attempts: n(2), writes: n(0)},
 		{name: "check: invalid_client", args: check, faults: []string{"token:401,code=invalid_client"},
-			exit: 1, code: "authFailure", route: emulator.RouteToken, attempts: n(1), writes: n(0),
+			exit: 1, code: "authFailure", route: dynamicstest.RouteToken, attempts: n(1), writes: n(0),
 			after: noWebAPICall},
 		{name: "check: token endpoint 400", args: check, faults: []string{"token:400"},
-			exit: 1, code: "authFailure", route: emulator.RouteToken, attempts: n(1), writes: n(0),
+			exit: 1, code: "authFailure", route: dynamicstest.RouteToken, attempts: n(1), writes: n(0),
 			after: noWebAPICall},
 		{name: "listing: token without expires_in is used once", args: list, faults: []string{"token:no-expires-in"},
-			exit: 0, route: emulator.RouteToken, attempts: n(2), writes: n(0)},
+			exit: 0, route: dynamicstest.RouteToken, attempts: n(2), writes: n(0)},
 		{name: "check: token endpoint hangs past its 2 s limit once", args: check, faults: []string{"token:hang"},
-			exit: 0, route: emulator.RouteToken, attempts: n(2), writes: n(0)},
+			exit: 0, route: dynamicstest.RouteToken, attempts: n(2), writes: n(0)},
 		{name: "check: token endpoint hangs, then interrupt", args: check, faults: []string{"token:hang"},
 			during: func(f *fixture) {
 				if f.wait(func() bool { return f.emu.Stats().TokenRequests > 0 }) {
 					f.interruptRun()
 				}
 			},
-			exit: 1, code: "canceled", route: emulator.RouteToken, attempts: n(1), writes: n(0),
+			exit: 1, code: "canceled", route: dynamicstest.RouteToken, attempts: n(1), writes: n(0),
 			after: noWebAPICall},
 		{name: "check: token connection reset", args: check, faults: []string{"token:reset"},
-			exit: 0, route: emulator.RouteToken, attempts: n(2), writes: n(0)},
+			exit: 0, route: dynamicstest.RouteToken, attempts: n(2), writes: n(0)},
 		{name: "check: token endpoint redirects to another host: the secret is not posted there", args: check,
-			faults: []string{"token:redirect=https://{other}/" + emulator.DefaultTenantID + "/oauth2/v2.0/token"},
-			exit:   1, code: "invalidResponse", route: emulator.RouteToken, attempts: n(1), writes: n(0),
+			faults: []string{"token:redirect=https://{other}/" + dynamicstest.DefaultTenantID + "/oauth2/v2.0/token"},
+			exit:   1, code: "invalidResponse", route: dynamicstest.RouteToken, attempts: n(1), writes: n(0),
 			after: noWebAPICall},
 		{name: "check: malformed token answer", args: check, faults: []string{"token:malformed"},
-			exit: 1, code: "invalidResponse", route: emulator.RouteToken, attempts: n(1), writes: n(0),
+			exit: 1, code: "invalidResponse", route: dynamicstest.RouteToken, attempts: n(1), writes: n(0),
 			after: noWebAPICall},
 		// A connection that breaks mid-answer is a network failure, retried,
 		// as it is for the Web API ("listing: truncated body" above).
 		{name: "check: truncated token answer, then a token", args: check, faults: []string{"token:truncate"},
-			exit: 0, route: emulator.RouteToken, attempts: n(2), writes: n(0)},
+			exit: 0, route: dynamicstest.RouteToken, attempts: n(2), writes: n(0)},
 		{name: "check: HTML token answer", args: check, faults: []string{"token:html"},
-			exit: 1, code: "invalidResponse", route: emulator.RouteToken, attempts: n(1), writes: n(0),
+			exit: 1, code: "invalidResponse", route: dynamicstest.RouteToken, attempts: n(1), writes: n(0),
 			after: noWebAPICall},
 
 		// Tokens and credentials that change during a pass.
 		{name: "sync: tokens revoked between pages", args: syncPass, faults: secondPageLate,
 			during: afterFirstPage(func(f *fixture) { f.emu.RevokeTokens() }),
-			exit:   1, code: "authFailure", route: emulator.RouteCertifications, attempts: n(2), writes: firstPageNeeds,
+			exit:   1, code: "authFailure", route: dynamicstest.RouteCertifications, attempts: n(2), writes: firstPageNeeds,
 			after: resumes},
 		{name: "sync: token expires between pages (portal clock)", args: syncPass, faults: secondPageLate,
-			opts:   func(f *fixture, o *emulator.Options) { o.Now = f.clock.now },
+			opts:   func(f *fixture, o *dynamicstest.Options) { o.Now = f.clock.now },
 			during: afterFirstPage(func(f *fixture) { f.clock.advance(2 * time.Hour) }),
-			exit:   1, code: "authFailure", route: emulator.RouteCertifications, attempts: n(2), writes: firstPageNeeds,
+			exit:   1, code: "authFailure", route: dynamicstest.RouteCertifications, attempts: n(2), writes: firstPageNeeds,
 			after: resumes},
 		{name: "sync: secret rotated between pages", args: syncPass, faults: secondPageLate,
 			during: afterFirstPage(func(f *fixture) {
@@ -395,11 +395,11 @@ func TestFaultMatrix(t *testing.T) {
 				f.emu.SetClientSecret(newSecret())
 				f.emu.RevokeTokens()
 			}),
-			exit: 1, code: "authFailure", route: emulator.RouteCertifications, attempts: n(2), writes: firstPageNeeds,
+			exit: 1, code: "authFailure", route: dynamicstest.RouteCertifications, attempts: n(2), writes: firstPageNeeds,
 			after: rotatedSecret},
 		{name: "sync: tokens shorter-lived than the refresh margin", args: syncPass,
-			opts: func(_ *fixture, o *emulator.Options) { o.TokenLifetime = 30 * time.Second },
-			exit: 0, route: emulator.RouteToken, attempts: n(2), atLeast: true, writes: needsPlus(0),
+			opts: func(_ *fixture, o *dynamicstest.Options) { o.TokenLifetime = 30 * time.Second },
+			exit: 0, route: dynamicstest.RouteToken, attempts: n(2), atLeast: true, writes: needsPlus(0),
 			after: func(f *fixture, _ result) {
 				if s := f.emu.Stats(); s.Unauthorized != 0 {
 					f.t.Errorf("%d answers 401 with short-lived tokens", s.Unauthorized)
@@ -410,9 +410,9 @@ func TestFaultMatrix(t *testing.T) {
 		{name: "sync: throttled by the service protection limits", args: syncPass,
 			// One request at a time, and writes that take a while: the
 			// two writes of a page overlap, so one of them is throttled.
-			opts:  func(_ *fixture, o *emulator.Options) { o.Limits = emulator.Limits{Concurrent: 1} },
-			setup: func(f *fixture) { f.emu.SetLatency(emulator.RoutePatch, 50*time.Millisecond) },
-			exit:  0, route: emulator.RoutePatch, attempts: writesThrottledOneAtATime, writes: needsPlus(0),
+			opts:  func(_ *fixture, o *dynamicstest.Options) { o.Limits = dynamicstest.Limits{Concurrent: 1} },
+			setup: func(f *fixture) { f.emu.SetLatency(dynamicstest.RoutePatch, 50*time.Millisecond) },
+			exit:  0, route: dynamicstest.RoutePatch, attempts: writesThrottledOneAtATime, writes: needsPlus(0),
 			after: func(f *fixture, _ result) {
 				if s := f.emu.Stats(); s.Throttled == 0 {
 					f.t.Error("the limits never throttled the pass")
@@ -421,31 +421,31 @@ func TestFaultMatrix(t *testing.T) {
 				}
 			}},
 		{name: "sync: record deleted between read and write", args: syncPass,
-			setup:  func(f *fixture) { f.emu.SetLatency(emulator.RoutePatch, 300*time.Millisecond) },
+			setup:  func(f *fixture) { f.emu.SetLatency(dynamicstest.RoutePatch, 300*time.Millisecond) },
 			during: deleteDuringWrite,
-			exit:   0, route: emulator.RoutePatch, attempts: needsPlus(0), writes: needsPlus(-1)},
+			exit:   0, route: dynamicstest.RoutePatch, attempts: needsPlus(0), writes: needsPlus(-1)},
 
 		// Writes in $batch requests: one per page, a part per write.
 		{name: "sync, batched: 404 on a part counts it deleted", args: batchPass, faults: []string{"patch:404"},
-			exit: 0, route: emulator.RouteBatch, attempts: pagesPlus(0), writes: needsPlus(-1)},
+			exit: 0, route: dynamicstest.RouteBatch, attempts: pagesPlus(0), writes: needsPlus(-1)},
 		{name: "sync, batched: 412 on a part counts it failed", args: batchPass, faults: []string{"patch:412"},
-			exit: 1, code: "writesFailed", route: emulator.RouteBatch, attempts: pagesPlus(0), writes: needsPlus(-1)},
+			exit: 1, code: "writesFailed", route: dynamicstest.RouteBatch, attempts: pagesPlus(0), writes: needsPlus(-1)},
 		{name: "sync, batched: the whole batch 429 with Retry-After is sent again", args: batchPass,
 			faults: []string{"batch:429,retry-after=0.2,code=0x80072321"},
-			exit:   0, route: emulator.RouteBatch, attempts: pagesPlus(1), writes: needsPlus(0)},
+			exit:   0, route: dynamicstest.RouteBatch, attempts: pagesPlus(1), writes: needsPlus(0)},
 		{name: "sync, batched: a part 429 is sent again, alone", args: batchPass, faults: []string{"patch:429,retry-after=0.2"},
-			exit: 0, route: emulator.RouteBatch, attempts: pagesPlus(1), writes: needsPlus(0),
+			exit: 0, route: dynamicstest.RouteBatch, attempts: pagesPlus(1), writes: needsPlus(0),
 			after: func(f *fixture, _ result) {
 				if got, want := f.emu.Stats().BatchParts, len(f.x.needs)+1; got != want {
 					f.t.Errorf("%d parts sent, want %d: the throttled one again, alone", got, want)
 				}
 			}},
 		{name: "sync, batched: an answer cut short mid-body is sent again", args: batchPass, faults: []string{"batch:truncate"},
-			resent: true, exit: 0, route: emulator.RouteBatch, attempts: pagesPlus(1),
+			resent: true, exit: 0, route: dynamicstest.RouteBatch, attempts: pagesPlus(1),
 			writes: func(x expectation) int { return len(x.needs) + x.pageNeeds[0] }},
 		{name: "sync, batched: fewer parts than sent is invalidResponse; nothing counted", args: batchPass,
 			faults: []string{"batch:fewer-parts"},
-			exit:   1, code: "invalidResponse", route: emulator.RouteBatch, attempts: n(1), writes: firstPageNeeds,
+			exit:   1, code: "invalidResponse", route: dynamicstest.RouteBatch, attempts: n(1), writes: firstPageNeeds,
 			after: func(f *fixture, r result) {
 				// The portal applied the first page's writes, but did not
 				// confirm them: the report counts none.
@@ -456,12 +456,12 @@ func TestFaultMatrix(t *testing.T) {
 			}},
 		{name: "sync, batched: a malformed multipart answer is invalidResponse", args: batchPass,
 			faults: []string{"batch:malformed"},
-			exit:   1, code: "invalidResponse", route: emulator.RouteBatch, attempts: n(1), writes: firstPageNeeds, after: completes},
+			exit:   1, code: "invalidResponse", route: dynamicstest.RouteBatch, attempts: n(1), writes: firstPageNeeds, after: completes},
 		{name: "sync, batched: a portal without $batch gets single requests", args: batchPass,
 			faults: []string{"batch:404,times=always"},
-			exit:   0, route: emulator.RoutePatch, attempts: needsPlus(0), writes: needsPlus(0),
+			exit:   0, route: dynamicstest.RoutePatch, attempts: needsPlus(0), writes: needsPlus(0),
 			after: func(f *fixture, _ result) {
-				if n := f.emu.Stats().Requests[emulator.RouteBatch]; n != 1 {
+				if n := f.emu.Stats().Requests[dynamicstest.RouteBatch]; n != 1 {
 					f.t.Errorf("%d $batch requests, want 1, then single requests", n)
 				}
 			}},
@@ -492,7 +492,7 @@ func TestFaultMatrix(t *testing.T) {
 // runRow runs one row and checks everything a row checks.
 func runRow(t *testing.T, i int, rw row) summary {
 	f := &fixture{t: t, dir: t.TempDir(), outputs: map[string]string{}, clock: &clock{}}
-	e := startEmulator(t, func(o *emulator.Options) {
+	e := startEmulator(t, func(o *dynamicstest.Options) {
 		if rw.opts != nil {
 			rw.opts(f, o)
 		}
@@ -512,7 +512,7 @@ func runRow(t *testing.T, i int, rw row) summary {
 			host := strings.Replace(f.other.BaseURL(), "https://127.0.0.1", "localhost", 1)
 			spec = strings.ReplaceAll(spec, "{other}", host)
 		}
-		route, fault, err := emulator.ParseFault(spec)
+		route, fault, err := dynamicstest.ParseFault(spec)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -596,7 +596,7 @@ func runRow(t *testing.T, i int, rw row) summary {
 	for k, v := range filesIn(t, f.dir) {
 		f.outputs[k] = v
 	}
-	emus := []*emulator.Emulator{e}
+	emus := []*dynamicstest.Emulator{e}
 	if f.other != nil {
 		emus = append(emus, f.other)
 	}
@@ -643,7 +643,7 @@ func afterFirstPage(change func(f *fixture)) func(f *fixture) {
 // API request.
 func noWebAPICall(f *fixture, _ result) {
 	for route, n := range f.emu.Stats().Requests {
-		if route != emulator.RouteToken && n != 0 {
+		if route != dynamicstest.RouteToken && n != 0 {
 			f.t.Errorf("%d requests on %s without a token", n, route)
 		}
 	}
@@ -709,7 +709,7 @@ func rotatedSecret(f *fixture, _ result) {
 			s.TokenRequests-before.TokenRequests, s.TokensIssued-before.TokensIssued)
 	}
 	for route, n := range s.Requests {
-		if route != emulator.RouteToken && n != before.Requests[route] {
+		if route != dynamicstest.RouteToken && n != before.Requests[route] {
 			t.Errorf("%d requests on %s without a token", n-before.Requests[route], route)
 		}
 	}
@@ -730,11 +730,11 @@ func deleteDuringWrite(f *fixture) {
 			target = c.ID
 		}
 	}
-	if f.wait(func() bool { return f.emu.Stats().Requests[emulator.RoutePatch] > 0 }) {
+	if f.wait(func() bool { return f.emu.Stats().Requests[dynamicstest.RoutePatch] > 0 }) {
 		if !f.emu.DeleteCertification(target) {
 			f.t.Errorf("record %s was not there to delete", target)
 		}
-		f.emu.SetLatency(emulator.RoutePatch, 0)
+		f.emu.SetLatency(dynamicstest.RoutePatch, 0)
 	}
 }
 

@@ -12,9 +12,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/hlf/dynamicsportal/adapters/dynamics"
+	"github.com/hlf/dynamicsportal/adapters/dynamics/dynamicstest"
 	"github.com/hlf/dynamicsportal/internal/pgtest"
 	"github.com/hlf/dynamicsportal/ports"
-	"github.com/hlf/dynamicsportal/test/emulator"
 )
 
 // A portal that never answers. The command line has no setting for the
@@ -27,8 +27,8 @@ func TestHungAnswers(t *testing.T) {
 		name     string
 		fault    string
 		timeouts dynamics.Timeouts
-		call     func(ctx context.Context, p *dynamics.Client, e *emulator.Emulator) error
-		route    emulator.Route
+		call     func(ctx context.Context, p *dynamics.Client, e *dynamicstest.Emulator) error
+		route    dynamicstest.Route
 		code     ports.ErrorCode // CodeUnknown: success
 		message  string
 		attempts int
@@ -38,22 +38,22 @@ func TestHungAnswers(t *testing.T) {
 	}{
 		{name: "a hang once, then an answer", fault: "whoami:hang",
 			timeouts: dynamics.Timeouts{Attempt: 200 * time.Millisecond, Total: guard}, call: whoAmI,
-			route: emulator.RouteWhoAmI, attempts: 2, within: guard},
+			route: dynamicstest.RouteWhoAmI, attempts: 2, within: guard},
 		{name: "hangs until the retries run out", fault: "whoami:hang,times=always",
 			timeouts: dynamics.Timeouts{Attempt: 100 * time.Millisecond, Total: guard}, call: whoAmI,
-			route: emulator.RouteWhoAmI, code: ports.CodeNetworkError, message: "attempt time limit reached", attempts: 4,
+			route: dynamicstest.RouteWhoAmI, code: ports.CodeNetworkError, message: "attempt time limit reached", attempts: 4,
 			within: guard},
 		{name: "a hang longer than the call's guard", fault: "certifications:hang,times=always",
 			timeouts: dynamics.Timeouts{Attempt: time.Minute, Total: 300 * time.Millisecond}, call: firstPage,
-			route: emulator.RouteCertifications, code: ports.CodeNetworkError, message: "no answer within 300ms", attempts: 1,
+			route: dynamicstest.RouteCertifications, code: ports.CodeNetworkError, message: "no answer within 300ms", attempts: 1,
 			within: time.Second},
 		{name: "a hung write is not applied, and retried", fault: "patch:hang",
 			timeouts: dynamics.Timeouts{Attempt: 200 * time.Millisecond, Total: guard}, call: writeFirst,
-			route: emulator.RoutePatch, attempts: 2, writes: 1, within: guard},
+			route: dynamicstest.RoutePatch, attempts: 2, writes: 1, within: guard},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			e := startEmulator(t, nil)
-			route, fault, err := emulator.ParseFault(tt.fault)
+			route, fault, err := dynamicstest.ParseFault(tt.fault)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -89,7 +89,7 @@ func TestHungAnswers(t *testing.T) {
 			if err != nil {
 				msg = err.Error()
 			}
-			otherScan.scan(t, []*emulator.Emulator{e}, nil, map[string]string{"log": logs.String(), "error": msg})
+			otherScan.scan(t, []*dynamicstest.Emulator{e}, nil, map[string]string{"log": logs.String(), "error": msg})
 			_ = p.Close()
 			if err := e.Close(); err != nil {
 				t.Errorf("close emulator: %v", err)
@@ -99,17 +99,17 @@ func TestHungAnswers(t *testing.T) {
 	}
 }
 
-func whoAmI(ctx context.Context, p *dynamics.Client, _ *emulator.Emulator) error {
+func whoAmI(ctx context.Context, p *dynamics.Client, _ *dynamicstest.Emulator) error {
 	_, err := p.WhoAmI(ctx)
 	return err
 }
 
-func firstPage(ctx context.Context, p *dynamics.Client, _ *emulator.Emulator) error {
+func firstPage(ctx context.Context, p *dynamics.Client, _ *dynamicstest.Emulator) error {
 	_, err := p.ListCertifications(ctx, ports.PageQuery{PageSize: pageSize})
 	return err
 }
 
-func writeFirst(ctx context.Context, p *dynamics.Client, e *emulator.Emulator) error {
+func writeFirst(ctx context.Context, p *dynamics.Client, e *dynamicstest.Emulator) error {
 	certs := e.Certifications()
 	if len(certs) == 0 {
 		return errors.New("no record to write")
@@ -136,7 +136,7 @@ func TestTheFinalLineIsLastAfterAHang(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := startEmulator(t, nil)
-			route, fault, err := emulator.ParseFault(tc.fault)
+			route, fault, err := dynamicstest.ParseFault(tc.fault)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -17,10 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hlf/dynamicsportal/adapters/dynamics/dynamicstest"
 	"github.com/hlf/dynamicsportal/core"
+	"github.com/hlf/dynamicsportal/internal/leakscan"
 	"github.com/hlf/dynamicsportal/ports"
-	"github.com/hlf/dynamicsportal/test/emulator"
-	"github.com/hlf/dynamicsportal/test/leakscan"
 )
 
 // The data of the emulators: 7 certifications, so that a page size of 3
@@ -42,13 +42,13 @@ func newSecret() string {
 // startEmulator starts an emulator signed by the shared CA with the test
 // data and a marker secret; mod may change the options first. The test's
 // cleanup closes it.
-func startEmulator(t *testing.T, mod func(*emulator.Options)) *emulator.Emulator {
+func startEmulator(t *testing.T, mod func(*dynamicstest.Options)) *dynamicstest.Emulator {
 	t.Helper()
-	o := emulator.Options{Certifications: records, Seed: seed, ClientSecret: newSecret(), CA: sharedCA}
+	o := dynamicstest.Options{Certifications: records, Seed: seed, ClientSecret: newSecret(), CA: sharedCA}
 	if mod != nil {
 		mod(&o)
 	}
-	e, err := emulator.Start(o)
+	e, err := dynamicstest.Start(o)
 	if err != nil {
 		t.Fatalf("start emulator: %v", err)
 	}
@@ -123,7 +123,7 @@ var portalVars = []string{
 
 // clientEnv is the environment a client of e needs, the flag turned on
 // by the environment.
-func clientEnv(e *emulator.Emulator) []string {
+func clientEnv(e *dynamicstest.Emulator) []string {
 	return []string{
 		"DYNAMICS_BASE_URL=" + e.BaseURL(),
 		"AZURE_TENANT_ID=" + e.TenantID(),
@@ -202,7 +202,7 @@ func runBinary(t *testing.T, env []string, args ...string) result {
 
 // binaryEnv is the environment a subprocess needs to use e: the client
 // settings and SSL_CERT_FILE naming the shared CA.
-func binaryEnv(e *emulator.Emulator) []string {
+func binaryEnv(e *dynamicstest.Emulator) []string {
 	return append(clientEnv(e), "SSL_CERT_FILE="+e.CAFile())
 }
 
@@ -359,7 +359,7 @@ func checkCounts(t *testing.T, r report, want ports.SyncCounts) {
 // (unless resent, when a batch whose answer was lost went again), and
 // every record written is one the pass had to write, with the status it
 // had to write. It returns the number of writes.
-func checkWrites(t *testing.T, e *emulator.Emulator, x expectation, resent bool) int {
+func checkWrites(t *testing.T, e *dynamicstest.Emulator, x expectation, resent bool) int {
 	t.Helper()
 	seen := map[string]bool{}
 	ws := e.Writes()
@@ -418,7 +418,7 @@ type secretScan struct {
 // assertion they received, the private key of the tests' client
 // certificate, the marker every test secret carries, the word
 // Authorization and a Bearer value. Each hit fails t.
-func (s *secretScan) scan(t *testing.T, emus []*emulator.Emulator, extraSecrets []string, outputs map[string]string) {
+func (s *secretScan) scan(t *testing.T, emus []*dynamicstest.Emulator, extraSecrets []string, outputs map[string]string) {
 	t.Helper()
 	ls := leakscan.New()
 	ls.Text("SECRETMARKER", "the secret marker")

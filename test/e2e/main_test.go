@@ -9,13 +9,13 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/hlf/dynamicsportal/adapters/dynamics/dynamicstest"
 	"github.com/hlf/dynamicsportal/internal/pgtest"
-	"github.com/hlf/dynamicsportal/test/emulator"
 )
 
 var (
 	// sharedCA signs the certificate of every emulator of the test binary.
-	sharedCA *emulator.CA
+	sharedCA *dynamicstest.CA
 	// caFile holds sharedCA in PEM form; SSL_CERT_FILE names it.
 	caFile string
 	// binary is the portalsync command built for the tests.
@@ -49,7 +49,7 @@ func setup() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if sharedCA, err = emulator.NewCA(); err != nil {
+	if sharedCA, err = dynamicstest.NewCA(); err != nil {
 		return dir, err
 	}
 	caFile = filepath.Join(dir, "ca.pem")

@@ -7,12 +7,12 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/hlf/dynamicsportal/adapters/dynamics"
+	"github.com/hlf/dynamicsportal/adapters/dynamics/dynamicstest"
 	"github.com/hlf/dynamicsportal/adapters/memory"
 	"github.com/hlf/dynamicsportal/core"
+	"github.com/hlf/dynamicsportal/internal/leakscan"
+	"github.com/hlf/dynamicsportal/internal/oteltest"
 	"github.com/hlf/dynamicsportal/ports"
-	"github.com/hlf/dynamicsportal/test/emulator"
-	"github.com/hlf/dynamicsportal/test/leakscan"
-	"github.com/hlf/dynamicsportal/test/oteltest"
 )
 
 // TestMetricsMatchTheEmulatorsCounts runs a sync pass through the real
@@ -21,7 +21,7 @@ import (
 func TestMetricsMatchTheEmulatorsCounts(t *testing.T) {
 	e := startEmulator(t, nil)
 	for _, spec := range []string{"certifications:503,times=2", "certifications:429,retry-after=0,times=1"} {
-		route, f, err := emulator.ParseFault(spec)
+		route, f, err := dynamicstest.ParseFault(spec)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -32,7 +32,7 @@ func TestMetricsMatchTheEmulatorsCounts(t *testing.T) {
 		return ports.NewCredentials(e.ClientID(), e.ClientSecret()), nil
 	})
 	portal, err := dynamics.New(e.BaseURL(), creds, &dynamics.Options{
-		Tenant: emulator.DefaultTenantID, AuthorityHost: e.BaseURL(), HTTPClient: e.HTTPClient(),
+		Tenant: dynamicstest.DefaultTenantID, AuthorityHost: e.BaseURL(), HTTPClient: e.HTTPClient(),
 		Retry:          dynamics.RetrySettings{BaseDelay: 1, MaxDelay: 1},
 		TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider,
 	})
@@ -55,11 +55,11 @@ func TestMetricsMatchTheEmulatorsCounts(t *testing.T) {
 		what      string
 		got, want float64
 	}{
-		{"page read attempts", m.Value(dynamics.MetricAttempts, op("ListCertifications")), float64(st.Requests[emulator.RouteCertifications])},
+		{"page read attempts", m.Value(dynamics.MetricAttempts, op("ListCertifications")), float64(st.Requests[dynamicstest.RouteCertifications])},
 		{"write attempts", m.Value(dynamics.MetricAttempts, op("WriteSyncMetadataBatch")) + m.Value(dynamics.MetricAttempts, op("WriteSyncMetadata")),
-			float64(st.Requests[emulator.RoutePatch] + st.Requests[emulator.RouteBatch])},
-		{"429 answers", m.Value(dynamics.MetricThrottled), float64(st.Throttled + st.Faults[emulator.RouteCertifications] - 2)},
-		{"page read retries", m.Value(dynamics.MetricRetries, op("ListCertifications")), float64(st.Faults[emulator.RouteCertifications])},
+			float64(st.Requests[dynamicstest.RoutePatch] + st.Requests[dynamicstest.RouteBatch])},
+		{"429 answers", m.Value(dynamics.MetricThrottled), float64(st.Throttled + st.Faults[dynamicstest.RouteCertifications] - 2)},
+		{"page read retries", m.Value(dynamics.MetricRetries, op("ListCertifications")), float64(st.Faults[dynamicstest.RouteCertifications])},
 		{"token fetches", m.Value(dynamics.MetricTokenFetches), float64(st.TokenRequests)},
 		{"records written", m.Value(core.MetricWrites, attribute.String("portalsync.outcome", "written")), float64(st.TotalWrites())},
 	} {
@@ -76,7 +76,7 @@ func TestMetricsMatchTheEmulatorsCounts(t *testing.T) {
 	if hits := scan.Scan("exported telemetry", []byte(tel.Dump(t))); len(hits) > 0 || scan.TokenCount() == 0 {
 		t.Errorf("leak scan of the exported telemetry (%d tokens looked for): %v", scan.TokenCount(), hits)
 	}
-	if st.Faults[emulator.RouteCertifications] != 3 {
-		t.Errorf("the emulator served %d faults, want 3: the test proves less than it says", st.Faults[emulator.RouteCertifications])
+	if st.Faults[dynamicstest.RouteCertifications] != 3 {
+		t.Errorf("the emulator served %d faults, want 3: the test proves less than it says", st.Faults[dynamicstest.RouteCertifications])
 	}
 }

@@ -12,9 +12,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/hlf/dynamicsportal/adapters/dynamics/dynamicstest"
 	"github.com/hlf/dynamicsportal/internal/pgtest"
 	"github.com/hlf/dynamicsportal/ports"
-	"github.com/hlf/dynamicsportal/test/emulator"
 )
 
 // emptyDB is a database with nothing in it: portalsync migrate fills it.
@@ -88,7 +88,7 @@ func TestStatusStoreEndToEnd(t *testing.T) {
 }
 
 func statusStoreEndToEnd(t *testing.T, shape pgtest.Shape) {
-	e := startEmulator(t, func(o *emulator.Options) { o.Certifications, o.Mentors, o.Seed = 120, 40, 7 })
+	e := startEmulator(t, func(o *dynamicstest.Options) { o.Certifications, o.Mentors, o.Seed = 120, 40, 7 })
 	dbURL := pgtest.ShapedDatabase(t, shape, emptyDB)
 	env := append(binaryEnv(e), "DATABASE_URL="+dbURL)
 	password := pgtest.Password(dbURL)
@@ -257,7 +257,7 @@ func statusStoreEndToEnd(t *testing.T, shape pgtest.Shape) {
 // store, statuses and enqueue work, and print what they print on a direct
 // connection.
 func TestStatusStoreThroughAPooler(t *testing.T) {
-	e := startEmulator(t, func(o *emulator.Options) { o.Certifications, o.Mentors, o.Seed = 60, 20, 11 })
+	e := startEmulator(t, func(o *dynamicstest.Options) { o.Certifications, o.Mentors, o.Seed = 60, 20, 11 })
 	direct := pgtest.ShapedDatabase(t, pgtest.Supabase, emptyDB)
 	pooled := pgtest.PgBouncer(t, direct, 2) + "&default_query_exec_mode=exec"
 	env := append(binaryEnv(e), "DATABASE_URL="+pooled)
@@ -329,7 +329,7 @@ func TestStatusStoreThroughAPooler(t *testing.T) {
 // a complete pass and ends with "portalsync: deletionsHeld: …"; sync
 // --allow-deletions 600 then removes them.
 func TestAnEmptyPortalDoesNotEmptyTheStore(t *testing.T) {
-	e := startEmulator(t, func(o *emulator.Options) { o.Certifications, o.Mentors = 600, 200 })
+	e := startEmulator(t, func(o *dynamicstest.Options) { o.Certifications, o.Mentors = 600, 200 })
 	dbURL := pgtest.Database(t, emptyDB)
 	env := append(binaryEnv(e), "DATABASE_URL="+dbURL)
 	runBinary(t, env, "migrate").wantExit(t, 0, "")

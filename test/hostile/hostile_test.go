@@ -19,8 +19,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/hlf/dynamicsportal/adapters/dynamics"
+	"github.com/hlf/dynamicsportal/adapters/dynamics/dynamicstest"
 	"github.com/hlf/dynamicsportal/ports"
-	"github.com/hlf/dynamicsportal/test/emulator"
 )
 
 const (
@@ -468,7 +468,7 @@ func TestTokenWithoutUsableLifetime(t *testing.T) {
 // token is never sent. This holds for the token endpoint and for the Web
 // API behind a good token endpoint.
 func TestCertificateForAnotherName(t *testing.T) {
-	emu, err := emulator.Start(emulator.Options{CertHosts: []string{"portal.example"}})
+	emu, err := dynamicstest.Start(dynamicstest.Options{CertHosts: []string{"portal.example"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,11 +5,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hlf/dynamicsportal/test/emulator"
+	"github.com/hlf/dynamicsportal/adapters/dynamics/dynamicstest"
 )
 
 // reads counts the emulator's certification listing reads so far.
-func (w *world) reads() int { return w.emu.Stats().Requests[emulator.RouteCertifications] }
+func (w *world) reads() int { return w.emu.Stats().Requests[dynamicstest.RouteCertifications] }
 
 // waitReads waits until the portal has served at least n listing reads.
 func (w *world) waitReads(n int, d time.Duration) {
@@ -42,8 +42,8 @@ func TestKilledReplicaIsTakenOver(t *testing.T) {
 		pageSize = 25
 		rescue   = 51 * time.Second // > budget 5s + the 45s call guard
 	)
-	w := newWorld(t, emulator.Options{Certifications: records, Seed: 16})
-	w.emu.SetLatency(emulator.RouteCertifications, 200*time.Millisecond)
+	w := newWorld(t, dynamicstest.Options{Certifications: records, Seed: 16})
+	w.emu.SetLatency(dynamicstest.RouteCertifications, 200*time.Millisecond)
 	args := []string{"--schedule", "off", "--page-size", "25", "--budget", "5s", "--rescue-after", rescue.String(), "--retry-backoff", "1s", "--shutdown-grace", "5s"}
 	rs := []*replica{w.serve("replica-a", args...), w.serve("replica-b", args...), w.serve("replica-c", args...)}
 	for _, r := range rs {
@@ -98,8 +98,8 @@ func TestKilledReplicaIsTakenOver(t *testing.T) {
 // replica takes the job at once and completes the pass.
 func TestSigtermHandsThePassOver(t *testing.T) {
 	const grace = 5 * time.Second
-	w := newWorld(t, emulator.Options{Certifications: 300, Seed: 17})
-	w.emu.SetLatency(emulator.RouteCertifications, 200*time.Millisecond)
+	w := newWorld(t, dynamicstest.Options{Certifications: 300, Seed: 17})
+	w.emu.SetLatency(dynamicstest.RouteCertifications, 200*time.Millisecond)
 	args := []string{"--schedule", "off", "--page-size", "25", "--budget", "30s", "--shutdown-grace", grace.String()}
 	rs := []*replica{w.serve("replica-a", args...), w.serve("replica-b", args...)}
 	for _, r := range rs {

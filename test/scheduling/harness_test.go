@@ -18,11 +18,11 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/hlf/dynamicsportal/adapters/dynamics/dynamicstest"
 	"github.com/hlf/dynamicsportal/adapters/postgres"
 	"github.com/hlf/dynamicsportal/app/schedule"
+	"github.com/hlf/dynamicsportal/internal/leakscan"
 	"github.com/hlf/dynamicsportal/internal/pgtest"
-	"github.com/hlf/dynamicsportal/test/emulator"
-	"github.com/hlf/dynamicsportal/test/leakscan"
 )
 
 var (
@@ -93,18 +93,18 @@ type world struct {
 	bin    string
 	dbURL  string
 	pool   *pgxpool.Pool
-	emu    *emulator.Emulator
+	emu    *dynamicstest.Emulator
 	emuLog *lockedBuffer
 	env    []string
 }
 
-func newWorld(t *testing.T, opts emulator.Options) *world {
+func newWorld(t *testing.T, opts dynamicstest.Options) *world {
 	t.Helper()
 	return newWorldOn(t, pgtest.Plain, opts)
 }
 
 // newWorldOn is newWorld on a database of the given shape.
-func newWorldOn(t *testing.T, shape pgtest.Shape, opts emulator.Options) *world {
+func newWorldOn(t *testing.T, shape pgtest.Shape, opts dynamicstest.Options) *world {
 	t.Helper()
 	w := &world{t: t, bin: portalsync(t), emuLog: &lockedBuffer{}}
 	w.dbURL = pgtest.ShapedDatabase(t, shape, template)
@@ -115,7 +115,7 @@ func newWorldOn(t *testing.T, shape pgtest.Shape, opts emulator.Options) *world 
 	t.Cleanup(pool.Close)
 	w.pool = pool
 	opts.Logger = slog.New(slog.NewJSONHandler(w.emuLog, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	emu, err := emulator.Start(opts)
+	emu, err := dynamicstest.Start(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +283,7 @@ func passes(reqs []request, pages int) passFigures {
 	var starts []int
 	begun := map[string]bool{}
 	for i, r := range reqs {
-		if r.continued || r.route != string(emulator.RouteCertifications) && r.route != string(emulator.RouteAssignments) {
+		if r.continued || r.route != string(dynamicstest.RouteCertifications) && r.route != string(dynamicstest.RouteAssignments) {
 			continue
 		}
 		if len(starts) == 0 || begun[r.route] {
@@ -300,7 +300,7 @@ func passes(reqs []request, pages int) passFigures {
 		}
 		reads, ok, overlap := 0, true, false
 		for _, r := range reqs[s:end] {
-			if r.route == string(emulator.RouteCertifications) {
+			if r.route == string(dynamicstest.RouteCertifications) {
 				reads++
 				ok = ok && r.status == 200
 			}

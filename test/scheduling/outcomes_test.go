@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hlf/dynamicsportal/test/emulator"
+	"github.com/hlf/dynamicsportal/adapters/dynamics/dynamicstest"
 )
 
 // TestThrottledPastTheBudgetSnoozesAndFinishesLater: the portal answers
@@ -16,8 +16,8 @@ import (
 // then the pass runs again and completes.
 func TestThrottledPastTheBudgetSnoozesAndFinishesLater(t *testing.T) {
 	const retryAfter = 17 * time.Second
-	w := newWorld(t, emulator.Options{Certifications: 100, Seed: 14})
-	w.emu.Inject(emulator.RouteCertifications, emulator.Fault{Status: http.StatusTooManyRequests, RetryAfter: retryAfter})
+	w := newWorld(t, dynamicstest.Options{Certifications: 100, Seed: 14})
+	w.emu.Inject(dynamicstest.RouteCertifications, dynamicstest.Fault{Status: http.StatusTooManyRequests, RetryAfter: retryAfter})
 	r := w.serve("replica", "--schedule", "off", "--page-size", "20", "--budget", "3s", "--shutdown-grace", "5s")
 	job := enqueue(t, w)
 	_, snoozed := waitLog(t, 20*time.Second, "sync job snoozed", r)
@@ -48,8 +48,8 @@ func TestThrottledPastTheBudgetSnoozesAndFinishesLater(t *testing.T) {
 // each attempt fails with authFailure; after the last one River discards
 // the job, each attempt's error kept on the job row.
 func TestAuthFailureIsRetriedThenDiscarded(t *testing.T) {
-	w := newWorld(t, emulator.Options{Certifications: 20, Seed: 15})
-	w.emu.Inject(emulator.RouteToken, emulator.Fault{Status: http.StatusUnauthorized, Code: "invalid_client", Times: -1})
+	w := newWorld(t, dynamicstest.Options{Certifications: 20, Seed: 15})
+	w.emu.Inject(dynamicstest.RouteToken, dynamicstest.Fault{Status: http.StatusUnauthorized, Code: "invalid_client", Times: -1})
 	r := w.serve("replica", "--schedule", "off", "--budget", "3s", "--retry-backoff", "200ms", "--shutdown-grace", "5s")
 	job := enqueue(t, w)
 	w.waitJobs(30*time.Second, "the job discarded", func(j map[string]int) bool { return j["discarded"] == 1 })
@@ -83,7 +83,7 @@ func TestAuthFailureIsRetriedThenDiscarded(t *testing.T) {
 // as pg_cron would, starts a pass on a replica that has no schedule of its
 // own.
 func TestSQLEnqueueSyncStartsAPass(t *testing.T) {
-	w := newWorld(t, emulator.Options{Certifications: 60, Seed: 18})
+	w := newWorld(t, dynamicstest.Options{Certifications: 60, Seed: 18})
 	r := w.serve("replica", "--schedule", "off", "--page-size", "20", "--budget", "10s", "--shutdown-grace", "5s")
 	waitLog(t, 20*time.Second, "serving the sync schedule", r)
 	var id int64

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hlf/dynamicsportal/adapters/dynamics/dynamicstest"
 	"github.com/hlf/dynamicsportal/app/schedule"
 	"github.com/hlf/dynamicsportal/internal/pgtest"
-	"github.com/hlf/dynamicsportal/test/emulator"
 )
 
 // TestThreeReplicasOnePassPerTick runs three replicas on one database with
@@ -27,10 +27,10 @@ func TestThreeReplicasOnePassPerTick(t *testing.T) {
 		tick     = 2 * time.Second
 		window   = 22 * time.Second
 	)
-	w := newWorld(t, emulator.Options{Certifications: records, Seed: 12})
+	w := newWorld(t, dynamicstest.Options{Certifications: records, Seed: 12})
 	// Slow reads make a pass last about a second, so that passes started
 	// by different replicas would overlap if the scheduler let them.
-	w.emu.SetLatency(emulator.RouteCertifications, 120*time.Millisecond)
+	w.emu.SetLatency(dynamicstest.RouteCertifications, 120*time.Millisecond)
 	args := []string{"--schedule", "@every 2s", "--page-size", "50", "--budget", "20s", "--shutdown-grace", "5s"}
 	var rs []*replica
 	for _, name := range []string{"replica-a", "replica-b", "replica-c"} {
@@ -108,8 +108,8 @@ func enqueue(t *testing.T, w *world) enqueueLine {
 // TestEnqueueDuringAPassIsANoOp starts a pass with `portalsync enqueue`
 // on a replica without a schedule, then enqueues again while it runs.
 func TestEnqueueDuringAPassIsANoOp(t *testing.T) {
-	w := newWorld(t, emulator.Options{Certifications: 200, Seed: 13})
-	w.emu.SetLatency(emulator.RouteCertifications, 300*time.Millisecond)
+	w := newWorld(t, dynamicstest.Options{Certifications: 200, Seed: 13})
+	w.emu.SetLatency(dynamicstest.RouteCertifications, 300*time.Millisecond)
 	r := w.serve("replica", "--schedule", "off", "--page-size", "20", "--budget", "30s", "--shutdown-grace", "5s")
 	first := enqueue(t, w)
 	if !first.Enqueued || first.JobID == 0 {
@@ -156,7 +156,7 @@ func TestServeNeedsTheDatabase(t *testing.T) {
 // pass's metrics in the Prometheus format, through OpenTelemetry's
 // exporter.
 func TestServeMetrics(t *testing.T) {
-	w := newWorld(t, emulator.Options{Certifications: 120, Seed: 5})
+	w := newWorld(t, dynamicstest.Options{Certifications: 120, Seed: 5})
 	start := time.Now()
 	r := w.serve("replica", "--schedule", "@every 1s", "--page-size", "50", "--budget", "20s", "--listen", "127.0.0.1:0")
 	_, rec := waitLog(t, 20*time.Second, "healthz listening", r)

@@ -10,8 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/hlf/dynamicsportal/adapters/dynamics/dynamicstest"
 	"github.com/hlf/dynamicsportal/internal/pgtest"
-	"github.com/hlf/dynamicsportal/test/emulator"
 )
 
 // serve works behind a pooler in transaction mode (PgBouncer, as
@@ -20,7 +20,7 @@ import (
 // interval and its pass completes. The pickup delay is logged: the
 // README's figure.
 func TestServeThroughAPoolerPollsForJobs(t *testing.T) {
-	w := newWorldOn(t, pgtest.Supabase, emulator.Options{Certifications: 60, Seed: 21})
+	w := newWorldOn(t, pgtest.Supabase, dynamicstest.Options{Certifications: 60, Seed: 21})
 	pooled := pgtest.PgBouncer(t, w.dbURL, 4) + "&default_query_exec_mode=exec"
 	w.env = append(w.env, "DATABASE_URL="+pooled) // the last one wins
 	r := w.serve("pooled", "--schedule", "off", "--poll-only", "--page-size", "20", "--budget", "10s", "--shutdown-grace", "5s")
@@ -73,7 +73,7 @@ func TestServeThroughAPoolerPollsForJobs(t *testing.T) {
 // so this test waits for the next minute.
 func TestPgCronStartsAPass(t *testing.T) {
 	pgtest.NeedCron(t)
-	w := newWorldOn(t, pgtest.Supabase, emulator.Options{Certifications: 40, Seed: 22})
+	w := newWorldOn(t, pgtest.Supabase, dynamicstest.Options{Certifications: 40, Seed: 22})
 	r := w.serve("replica", "--schedule", "off", "--page-size", "20", "--budget", "10s", "--shutdown-grace", "5s")
 	waitLog(t, 20*time.Second, "serving the sync schedule", r)
 

@@ -1,8 +1,8 @@
-// Package contract is the one test suite every ports.DynamicsPortal
+// Package portaltest is the one test suite every ports.DynamicsPortal
 // implementation runs, so the real adapter and the stub keep the same
 // promises. An implementation's test calls Run with a Harness that builds a
 // fresh portal and says what data it holds.
-package contract
+package portaltest
 
 import (
 	"context"

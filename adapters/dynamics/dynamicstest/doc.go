@@ -1,11 +1,11 @@
-// Package emulator is a local stand-in for the HLF Dynamics 365 portal: a
+// Package dynamicstest is a local stand-in for the HLF Dynamics 365 portal: a
 // real TLS server that speaks the Entra ID token endpoint and the Dataverse
 // Web API as the portal contract describes, with seeded data, service
 // protection limits and fault injection. The end-to-end tests, the fault
 // matrix, the benchmarks and `portalsync emulator` and `portalsync demo`
 // run on it, and a host backend can be pointed at it.
 //
-//	emu, err := emulator.Start(emulator.Options{Seed: 1})
+//	emu, err := dynamicstest.Start(dynamicstest.Options{Seed: 1})
 //	if err != nil { … }
 //	defer emu.Close()
 //	// emu.BaseURL(), emu.AuthorityHost(), emu.TenantID(), emu.ClientID(),
@@ -213,4 +213,4 @@
 // per record; Writes lists every applied write with its values, time and
 // correlation id. ResetStats starts them over. IssuedTokens lists every
 // access token handed out, so a test can check that no output holds one.
-package emulator
+package dynamicstest
