@@ -69,7 +69,7 @@ func TestSchedulingModuleRefusesAnUnmigratedDatabase(t *testing.T) {
 	}
 	defer pool.Close()
 	fxApp := fx.New(fx.Supply(app.Config{}, slog.New(slog.DiscardHandler), pool), app.Module, app.SchedulingModule, fx.NopLogger)
-	if err := fxApp.Start(t.Context()); !errors.Is(err, schedule.ErrNotMigrated) {
+	if err := fxApp.Start(t.Context()); !errors.Is(err, ports.ErrNotMigrated) {
 		t.Errorf("start on an empty database: %v, want ErrNotMigrated", err)
 		_ = fxApp.Stop(context.Background())
 	}

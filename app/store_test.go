@@ -101,7 +101,7 @@ func TestStoreModuleNeedsADatabase(t *testing.T) {
 	opts, _ = options(t, app.Config{}, flagProvider(false), app.StoreModule, fx.Invoke(func(*postgres.Store) {}),
 		fx.Supply(app.StoreSettings{DatabaseURL: "postgres://portal:S3cret@127.0.0.1:1/portal?connect_timeout=2"}))
 	err = fx.New(opts).Err()
-	if !errors.Is(err, postgres.ErrDatabase) || app.ErrorName(err) != "databaseError" {
+	if !errors.Is(err, ports.ErrDatabase) || app.ErrorName(err) != "databaseError" {
 		t.Errorf("fx.New with an unreachable database = %v, want a databaseError", err)
 	}
 }

@@ -14,14 +14,8 @@ import (
 )
 
 // ErrStopped marks a pass that RunUntil stopped between two pages because
-// its stop channel was closed. The error also carries the code canceled.
+// its stop channel was closed. Its code is canceled.
 var ErrStopped = errors.New("sync pass stopped before its next page")
-
-// ErrBudgetExhausted marks a pass stopped because its time budget ran out.
-// When the pass was throttled at the time, the error also wraps the
-// portal's rateLimited *ports.PortalError, so ports.CodeOf reports
-// rateLimited; otherwise the error carries no portal code.
-var ErrBudgetExhausted = errors.New("sync time budget exhausted")
 
 // Run runs one sync pass, or resumes the pass its store holds.
 //
@@ -255,7 +249,7 @@ func (p *pass) readPage(store *committer) func(context.Context, ports.PageQuery)
 // budget, the caller's context and the stop channel.
 func (p *pass) goOn(ctx context.Context) error {
 	if !p.opts.Now().Before(p.deadline) {
-		return fmt.Errorf("%w (%s)", ErrBudgetExhausted, p.opts.Budget)
+		return fmt.Errorf("%w (%s)", ports.ErrBudgetExhausted, p.opts.Budget)
 	}
 	if err := ctx.Err(); err != nil {
 		return canceled(err)

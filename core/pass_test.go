@@ -209,7 +209,7 @@ func TestBudgetExhaustedBetweenPages(t *testing.T) {
 	e := newEnv(t, p)
 	p.onList = func() { e.clock.Advance(40 * time.Second) } // a slow portal
 	rep, err := e.service(t, core.SyncOptions{Budget: time.Minute}).Run(t.Context())
-	if !errors.Is(err, core.ErrBudgetExhausted) || ports.CodeOf(err) != ports.CodeUnknown {
+	if !errors.Is(err, ports.ErrBudgetExhausted) || ports.CodeOf(err) != ports.CodeBudgetExhausted {
 		t.Fatalf("Run = %v, want the budget exhausted without a portal code", err)
 	}
 	if rep.Pages != 2 || len(p.Queries()) != 2 || len(e.store.saves) != 2 || rep.Duration != 80*time.Second {
@@ -309,7 +309,7 @@ func TestCanceledContext(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
 		_, err := e.service(t, core.SyncOptions{}).Run(ctx)
-		if !errors.Is(err, ports.ErrCanceled) || !errors.Is(err, context.Canceled) {
+		if ports.CodeOf(err) != ports.CodeCanceled || !errors.Is(err, context.Canceled) {
 			t.Errorf("Run = %v, want canceled wrapping context.Canceled", err)
 		}
 		if len(e.portal.Queries()) != 0 {
@@ -323,7 +323,7 @@ func TestCanceledContext(t *testing.T) {
 		p.onWrite = func(string) { cancel() }
 		e := newEnv(t, p)
 		_, err := e.service(t, core.SyncOptions{Concurrency: 1, WriteBatch: 1}).Run(ctx)
-		if !errors.Is(err, ports.ErrCanceled) || p.calls[id(2)] != 0 || len(e.store.saves)+e.store.finishes != 0 {
+		if ports.CodeOf(err) != ports.CodeCanceled || p.calls[id(2)] != 0 || len(e.store.saves)+e.store.finishes != 0 {
 			t.Errorf("Run = %v, calls %v; want canceled, nothing more written or saved", err, p.calls)
 		}
 	})
@@ -334,7 +334,7 @@ func TestCanceledContext(t *testing.T) {
 		p.onWrite = func(string) { cancel() }
 		e := newEnv(t, p)
 		_, err := e.service(t, core.SyncOptions{Concurrency: 1, WriteBatch: 1}).Run(ctx)
-		if !errors.Is(err, ports.ErrCanceled) || p.calls[id(2)] != 0 || len(e.store.pages) != 0 {
+		if ports.CodeOf(err) != ports.CodeCanceled || p.calls[id(2)] != 0 || len(e.store.pages) != 0 {
 			t.Errorf("Run = %v, calls %v, sink pages %d; want canceled before record 2", err, p.calls, len(e.store.pages))
 		}
 	})
@@ -345,7 +345,7 @@ func TestCanceledContext(t *testing.T) {
 		e := newEnv(t, p)
 		sleep := func(ctx context.Context, _ time.Duration) error { cancel(); return ctx.Err() }
 		_, err := e.service(t, core.SyncOptions{Sleep: sleep}).Run(ctx)
-		if !errors.Is(err, ports.ErrCanceled) || !errors.Is(err, context.Canceled) {
+		if ports.CodeOf(err) != ports.CodeCanceled || !errors.Is(err, context.Canceled) {
 			t.Errorf("Run = %v, want canceled", err)
 		}
 	})
@@ -448,7 +448,7 @@ func TestInterruptedFirstPageIsResumed(t *testing.T) {
 		}
 	}
 	svc := e.service(t, core.SyncOptions{Concurrency: 1})
-	if _, err := svc.Run(ctx); !errors.Is(err, ports.ErrCanceled) {
+	if _, err := svc.Run(ctx); ports.CodeOf(err) != ports.CodeCanceled {
 		t.Fatalf("first run = %v, want canceled", err)
 	}
 	if len(e.store.starts) != 1 || len(e.store.saves) != 0 || e.store.cp == nil || e.store.cp.Next != "" ||

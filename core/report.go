@@ -2,7 +2,6 @@ package core
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -42,11 +41,6 @@ type Report struct {
 // MaxFailedIDs is the most failed record ids a Report and a checkpoint keep.
 const MaxFailedIDs = 100
 
-// ErrWritesFailed marks a pass that completed while some of its writes
-// failed: errors.Is(err, ErrWritesFailed) holds for the *WritesFailedError
-// Run returns then.
-var ErrWritesFailed = errors.New("writes failed")
-
 // WritesFailedError is returned by Run after a complete pass in which the
 // portal refused some writes. The pass read every page and cleared its
 // checkpoint; the Report holds the counts and the failed ids, so a job that
@@ -66,8 +60,8 @@ func (e *WritesFailedError) Error() string {
 	return fmt.Sprintf("%d of %d writes failed", e.Failed, e.Writes)
 }
 
-// Is reports whether target is ErrWritesFailed.
-func (e *WritesFailedError) Is(target error) bool { return target == ErrWritesFailed }
+// Is reports whether target is ports.ErrWritesFailed.
+func (e *WritesFailedError) Is(target error) bool { return target == ports.ErrWritesFailed }
 
 // MarshalJSON writes the report with its duration as a string.
 func (r Report) MarshalJSON() ([]byte, error) {

@@ -136,7 +136,7 @@ func (t *telemetry) passDone(ctx context.Context, span trace.Span, rep Report, e
 	outcome := []attribute.KeyValue{attrOutcome.String("complete"), portal}
 	if err != nil {
 		failed(span, err)
-		outcome = []attribute.KeyValue{attrOutcome.String("stopped"), attrErrorType.String(errorType(err)), portal}
+		outcome = []attribute.KeyValue{attrOutcome.String("stopped"), attrErrorType.String(ports.ErrorType(err)), portal}
 	}
 	set := metric.WithAttributes(outcome...)
 	t.passes.Add(ctx, 1, set)
@@ -149,22 +149,7 @@ func (t *telemetry) passDone(ctx context.Context, span trace.Span, rep Report, e
 // failed marks a span as ended by err. The description is the error's
 // type only: a portal's message may echo what was sent.
 func failed(span trace.Span, err error) {
-	et := errorType(err)
+	et := ports.ErrorType(err)
 	span.SetAttributes(attrErrorType.String(et))
 	span.SetStatus(codes.Error, et)
-}
-
-// errorType names err for the error.type attribute: the portal error code
-// (authFailure, rateLimited, …), budgetExhausted, or _OTHER (a sink or
-// checkpoint failure).
-func errorType(err error) string {
-	switch {
-	case ports.CodeOf(err) != ports.CodeUnknown:
-		return ports.CodeOf(err).String()
-	case errors.Is(err, ErrBudgetExhausted):
-		return "budgetExhausted"
-	case errors.Is(err, ports.ErrDeletionsHeld):
-		return "deletionsHeld"
-	}
-	return "_OTHER"
 }

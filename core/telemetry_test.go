@@ -92,7 +92,7 @@ func TestTelemetryOfAPassOfTwoPages(t *testing.T) {
 	ctx, caller := tel.TracerProvider.Tracer("host").Start(t.Context(), "nightly job")
 	rep, err := s.Run(ctx)
 	caller.End()
-	if !errors.Is(err, core.ErrWritesFailed) {
+	if !errors.Is(err, ports.ErrWritesFailed) {
 		t.Fatalf("Run = %v, want the refused write reported", err)
 	}
 

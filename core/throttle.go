@@ -42,7 +42,7 @@ func retry[T any](ctx, stop context.Context, p *pass, call func() (T, error)) (T
 
 // pause is the pass-level decision about a rateLimited answer: wait the
 // delay it asks for (retryAfterFallback when it names none) when that ends
-// within the budget, or return at once ErrBudgetExhausted wrapping the
+// within the budget, or return at once ports.ErrBudgetExhausted wrapping the
 // answer, so the pass stops with its checkpoint. A wait ends early, as
 // canceled, when stop is done.
 func (p *pass) pause(ctx, stop context.Context, pe *ports.PortalError) error {
@@ -51,7 +51,7 @@ func (p *pass) pause(ctx, stop context.Context, pe *ports.PortalError) error {
 		d = retryAfterFallback
 	}
 	if p.opts.Now().Add(d).After(p.deadline) {
-		return fmt.Errorf("%w (%s): %w", ErrBudgetExhausted, p.opts.Budget, pe)
+		return fmt.Errorf("%w (%s): %w", ports.ErrBudgetExhausted, p.opts.Budget, pe)
 	}
 	p.logger.LogAttrs(ctx, slog.LevelInfo, "portal throttles the sync; waiting",
 		slog.String("op", pe.Op), slog.Duration("retry_after", d))
@@ -64,6 +64,11 @@ func (p *pass) pause(ctx, stop context.Context, pe *ports.PortalError) error {
 	return nil
 }
 
+// canceled is the error of a pass stopped by its context or its stop
+// channel: err is the context's error, or ErrStopped. Its code is canceled.
 func canceled(err error) error {
-	return &ports.PortalError{Code: ports.CodeCanceled, Op: "sync", Err: err}
+	if errors.Is(err, ErrStopped) {
+		return fmt.Errorf("%w: %w", err, context.Canceled)
+	}
+	return fmt.Errorf("sync pass: %w", err)
 }

@@ -68,7 +68,7 @@ func TestBudgetExhaustedWhileThrottled(t *testing.T) {
 	e := newEnv(t, p)
 
 	rep, err := e.service(t, core.SyncOptions{PageSize: 2, Concurrency: 1, Budget: time.Minute}).Run(t.Context())
-	if !errors.Is(err, core.ErrBudgetExhausted) || !errors.Is(err, ports.ErrRateLimited) || ports.CodeOf(err) != ports.CodeRateLimited {
+	if !errors.Is(err, ports.ErrBudgetExhausted) || !errors.Is(err, ports.ErrRateLimited) || ports.CodeOf(err) != ports.CodeRateLimited {
 		t.Fatalf("Run = %v, want the budget exhausted while rateLimited", err)
 	}
 	var pe *ports.PortalError

@@ -46,8 +46,8 @@ func TestWriteFailuresAreCountedAndThePassGoesOn(t *testing.T) {
 	// The pass completes and clears its checkpoint, and still reports the
 	// refused write as an error; the deleted record is no failure.
 	var wf *core.WritesFailedError
-	if !errors.As(err, &wf) || !errors.Is(err, core.ErrWritesFailed) || wf.Failed != 1 || wf.Writes != 4 ||
-		err.Error() != "1 of 4 writes failed" || ports.CodeOf(err) != ports.CodeUnknown {
+	if !errors.As(err, &wf) || !errors.Is(err, ports.ErrWritesFailed) || wf.Failed != 1 || wf.Writes != 4 ||
+		err.Error() != "1 of 4 writes failed" || ports.CodeOf(err) != ports.CodeWritesFailed {
 		t.Fatalf("Run = %v, want a *WritesFailedError: 1 of 4 writes failed", err)
 	}
 	if rep.Writes != (ports.WriteCounts{Done: 2, Failed: 1, Deleted: 1}) || !rep.Complete {

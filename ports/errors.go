@@ -1,6 +1,7 @@
 package ports
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -8,13 +9,15 @@ import (
 	"time"
 )
 
-// ErrorCode classifies a failure. Its String is the name the command line
-// prints, such as "notFound".
+// ErrorCode classifies a failure: the codes of a failed portal call (a
+// *PortalError), and those of the module's own failures outside the portal.
+// Its String is the word the command line prints, such as "notFound", and
+// the error.type of spans and metrics. CodeOf is the one classifier.
 type ErrorCode int
 
-// The error codes. Retried tells which ones an adapter retries.
+// The error codes.
 const (
-	// CodeUnknown is the code of an error that is not a *PortalError.
+	// CodeUnknown is the code of an error CodeOf does not know.
 	CodeUnknown ErrorCode = iota
 	// CodeAuthFailure: the portal or the token endpoint refused the
 	// credentials or the token (401, 403, invalid_client, …).
@@ -36,8 +39,24 @@ const (
 	// success that is not JSON (a sign-in page), malformed or oversized
 	// JSON, a nextLink to another host.
 	CodeInvalidResponse
-	// CodeCanceled: the caller cancelled the context.
+	// CodeCanceled: the caller cancelled the context (of a portal call, or
+	// of the work around it), or stopped a sync pass between pages.
 	CodeCanceled
+
+	// The codes of failures outside a portal call, one per sentinel below.
+
+	// CodeBudgetExhausted: a sync pass ran out of its time budget
+	// (ErrBudgetExhausted) without being throttled at the time.
+	CodeBudgetExhausted
+	// CodeWritesFailed: a complete sync pass in which the portal refused
+	// some writes (ErrWritesFailed).
+	CodeWritesFailed
+	// CodeDeletionsHeld: a complete sync pass whose sweep of rows gone from
+	// the portal was held (ErrDeletionsHeld).
+	CodeDeletionsHeld
+	// CodeDatabaseError: the status store's database failed or is not
+	// migrated (ErrDatabase, ErrNotMigrated).
+	CodeDatabaseError
 )
 
 var codeNames = [...]string{
@@ -50,6 +69,10 @@ var codeNames = [...]string{
 	CodeInvalidRequest:  "invalidRequest",
 	CodeInvalidResponse: "invalidResponse",
 	CodeCanceled:        "canceled",
+	CodeBudgetExhausted: "budgetExhausted",
+	CodeWritesFailed:    "writesFailed",
+	CodeDeletionsHeld:   "deletionsHeld",
+	CodeDatabaseError:   "databaseError",
 }
 
 // String returns the code's name, for example "authFailure".
@@ -78,6 +101,32 @@ var (
 // http:// base URL, a missing tenant, empty credentials. The command line
 // exits with status 2 on it.
 var ErrInvalidConfig = errors.New("invalid configuration")
+
+// The sentinels of the failures outside a portal call, for errors.Is; CodeOf
+// gives each its code.
+var (
+	// ErrBudgetExhausted marks a pass stopped because its time budget ran
+	// out. When the pass was throttled at the time, the error also wraps
+	// the portal's rateLimited *PortalError, and CodeOf reports
+	// rateLimited.
+	ErrBudgetExhausted = errors.New("sync time budget exhausted")
+	// ErrWritesFailed marks a pass that completed while some of its writes
+	// failed (a *core.WritesFailedError).
+	ErrWritesFailed = errors.New("writes failed")
+	// ErrDeletionsHeld marks a complete pass whose sweep of the rows gone
+	// from the portal was held: it would have removed more rows than the
+	// store's threshold, as a changed filter, a lost privilege or a bug that
+	// empties the portal's listing would. The rows are kept and everything
+	// else is stored; an operator confirms the deletion explicitly.
+	// errors.Is(err, ErrDeletionsHeld) holds for a *DeletionsHeldError.
+	ErrDeletionsHeld = errors.New("deletions held")
+	// ErrDatabase marks a failure of the status store's database: it
+	// cannot be reached, refused the credentials, or failed a statement.
+	ErrDatabase = errors.New("databaseError")
+	// ErrNotMigrated marks a database that lacks some of the migrations
+	// the store or the scheduler needs. It wraps ErrDatabase.
+	ErrNotMigrated = fmt.Errorf("%w: not migrated", ErrDatabase)
+)
 
 // PortalError is the one error type of a failed portal call.
 type PortalError struct {
@@ -155,13 +204,39 @@ func (e *PortalError) Is(target error) bool {
 	return ok && t.Code == e.Code
 }
 
-// CodeOf returns the code of the first *PortalError in err's chain, or
-// CodeUnknown.
+// CodeOf classifies err: the code of the first *PortalError in its chain,
+// or else the code of the first sentinel above it wraps (a cancelled
+// context is canceled), or CodeUnknown. The command line's word, the
+// error.type of spans and metrics, and the scheduler's outcome of a job
+// all come from it.
 func CodeOf(err error) ErrorCode {
 	if pe, ok := errors.AsType[*PortalError](err); ok {
 		return pe.Code
 	}
+	switch {
+	case err == nil:
+		return CodeUnknown
+	case errors.Is(err, ErrBudgetExhausted):
+		return CodeBudgetExhausted
+	case errors.Is(err, ErrWritesFailed):
+		return CodeWritesFailed
+	case errors.Is(err, ErrDeletionsHeld):
+		return CodeDeletionsHeld
+	case errors.Is(err, ErrDatabase):
+		return CodeDatabaseError
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return CodeCanceled
+	}
 	return CodeUnknown
+}
+
+// ErrorType is err's error.type in spans and metrics: its code, or
+// "_OTHER" for an error CodeOf does not know.
+func ErrorType(err error) string {
+	if c := CodeOf(err); c != CodeUnknown {
+		return c.String()
+	}
+	return "_OTHER"
 }
 
 // NormalizeServiceCode returns a Dataverse error code in hex form. Dataverse

@@ -118,14 +118,6 @@ type AssignmentSink interface {
 	WriteAssignments(ctx context.Context, page []Assignment, last bool) error
 }
 
-// ErrDeletionsHeld marks a complete pass whose sweep of the rows gone from
-// the portal was held: it would have removed more rows than the store's
-// threshold, as a changed filter, a lost privilege or a bug that empties
-// the portal's listing would. The rows are kept and everything else is
-// stored; an operator confirms the deletion explicitly.
-// errors.Is(err, ErrDeletionsHeld) holds for a *DeletionsHeldError.
-var ErrDeletionsHeld = errors.New("deletions held")
-
 // DeletionsHeldError says which sweep was held and by how much.
 type DeletionsHeldError struct {
 	// Table is the table the sweep would have removed rows from

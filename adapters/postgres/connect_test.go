@@ -79,7 +79,7 @@ func TestParseConfigReadsTheEnvironmentAsPgxDoes(t *testing.T) {
 // does not resolve, so a connection attempt would be a databaseError.
 func TestOpenRefusesAnUnverifiedHostBeforeConnecting(t *testing.T) {
 	_, err := Open(t.Context(), "postgres://u:"+hostilePassword+"@db.example.test/db", Options{})
-	if !errors.Is(err, ports.ErrInvalidConfig) || errors.Is(err, ErrDatabase) {
+	if !errors.Is(err, ports.ErrInvalidConfig) || errors.Is(err, ports.ErrDatabase) {
 		t.Errorf("Open = %v, want a config error and no connection", err)
 	}
 }

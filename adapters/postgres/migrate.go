@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hlf/dynamicsportal/ports"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -160,11 +161,11 @@ begin
 end
 $$`
 
-// ErrNotMigrated marks a database that lacks some of the store's
-// migrations. It wraps ErrDatabase.
-var ErrNotMigrated = fmt.Errorf("%w: the status store's migrations are not all applied (run portalsync migrate, or postgres.Migrate)", ErrDatabase)
+// errNotMigrated is CheckMigrated's error for a database that lacks some of
+// the store's migrations.
+var errNotMigrated = fmt.Errorf("%w: the status store's migrations are not all applied (run portalsync migrate, or postgres.Migrate)", ports.ErrNotMigrated)
 
-// CheckMigrated returns an error wrapping ErrNotMigrated when the database
+// CheckMigrated returns an error wrapping ports.ErrNotMigrated when the database
 // lacks some of the store's migrations, so a pass does not start on a
 // database it cannot write.
 func CheckMigrated(ctx context.Context, pool *pgxpool.Pool) error {
@@ -173,7 +174,7 @@ func CheckMigrated(ctx context.Context, pool *pgxpool.Pool) error {
 		return dbError("check migrations", err, "")
 	}
 	if !exists {
-		return ErrNotMigrated
+		return errNotMigrated
 	}
 	p, err := provider(pool)
 	if err != nil {
@@ -185,7 +186,7 @@ func CheckMigrated(ctx context.Context, pool *pgxpool.Pool) error {
 		return dbError("check migrations", err, "")
 	}
 	if pending {
-		return ErrNotMigrated
+		return errNotMigrated
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/hlf/dynamicsportal/internal/pgtest"
+	"github.com/hlf/dynamicsportal/ports"
 )
 
 // empty is a template with nothing in it.
@@ -121,8 +122,8 @@ func TestMigrateOnAClosedPoolFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	pool.Close()
-	if _, err := Migrate(t.Context(), pool); !errors.Is(err, ErrDatabase) {
-		t.Errorf("Migrate on a closed pool = %v, want ErrDatabase", err)
+	if _, err := Migrate(t.Context(), pool); !errors.Is(err, ports.ErrDatabase) {
+		t.Errorf("Migrate on a closed pool = %v, want ports.ErrDatabase", err)
 	}
 }
 
@@ -132,8 +133,8 @@ func TestCheckMigrated(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	if err := CheckMigrated(t.Context(), pool); !errors.Is(err, ErrNotMigrated) || !errors.Is(err, ErrDatabase) {
-		t.Errorf("CheckMigrated on an empty database = %v, want ErrNotMigrated", err)
+	if err := CheckMigrated(t.Context(), pool); !errors.Is(err, ports.ErrNotMigrated) || !errors.Is(err, ports.ErrDatabase) {
+		t.Errorf("CheckMigrated on an empty database = %v, want ports.ErrNotMigrated", err)
 	}
 	if _, err := Migrate(t.Context(), pool); err != nil {
 		t.Fatal(err)
@@ -142,7 +143,7 @@ func TestCheckMigrated(t *testing.T) {
 		t.Errorf("CheckMigrated after Migrate = %v", err)
 	}
 	pool.Close()
-	if err := CheckMigrated(t.Context(), pool); !errors.Is(err, ErrDatabase) || errors.Is(err, ErrNotMigrated) {
+	if err := CheckMigrated(t.Context(), pool); !errors.Is(err, ports.ErrDatabase) || errors.Is(err, ports.ErrNotMigrated) {
 		t.Errorf("CheckMigrated on a closed pool = %v, want a databaseError", err)
 	}
 }

@@ -72,7 +72,7 @@ func (s *Store) Resume(ctx context.Context) (_ ports.Checkpoint, err error) {
 	}
 	var sv saved
 	if err := json.Unmarshal(raw, &sv); err != nil {
-		return ports.Checkpoint{}, fmt.Errorf("%w: load checkpoint: damaged: %w", ErrDatabase, err)
+		return ports.Checkpoint{}, fmt.Errorf("%w: load checkpoint: damaged: %w", ports.ErrDatabase, err)
 	}
 	return sv.Checkpoint, nil
 }
@@ -132,7 +132,7 @@ func (s *Store) Finish(ctx context.Context, last []ports.SyncRecord) (err error)
 }
 
 // inTx runs fn in one transaction, bounded by the statement timeout, and
-// commits it; any failure rolls it back and wraps ErrDatabase.
+// commits it; any failure rolls it back and wraps ports.ErrDatabase.
 func (s *Store) inTx(ctx context.Context, op string, fn func(context.Context, pgx.Tx) error) error {
 	ctx, cancel := s.timeout(ctx)
 	defer cancel()

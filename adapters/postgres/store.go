@@ -22,11 +22,6 @@ var (
 	_ ports.AssignmentSink = (*Store)(nil)
 )
 
-// ErrDatabase marks a failure of the database: it cannot be reached,
-// refused the credentials, or failed a statement. Its text is the command
-// line's error code.
-var ErrDatabase = errors.New("databaseError")
-
 // Defaults of Options.
 const (
 	DefaultConnectTimeout   = 10 * time.Second
@@ -78,7 +73,7 @@ type Store struct {
 // socket or loopback) must have its certificate verified (sslmode=
 // verify-full, or verify-ca with sslrootcert) unless opts.AllowInsecure, and
 // gets its password exchange pinned to SCRAM unless the URL sets
-// require_auth. A failure wraps ErrDatabase (or ports.ErrInvalidConfig for a
+// require_auth. A failure wraps ports.ErrDatabase (or ports.ErrInvalidConfig for a
 // malformed or unverified URL, before any connection) and never holds the
 // URL's password.
 func Open(ctx context.Context, url string, opts Options) (*Store, error) {
@@ -154,7 +149,7 @@ func (s *Store) fail(op string, err error) error { return dbError(op, err, s.pas
 
 func dbError(op string, err error, password string) error {
 	if errors.Is(err, context.Canceled) {
-		return &ports.PortalError{Code: ports.CodeCanceled, Op: op, Err: scrub(err, password)}
+		return fmt.Errorf("%s: %w", op, scrub(err, password)) // canceled, not the database's failure
 	}
 	err = scrub(err, password)
 	var pgErr *pgconn.PgError
@@ -162,12 +157,12 @@ func dbError(op string, err error, password string) error {
 		// pgx's cached prepared statements, on a server connection that
 		// other clients share.
 		return fmt.Errorf("%w: %s: the database answers through a pooler in transaction mode (Supabase's on port 6543, PgBouncer), "+
-			"which keeps no prepared statement for a client: add default_query_exec_mode=exec to the database URL (%w)", ErrDatabase, op, err)
+			"which keeps no prepared statement for a client: add default_query_exec_mode=exec to the database URL (%w)", ports.ErrDatabase, op, err)
 	}
-	return fmt.Errorf("%w: %s: %w", ErrDatabase, op, err)
+	return fmt.Errorf("%w: %s: %w", ports.ErrDatabase, op, err)
 }
 
-// DatabaseError wraps a failure of the database during op as ErrDatabase,
+// DatabaseError wraps a failure of the database during op as ports.ErrDatabase,
 // saying what to change when it is the known failure of a pooler in
 // transaction mode, for callers that run their own statements on the
 // store's pool (River's migrations, say).

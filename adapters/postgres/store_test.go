@@ -20,8 +20,8 @@ func TestOpenAnUnreachableDatabaseFailsFast(t *testing.T) {
 	// Port 1 on loopback: nothing listens, the connection is refused.
 	start := time.Now()
 	_, err := Open(t.Context(), "postgres://portal:"+secret+"@127.0.0.1:1/portal?sslmode=disable", Options{ConnectTimeout: 2 * time.Second})
-	if !errors.Is(err, ErrDatabase) {
-		t.Fatalf("Open = %v, want ErrDatabase", err)
+	if !errors.Is(err, ports.ErrDatabase) {
+		t.Fatalf("Open = %v, want ports.ErrDatabase", err)
 	}
 	if strings.Contains(err.Error(), secret) {
 		t.Errorf("error holds the password: %v", err)
@@ -60,8 +60,8 @@ func TestOpenWithAWrongPasswordNamesNeitherPassword(t *testing.T) {
 	}
 	const wrong = "Wrong-Password-42"
 	_, err := Open(t.Context(), strings.Replace(u, right, wrong, 1), Options{})
-	if !errors.Is(err, ErrDatabase) {
-		t.Fatalf("Open = %v, want ErrDatabase", err)
+	if !errors.Is(err, ports.ErrDatabase) {
+		t.Fatalf("Open = %v, want ports.ErrDatabase", err)
 	}
 	if strings.Contains(err.Error(), wrong) || strings.Contains(err.Error(), right) {
 		t.Errorf("error holds a password: %v", err)
@@ -87,8 +87,8 @@ func TestAHungStatementIsCutByTheStatementTimeout(t *testing.T) {
 	}
 	start := time.Now()
 	err = s.Commit(t.Context(), nil, ports.Checkpoint{Next: "x"})
-	if !errors.Is(err, ErrDatabase) {
-		t.Fatalf("Commit = %v, want ErrDatabase", err)
+	if !errors.Is(err, ports.ErrDatabase) {
+		t.Fatalf("Commit = %v, want ports.ErrDatabase", err)
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("Commit returned after %s", d)
@@ -188,7 +188,7 @@ func TestRedactionCoversEveryOccurrenceAndAnAtSign(t *testing.T) {
 // plain databaseError otherwise.
 func TestDatabaseErrorNamesThePoolerSetting(t *testing.T) {
 	clash := &pgconn.PgError{Code: "42P05", Message: `prepared statement "stmtcache_0a1b2c" already exists`}
-	if err := DatabaseError("river migrations", fmt.Errorf("wrapped: %w", clash)); !errors.Is(err, ErrDatabase) || !strings.Contains(err.Error(), "default_query_exec_mode=exec") {
+	if err := DatabaseError("river migrations", fmt.Errorf("wrapped: %w", clash)); !errors.Is(err, ports.ErrDatabase) || !strings.Contains(err.Error(), "default_query_exec_mode=exec") {
 		t.Errorf("a prepared-statement clash: %v, want a databaseError naming default_query_exec_mode=exec", err)
 	}
 	missing := &pgconn.PgError{Code: "26000", Message: `prepared statement "stmtcache_0a1b2c" does not exist`}
@@ -196,7 +196,7 @@ func TestDatabaseErrorNamesThePoolerSetting(t *testing.T) {
 		t.Errorf("a missing prepared statement: %v, want the pooler named", err)
 	}
 	other := &pgconn.PgError{Code: "42P05", Message: `prepared statement "mine" already exists`}
-	if err := DatabaseError("x", other); !errors.Is(err, ErrDatabase) || strings.Contains(err.Error(), "pooler") {
+	if err := DatabaseError("x", other); !errors.Is(err, ports.ErrDatabase) || strings.Contains(err.Error(), "pooler") {
 		t.Errorf("another clash: %v, want a plain databaseError", err)
 	}
 }

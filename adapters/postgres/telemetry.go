@@ -27,17 +27,12 @@ func (s *Store) startSpan(ctx context.Context, op string) (context.Context, trac
 		trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(dbSystem))
 }
 
-// endSpan ends span with err's kind: databaseError, or the portal error
-// code (canceled), or _OTHER. No checkpoint to load is no failure.
+// endSpan ends span with err's error.type (ports.ErrorType: databaseError,
+// canceled, deletionsHeld, or _OTHER). No checkpoint to resume is no
+// failure.
 func endSpan(span trace.Span, err error) {
 	if err != nil && !errors.Is(err, ports.ErrNoCheckpoint) && span.IsRecording() {
-		et := "_OTHER"
-		switch {
-		case errors.Is(err, ErrDatabase):
-			et = ErrDatabase.Error()
-		case ports.CodeOf(err) != ports.CodeUnknown:
-			et = ports.CodeOf(err).String()
-		}
+		et := ports.ErrorType(err)
 		span.SetAttributes(attribute.String("error.type", et))
 		span.SetStatus(codes.Error, et)
 	}

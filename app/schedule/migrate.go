@@ -176,7 +176,7 @@ $$`)
 	return err
 }
 
-// CheckMigrated returns an error wrapping ErrNotMigrated when River's
+// CheckMigrated returns an error wrapping ports.ErrNotMigrated when River's
 // migrations are not all applied in Schema.
 func CheckMigrated(ctx context.Context, pool *pgxpool.Pool) error {
 	m, err := migrator(pool)
@@ -188,7 +188,7 @@ func CheckMigrated(ctx context.Context, pool *pgxpool.Pool) error {
 		return postgres.DatabaseError("river migrations", err)
 	}
 	if !res.OK {
-		return fmt.Errorf("%w (%s)", ErrNotMigrated, strings.Join(res.Messages, "; "))
+		return fmt.Errorf("%w (%s)", errNotMigrated, strings.Join(res.Messages, "; "))
 	}
 	return nil
 }

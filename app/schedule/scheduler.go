@@ -210,7 +210,6 @@ func Enqueue(ctx context.Context, pool *pgxpool.Pool) (EnqueueResult, error) {
 	return r, nil
 }
 
-// ErrNotMigrated is returned by CheckMigrated when River's tables are
-// missing or older than this module needs.
-// It wraps postgres.ErrDatabase.
-var ErrNotMigrated = fmt.Errorf("%w: the database lacks River's migrations in schema %s; run portalsync migrate", postgres.ErrDatabase, Schema)
+// errNotMigrated is CheckMigrated's error when River's tables are missing
+// or older than this module needs.
+var errNotMigrated = fmt.Errorf("%w: the database lacks River's migrations in schema %s; run portalsync migrate", ports.ErrNotMigrated, Schema)

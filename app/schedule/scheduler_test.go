@@ -107,8 +107,8 @@ func TestMigrateTwiceAndCheck(t *testing.T) {
 	if _, err := pool.Exec(t.Context(), "drop table portal_private.river_job cascade; delete from portal_private.river_migration where version > 3"); err != nil {
 		t.Fatal(err)
 	}
-	if err := schedule.CheckMigrated(t.Context(), pool); !errors.Is(err, schedule.ErrNotMigrated) {
-		t.Errorf("CheckMigrated without River's tables = %v, want ErrNotMigrated", err)
+	if err := schedule.CheckMigrated(t.Context(), pool); !errors.Is(err, ports.ErrNotMigrated) {
+		t.Errorf("CheckMigrated without River's tables = %v, want ports.ErrNotMigrated", err)
 	}
 }
 

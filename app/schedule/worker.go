@@ -83,24 +83,35 @@ func (w *Worker) stopping() bool {
 }
 
 // Outcome maps the error of a pass to the job's outcome (see Worker.Work);
-// stopping is true when the process is shutting down.
+// stopping is true when the process is shutting down. It decides by the
+// error's code (ports.CodeOf), as the command line's word and the error.type
+// of spans and metrics do.
 func Outcome(err error, stopping bool) error {
-	switch {
-	case err == nil:
-		return nil
-	case stopping && ports.CodeOf(err) == ports.CodeCanceled:
-		return river.JobSnooze(0)
-	case errors.Is(err, ports.ErrDeletionsHeld):
+	switch ports.CodeOf(err) {
+	case ports.CodeUnknown:
+		if err == nil {
+			return nil
+		}
+	case ports.CodeCanceled:
+		if stopping {
+			return river.JobSnooze(0)
+		}
+	case ports.CodeDeletionsHeld:
 		// The pass completed and stored everything else; running it again
 		// would hold the same sweep. The store warned; an operator
 		// confirms with --allow-deletions.
 		return nil
-	case errors.Is(err, core.ErrBudgetExhausted):
-		d := DefaultSnooze
-		if pe, ok := errors.AsType[*ports.PortalError](err); ok && pe.Code == ports.CodeRateLimited && pe.RetryAfter > 0 {
-			d = pe.RetryAfter
+	case ports.CodeBudgetExhausted:
+		return river.JobSnooze(DefaultSnooze)
+	case ports.CodeRateLimited:
+		if errors.Is(err, ports.ErrBudgetExhausted) {
+			// Throttled past the budget: come back when the portal says.
+			d := DefaultSnooze
+			if pe, ok := errors.AsType[*ports.PortalError](err); ok && pe.RetryAfter > 0 {
+				d = pe.RetryAfter
+			}
+			return river.JobSnooze(d)
 		}
-		return river.JobSnooze(d)
 	}
 	return err
 }

@@ -28,9 +28,9 @@ func TestOutcome(t *testing.T) {
 		same     bool          // the error itself is returned
 	}{
 		{"complete", nil, false, -1, false},
-		{"budget out while throttled: the portal's Retry-After", fmt.Errorf("%w (1h): %w", core.ErrBudgetExhausted, throttled), false, 90 * time.Second, false},
-		{"budget out without a Retry-After: a minute", fmt.Errorf("%w (1h): %w", core.ErrBudgetExhausted, &ports.PortalError{Code: ports.CodeRateLimited}), false, time.Minute, false},
-		{"budget out between pages: a minute", fmt.Errorf("%w (1h)", core.ErrBudgetExhausted), false, time.Minute, false},
+		{"budget out while throttled: the portal's Retry-After", fmt.Errorf("%w (1h): %w", ports.ErrBudgetExhausted, throttled), false, 90 * time.Second, false},
+		{"budget out without a Retry-After: a minute", fmt.Errorf("%w (1h): %w", ports.ErrBudgetExhausted, &ports.PortalError{Code: ports.CodeRateLimited}), false, time.Minute, false},
+		{"budget out between pages: a minute", fmt.Errorf("%w (1h)", ports.ErrBudgetExhausted), false, time.Minute, false},
 		{"stopped by the shutdown between pages", fmt.Errorf("x: %w", &ports.PortalError{Code: ports.CodeCanceled, Err: core.ErrStopped}), true, 0, false},
 		{"cancelled after the grace period", canceled, true, 0, false},
 		{"cancelled by the job timeout, not stopping: an attempt", canceled, false, -1, true},

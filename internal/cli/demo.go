@@ -51,13 +51,13 @@ func (e *env) demoIntoStore(ctx context.Context, cfg app.Config, em *dynamicstes
 		return usageError{"demo --store starts a throwaway database, and " + err.Error()}
 	}
 	if err != nil {
-		return fmt.Errorf("%w: start a throwaway database: %w", postgres.ErrDatabase, err)
+		return fmt.Errorf("%w: start a throwaway database: %w", ports.ErrDatabase, err)
 	}
 	defer cl.Stop()
 	fmt.Fprintln(e.stderr, "demo: a throwaway PostgreSQL shaped like a Supabase project (roles anon, authenticated, service_role; owner postgres)")
 	url, err := cl.CreateDatabase(ctx, "portal")
 	if err != nil {
-		return fmt.Errorf("%w: create the demo's database: %w", postgres.ErrDatabase, err)
+		return fmt.Errorf("%w: create the demo's database: %w", ports.ErrDatabase, err)
 	}
 	logger := app.NewLogger(cfg, e.stderr)
 	store, err := e.openStore(ctx, url, logger)
@@ -86,7 +86,7 @@ func (e *env) demoIntoStore(ctx context.Context, cfg app.Config, em *dynamicstes
 		{"insert into portal.chapter_admins values ($1, $2)", []any{demoChapterAdmin, people.chapter}},
 	} {
 		if _, err := store.Pool().Exec(ctx, q.sql, q.args...); err != nil {
-			return fmt.Errorf("%w: demo: %w", postgres.ErrDatabase, err)
+			return fmt.Errorf("%w: demo: %w", ports.ErrDatabase, err)
 		}
 	}
 	enc := json.NewEncoder(e.stdout)

@@ -153,7 +153,7 @@ func TestAnUnmigratedDatabaseIsADatabaseError(t *testing.T) {
 	url := pgtest.Database(t, emptyDB)
 	for _, args := range [][]string{{"statuses", "--as", user1}, {"sync"}} {
 		code, _, stderr := portalsync(t, append(args, "--database-url", url)...)
-		if code != 1 || !strings.Contains(lastLine(stderr), "databaseError: the status store's migrations are not all applied") {
+		if code != 1 || !strings.Contains(lastLine(stderr), "databaseError: not migrated: the status store's migrations are not all applied") {
 			t.Errorf("%q: exit %d, last stderr line %q", args[0], code, lastLine(stderr))
 		}
 	}

@@ -226,7 +226,7 @@ func TestChaosSyncInProcess(t *testing.T) {
 			continue
 		}
 		stops[ports.CodeOf(runErr).String()]++
-		if errors.Is(runErr, ports.ErrCanceled) {
+		if ports.CodeOf(runErr) == ports.CodeCanceled {
 			settle(t, emu)
 		}
 		scanned[fmt.Sprintf("error of run %d", runs)] = fmt.Appendf(nil, "%v\n%+v", runErr, runErr)
