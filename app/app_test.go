@@ -13,23 +13,21 @@ import (
 	"testing"
 
 	"github.com/open-feature/go-sdk/openfeature"
-	"github.com/open-feature/go-sdk/openfeature/memprovider"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
 	"go.uber.org/goleak"
-	"go.uber.org/mock/gomock"
 
 	"github.com/hlf/dynamicsportal/adapters/dynamics"
 	"github.com/hlf/dynamicsportal/adapters/stub"
 	"github.com/hlf/dynamicsportal/app"
 	"github.com/hlf/dynamicsportal/core"
 	"github.com/hlf/dynamicsportal/flags"
+	"github.com/hlf/dynamicsportal/internal/apptest"
 	"github.com/hlf/dynamicsportal/internal/oteltest"
 	"github.com/hlf/dynamicsportal/internal/pgtest"
-	"github.com/hlf/dynamicsportal/mocks"
 	"github.com/hlf/dynamicsportal/ports"
 )
 
@@ -38,27 +36,6 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(pgtest.Wrap(m)) }
 // liveConfig is a valid configuration for the real adapter; nothing listens
 // at the address, and the wiring must not call it.
 var liveConfig = app.Config{BaseURL: "https://portal.invalid", TenantID: "contoso.onmicrosoft.com"}
-
-// flagProvider returns an in-memory OpenFeature provider with the portal
-// flag set to on.
-func flagProvider(on bool) openfeature.FeatureProvider {
-	variant := "off"
-	if on {
-		variant = "on"
-	}
-	return memprovider.NewInMemoryProvider(map[string]memprovider.InMemoryFlag{
-		flags.PortalEnabled: {
-			Key: flags.PortalEnabled, State: memprovider.Enabled, DefaultVariant: variant,
-			Variants: map[string]any{"on": true, "off": false},
-		},
-	})
-}
-
-// silentCredentials is a credential provider that fails the test if it is
-// ever asked: the wiring must not read credentials at startup.
-func silentCredentials(t *testing.T) ports.CredentialProvider {
-	return mocks.NewMockCredentialProvider(gomock.NewController(t))
-}
 
 // closeCounter is a transport that counts CloseIdleConnections calls and
 // refuses every request.
@@ -69,26 +46,11 @@ func (c *closeCounter) RoundTrip(*http.Request) (*http.Response, error) {
 }
 func (c *closeCounter) CloseIdleConnections() { c.closed.Add(1) }
 
-func options(t *testing.T, cfg app.Config, provider openfeature.FeatureProvider, extra ...fx.Option) (fx.Option, *bytes.Buffer) {
-	var logs bytes.Buffer
-	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	opts := []fx.Option{
-		fx.Supply(cfg, logger),
-		app.WithSlogEvents(),
-		app.Module,
-		fx.Decorate(func() ports.CredentialProvider { return silentCredentials(t) }),
-	}
-	if provider != nil {
-		opts = append(opts, fx.Supply(fx.Annotate(provider, fx.As(new(openfeature.FeatureProvider)))))
-	}
-	return fx.Options(append(opts, extra...)...), &logs
-}
-
 func TestFlagOnWiresTheRealAdapter(t *testing.T) {
 	tr := &closeCounter{}
 	var portal ports.DynamicsPortal
 	var choice app.PortalChoice
-	opts, logs := options(t, liveConfig, flagProvider(true),
+	opts, logs := apptest.Options(t, liveConfig, apptest.FlagProvider(true),
 		fx.Supply(&http.Client{Transport: tr}),
 		fx.Populate(&portal, &choice))
 	fxtest.New(t, opts).RequireStart().RequireStop()
@@ -111,7 +73,7 @@ func TestFlagOffWiresTheStubWithoutCredentialsOrURL(t *testing.T) {
 	var portal ports.DynamicsPortal
 	var choice app.PortalChoice
 	var svc *core.SyncService
-	opts, logs := options(t, app.Config{}, flagProvider(false), fx.Populate(&portal, &choice, &svc))
+	opts, logs := apptest.Options(t, app.Config{}, apptest.FlagProvider(false), fx.Populate(&portal, &choice, &svc))
 	fxtest.New(t, opts).RequireStart().RequireStop()
 
 	if _, ok := portal.(*stub.Portal); !ok {
@@ -133,7 +95,7 @@ func TestDefaultFlagIsOff(t *testing.T) {
 	t.Setenv(flags.EnvVar(flags.PortalEnabled), "") // unset below
 	t.Setenv(flags.EnvVar(flags.PortalEnabled), "false")
 	var portal ports.DynamicsPortal
-	opts, _ := options(t, app.Config{}, nil, fx.Populate(&portal))
+	opts, _ := apptest.Options(t, app.Config{}, nil, fx.Populate(&portal))
 	fxtest.New(t, opts).RequireStart().RequireStop()
 	if _, ok := portal.(*stub.Portal); !ok {
 		t.Fatalf("portal is %T, want the stub by default", portal)
@@ -155,7 +117,7 @@ func TestFlagsFileAndEnvironmentOverride(t *testing.T) {
 				t.Setenv(flags.EnvVar(flags.PortalEnabled), tc.env)
 			}
 			var choice app.PortalChoice
-			opts, _ := options(t, cfg, nil, fx.Populate(&choice))
+			opts, _ := apptest.Options(t, cfg, nil, fx.Populate(&choice))
 			fxtest.New(t, opts).RequireStart().RequireStop()
 			if choice.Live != tc.live {
 				t.Errorf("live = %v, want %v (%s)", choice.Live, tc.live, choice.Reason)
@@ -171,15 +133,15 @@ func TestBadConfigIsRefusedAtStart(t *testing.T) {
 		cfg      app.Config
 		provider openfeature.FeatureProvider
 	}{
-		"http base URL":        {app.Config{BaseURL: "http://portal.invalid", TenantID: "t"}, flagProvider(true)},
-		"missing tenant":       {app.Config{BaseURL: "https://portal.invalid"}, flagProvider(true)},
-		"http authority":       {app.Config{BaseURL: "https://portal.invalid", TenantID: "t", AuthorityHost: "http://login.invalid"}, flagProvider(true)},
+		"http base URL":        {app.Config{BaseURL: "http://portal.invalid", TenantID: "t"}, apptest.FlagProvider(true)},
+		"missing tenant":       {app.Config{BaseURL: "https://portal.invalid"}, apptest.FlagProvider(true)},
+		"http authority":       {app.Config{BaseURL: "https://portal.invalid", TenantID: "t", AuthorityHost: "http://login.invalid"}, apptest.FlagProvider(true)},
 		"unsupported flags":    {app.Config{FlagsFile: file}, nil},
 		"missing flags file":   {app.Config{FlagsFile: file + ".missing"}, nil},
-		"bad correlation name": {app.Config{BaseURL: "https://portal.invalid", TenantID: "t", CorrelationHeader: "bad header"}, flagProvider(true)},
+		"bad correlation name": {app.Config{BaseURL: "https://portal.invalid", TenantID: "t", CorrelationHeader: "bad header"}, apptest.FlagProvider(true)},
 	} {
 		t.Run(name, func(t *testing.T) {
-			opts, _ := options(t, tc.cfg, tc.provider)
+			opts, _ := apptest.Options(t, tc.cfg, tc.provider)
 			err := fx.New(opts).Err()
 			if err == nil {
 				t.Fatal("the app started")
@@ -191,26 +153,17 @@ func TestBadConfigIsRefusedAtStart(t *testing.T) {
 	}
 }
 
-// livePortal makes the graph's portal a live one: onePagePortal, as the
-// flag's choice.
-func livePortal(t *testing.T) fx.Option {
-	return fx.Options(
-		fx.Decorate(func() ports.DynamicsPortal { return onePagePortal(t) }),
-		fx.Decorate(func() app.PortalChoice { return app.PortalChoice{Live: true, Reason: "test"} }),
-	)
-}
-
 func TestSyncSettingsChooseTheFiles(t *testing.T) {
 	dir := t.TempDir()
 	settings := app.SyncSettings{CheckpointFile: dir + "/cp.json", OutFile: dir + "/out.jsonl"}
 	var svc *core.SyncService
-	opts, _ := options(t, app.Config{}, flagProvider(false), livePortal(t), fx.Supply(settings), fx.Populate(&svc))
+	opts, _ := apptest.Options(t, app.Config{}, apptest.FlagProvider(false), apptest.LivePortal(t), fx.Supply(settings), fx.Populate(&svc))
 	app := fxtest.New(t, opts).RequireStart()
 	if _, err := svc.Run(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	app.RequireStop()
-	if b, err := os.ReadFile(dir + "/out.jsonl"); err != nil || !bytes.Contains(b, []byte(certID)) {
+	if b, err := os.ReadFile(dir + "/out.jsonl"); err != nil || !bytes.Contains(b, []byte(apptest.CertID)) {
 		t.Errorf("the output file holds %q, %v; want the pass's record", b, err)
 	}
 }
@@ -227,7 +180,7 @@ func TestTheStubLeavesTheFilesAlone(t *testing.T) {
 		}
 	}
 	var svc *core.SyncService
-	opts, logs := options(t, app.Config{}, flagProvider(false), fx.Supply(app.SyncSettings{CheckpointFile: cp, OutFile: out}), fx.Populate(&svc))
+	opts, logs := apptest.Options(t, app.Config{}, apptest.FlagProvider(false), fx.Supply(app.SyncSettings{CheckpointFile: cp, OutFile: out}), fx.Populate(&svc))
 	app := fxtest.New(t, opts).RequireStart()
 	if _, err := svc.Run(t.Context()); err != nil {
 		t.Fatal(err)
@@ -245,7 +198,7 @@ func TestTheStubLeavesTheFilesAlone(t *testing.T) {
 
 func TestSyncSettingsRefuseUnwritableOutput(t *testing.T) {
 	settings := app.SyncSettings{OutFile: t.TempDir() + "/missing/dir/out.jsonl"}
-	opts, _ := options(t, app.Config{}, flagProvider(false), fx.Supply(settings), fx.Invoke(func(*core.SyncService) {}))
+	opts, _ := apptest.Options(t, app.Config{}, apptest.FlagProvider(false), fx.Supply(settings), fx.Invoke(func(*core.SyncService) {}))
 	if err := fx.New(opts).Err(); app.ErrorName(err) != "config" {
 		t.Errorf("error %v: want a configuration error", err)
 	}
@@ -262,7 +215,7 @@ func (failingProvider) Shutdown() {}
 func TestUnevaluableFlagFallsBackToTheStub(t *testing.T) {
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
-	p, choice, err := app.SelectPortal(t.Context(), liveConfig, failingProvider{flagProvider(true)}, silentCredentials(t), nil, logger)
+	p, choice, err := app.SelectPortal(t.Context(), liveConfig, failingProvider{apptest.FlagProvider(true)}, apptest.SilentCredentials(t), nil, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +230,7 @@ func TestUnevaluableFlagFallsBackToTheStub(t *testing.T) {
 func TestHostProvidersReachTheSyncPass(t *testing.T) {
 	tel := oteltest.New(t)
 	var svc *core.SyncService
-	opts, _ := options(t, app.Config{}, flagProvider(false),
+	opts, _ := apptest.Options(t, app.Config{}, apptest.FlagProvider(false),
 		fx.Supply(fx.Annotate(tel.TracerProvider, fx.As(new(trace.TracerProvider)))),
 		fx.Supply(fx.Annotate(tel.MeterProvider, fx.As(new(metric.MeterProvider)))),
 		fx.Populate(&svc))
@@ -301,7 +254,7 @@ func TestWithoutProvidersTheGlobalOnesAreNotUsed(t *testing.T) {
 	t.Cleanup(func() { otel.SetTracerProvider(prevTP); otel.SetMeterProvider(prevMP) })
 
 	var svc *core.SyncService
-	opts, _ := options(t, app.Config{}, flagProvider(false), fx.Populate(&svc))
+	opts, _ := apptest.Options(t, app.Config{}, apptest.FlagProvider(false), fx.Populate(&svc))
 	fxtest.New(t, opts).RequireStart().RequireStop()
 	if _, err := svc.Run(t.Context()); err != nil {
 		t.Fatal(err)
@@ -336,7 +289,7 @@ func TestHostProvidersReachTheAdapter(t *testing.T) {
 		fx.Supply(liveConfig, slog.New(slog.DiscardHandler)),
 		app.Module,
 		fx.Decorate(func() ports.CredentialProvider { return creds }),
-		fx.Supply(fx.Annotate(flagProvider(true), fx.As(new(openfeature.FeatureProvider)))),
+		fx.Supply(fx.Annotate(apptest.FlagProvider(true), fx.As(new(openfeature.FeatureProvider)))),
 		fx.Supply(&http.Client{Transport: cannedPortal{}}),
 		fx.Supply(fx.Annotate(tel.TracerProvider, fx.As(new(trace.TracerProvider)))),
 		fx.Supply(fx.Annotate(tel.MeterProvider, fx.As(new(metric.MeterProvider)))),

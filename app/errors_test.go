@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hlf/dynamicsportal/adapters/schedule"
 	"github.com/hlf/dynamicsportal/app"
-	"github.com/hlf/dynamicsportal/app/schedule"
 	"github.com/hlf/dynamicsportal/core"
 	"github.com/hlf/dynamicsportal/ports"
 	"github.com/riverqueue/river"

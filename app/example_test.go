@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/fx"
 
 	"github.com/hlf/dynamicsportal/adapters/credentials"
@@ -93,24 +92,4 @@ func ExampleModule() {
 	report, err := sync.Run(context.Background())
 	fmt.Printf("%T complete=%v read=%d err=%v\n", portal, report.Complete, report.Read, err)
 	// Output: *stub.Portal complete=true read=0 err=<nil>
-}
-
-// A host backend whose replicas should share one nightly pass adds
-// SchedulingModule with its own pool. (Not run here: it needs a database
-// with River's tables, see schedule.Migrate.)
-func ExampleSchedulingModule() {
-	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, "postgres://backend@db.internal/hlf")
-	if err != nil {
-		panic(err)
-	}
-	fxApp := fx.New(
-		fx.Supply(app.Config{}, slog.Default(), pool),
-		fx.Supply(app.SchedulingSettings{Schedule: "CRON_TZ=Europe/Oslo 0 2 * * *", ShutdownGrace: 20 * time.Second}),
-		fx.StopTimeout(time.Minute), // longer than the grace period plus 10 s
-		app.Module,
-		app.StoreModule, // the status store on the same pool: records and checkpoint
-		app.SchedulingModule,
-	)
-	fxApp.Run()
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/hlf/dynamicsportal/adapters/dynamics"
 	"github.com/hlf/dynamicsportal/adapters/jsonl"
 	"github.com/hlf/dynamicsportal/adapters/memory"
-	"github.com/hlf/dynamicsportal/adapters/postgres"
 	"github.com/hlf/dynamicsportal/core"
 	"github.com/hlf/dynamicsportal/flags"
 	"github.com/hlf/dynamicsportal/ports"
@@ -162,9 +161,12 @@ type SyncParams struct {
 	// uses or installs the global providers.
 	TracerProvider trace.TracerProvider `optional:"true"`
 	MeterProvider  metric.MeterProvider `optional:"true"`
-	// Store, when the graph has one (StoreModule), is the pass's store
-	// and assignment sink; CheckpointFile and OutFile must then be empty.
-	Store *postgres.Store `optional:"true"`
+	// Store, when the graph has one (storefx.Module provides the status
+	// store), keeps the pass's records and checkpoint; CheckpointFile and
+	// OutFile must then be empty. Assignments, when the graph has it,
+	// receives the assignments each pass mirrors.
+	Store       ports.PassStore      `optional:"true"`
+	Assignments ports.AssignmentSink `optional:"true"`
 }
 
 // NewSyncService builds the sync service with NewSync: with the status
@@ -182,12 +184,12 @@ func NewSyncService(p SyncParams) (*core.SyncService, error) {
 	if opts.MeterProvider == nil {
 		opts.MeterProvider = p.MeterProvider
 	}
+	if opts.Assignments == nil {
+		opts.Assignments = p.Assignments
+	}
 	if p.Store != nil {
 		if p.Settings.CheckpointFile != "" || p.Settings.OutFile != "" {
 			return nil, fmt.Errorf("%w: the status store keeps the records and the checkpoint: no checkpoint or output file with it", ports.ErrInvalidConfig)
-		}
-		if opts.Assignments == nil {
-			opts.Assignments = p.Store
 		}
 		return NewSync(p.Portal, p.Choice, p.Store, &opts)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/hlf/dynamicsportal/adapters/dynamics/dynamicstest"
 	"github.com/hlf/dynamicsportal/adapters/postgres"
 	"github.com/hlf/dynamicsportal/app"
+	"github.com/hlf/dynamicsportal/app/storefx"
 	"github.com/hlf/dynamicsportal/internal/pgcluster"
 	"github.com/hlf/dynamicsportal/ports"
 )
@@ -70,7 +71,7 @@ func (e *env) demoIntoStore(ctx context.Context, cfg app.Config, em *dynamicstes
 		return err
 	}
 	fmt.Fprintf(e.stderr, "demo: %d migrations applied; syncing the emulator into the status store\n", applied)
-	if err := e.syncPass(ctx, cfg, append(opts, fx.Supply(store))); err != nil {
+	if err := e.syncPass(ctx, cfg, append(opts, storefx.Supply(store))); err != nil {
 		return err
 	}
 	people, err := demoPeople(em)

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/hlf/dynamicsportal/adapters/postgres"
-	"github.com/hlf/dynamicsportal/app/schedule"
+	"github.com/hlf/dynamicsportal/adapters/schedule"
 )
 
 func migrateFlags(fs *flag.FlagSet, e *env) {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/hlf/dynamicsportal/adapters/postgres"
 	"github.com/hlf/dynamicsportal/app"
+	"github.com/hlf/dynamicsportal/app/storefx"
 	"github.com/hlf/dynamicsportal/core"
 	"github.com/hlf/dynamicsportal/ports"
 )
@@ -321,7 +322,7 @@ func runSync(ctx context.Context, e *env, _ []string) error {
 	if err := postgres.CheckMigrated(ctx, s.Pool()); err != nil {
 		return err
 	}
-	return e.syncPass(ctx, cfg, []fx.Option{fx.Supply(s)})
+	return e.syncPass(ctx, cfg, []fx.Option{storefx.Supply(s)})
 }
 
 // syncPass runs one pass with the sync flags and prints its report.

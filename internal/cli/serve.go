@@ -20,8 +20,10 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/hlf/dynamicsportal/adapters/postgres"
+	"github.com/hlf/dynamicsportal/adapters/schedule"
 	"github.com/hlf/dynamicsportal/app"
-	"github.com/hlf/dynamicsportal/app/schedule"
+	"github.com/hlf/dynamicsportal/app/riverfx"
+	"github.com/hlf/dynamicsportal/app/storefx"
 )
 
 // envDatabaseURL names the database of the status store and the scheduler.
@@ -56,7 +58,7 @@ func serveFlags(fs *flag.FlagSet, e *env) {
 	fs.StringVar(&e.serve.schedule, "schedule", schedule.DefaultSchedule, `when the leader enqueues the pass: cron syntax with optional CRON_TZ=, or "@every D"; "off" for none`)
 	fs.StringVar(&e.serve.listen, "listen", "", "serve /healthz and /metrics (Prometheus format) on this address (e.g. 127.0.0.1:8080); none when empty; loopback only unless --public")
 	fs.BoolVar(&e.serve.public, "public", false, "allow a non-loopback --listen address (a probe from outside the host); warns")
-	fs.DurationVar(&e.serve.grace, "shutdown-grace", app.DefaultShutdownGrace, "on SIGTERM, how long the running pass may finish its page before it is cancelled")
+	fs.DurationVar(&e.serve.grace, "shutdown-grace", riverfx.DefaultShutdownGrace, "on SIGTERM, how long the running pass may finish its page before it is cancelled")
 	fs.DurationVar(&e.serve.rescueAfter, "rescue-after", 0, "how long a job may run before it is taken for dead and run by another replica; longer than the budget plus 45s (default budget + 1m45s)")
 	fs.DurationVar(&e.serve.retryBackoff, "retry-backoff", schedule.DefaultRetryBackoff, "wait before a failed job's second attempt, doubled for each further one")
 	fs.BoolVar(&e.serve.noMigrate, "no-migrate", false, "do not apply migrations at start; refuse to start when they are missing")
@@ -117,7 +119,7 @@ func runServe(ctx context.Context, e *env, _ []string) error {
 	if e.serve.grace <= 0 {
 		return usageError{fmt.Sprintf("--shutdown-grace %s: want a positive duration", e.serve.grace)}
 	}
-	scheduling := app.SchedulingSettings{
+	scheduling := riverfx.Settings{
 		Schedule:      e.serve.schedule,
 		RescueAfter:   e.serve.rescueAfter,
 		RetryBackoff:  e.serve.retryBackoff,
@@ -158,8 +160,8 @@ func runServe(ctx context.Context, e *env, _ []string) error {
 		// Every run of the pass keeps its records, assignments and
 		// checkpoint in the status store, so whichever replica runs the job
 		// resumes it.
-		fx.Supply(store),
-		app.SchedulingModule,
+		storefx.Supply(store),
+		riverfx.Module,
 	})
 	if err != nil {
 		return err

@@ -12,8 +12,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/hlf/dynamicsportal/adapters/postgres"
+	"github.com/hlf/dynamicsportal/adapters/schedule"
 	"github.com/hlf/dynamicsportal/app"
-	"github.com/hlf/dynamicsportal/app/schedule"
 	"github.com/hlf/dynamicsportal/ports"
 )
 

@@ -20,7 +20,7 @@ import (
 
 	"github.com/hlf/dynamicsportal/adapters/dynamics/dynamicstest"
 	"github.com/hlf/dynamicsportal/adapters/postgres"
-	"github.com/hlf/dynamicsportal/app/schedule"
+	"github.com/hlf/dynamicsportal/adapters/schedule"
 	"github.com/hlf/dynamicsportal/internal/leakscan"
 	"github.com/hlf/dynamicsportal/internal/pgtest"
 )

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/hlf/dynamicsportal/adapters/dynamics/dynamicstest"
-	"github.com/hlf/dynamicsportal/app/schedule"
+	"github.com/hlf/dynamicsportal/adapters/schedule"
 	"github.com/hlf/dynamicsportal/internal/pgtest"
 )
 

@@ -12,8 +12,8 @@ import (
 
 	"github.com/hlf/dynamicsportal/adapters/memory"
 	"github.com/hlf/dynamicsportal/adapters/postgres"
+	"github.com/hlf/dynamicsportal/adapters/schedule"
 	"github.com/hlf/dynamicsportal/adapters/stub"
-	"github.com/hlf/dynamicsportal/app/schedule"
 	"github.com/hlf/dynamicsportal/core"
 	"github.com/hlf/dynamicsportal/internal/pgtest"
 	"github.com/hlf/dynamicsportal/ports"

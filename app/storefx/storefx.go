@@ -1,4 +1,8 @@
-package app
+// Package storefx is the fx module of the status store: it provides the
+// *postgres.Store, and the pass store and assignment sink app.Module's
+// sync service takes from the graph. It lives apart from package app so
+// that a host without the store links neither pgx nor goose.
+package storefx
 
 import (
 	"context"
@@ -13,15 +17,30 @@ import (
 	"github.com/hlf/dynamicsportal/ports"
 )
 
-// StoreModule provides the status store (*postgres.Store) on the host's own
+// Module provides the status store (*postgres.Store) on the host's own
 // *pgxpool.Pool when the graph has one, or else on a pool it opens from
-// StoreSettings. With it in the graph, NewSyncService uses the store as the
-// pass's record sink, assignment sink and checkpoint store. A pool the
-// module opened is closed when the app stops; the host's is left alone.
-var StoreModule = fx.Module("dynamicsportal.store", fx.Provide(NewStore))
+// Settings, and provides it as the ports.PassStore and
+// ports.AssignmentSink that app.NewSyncService takes: the pass then keeps
+// its records and checkpoint in the store and mirrors the assignments into
+// it. A pool the module opened is closed when the app stops; the host's is
+// left alone.
+var Module = fx.Module("dynamicsportal.store",
+	fx.Provide(
+		NewStore,
+		func(s *postgres.Store) ports.PassStore { return s },
+		func(s *postgres.Store) ports.AssignmentSink { return s },
+	),
+)
 
-// StoreSettings configure StoreModule when the host hands in no pool.
-type StoreSettings struct {
+// Supply puts a store the caller opened into the graph as Module provides
+// one: as the *postgres.Store, the ports.PassStore and the
+// ports.AssignmentSink.
+func Supply(s *postgres.Store) fx.Option {
+	return fx.Supply(s, fx.Annotate(s, fx.As(new(ports.PassStore)), fx.As(new(ports.AssignmentSink))))
+}
+
+// Settings configure Module when the host hands in no pool.
+type Settings struct {
 	// DatabaseURL is the PostgreSQL URL (a secret: never logged). pgx's
 	// default_query_exec_mode parameter in it picks the query mode (exec
 	// or simple_protocol behind a pooler in transaction mode).
@@ -30,13 +49,13 @@ type StoreSettings struct {
 	Options postgres.Options
 }
 
-// StoreParams are the inputs of NewStore.
-type StoreParams struct {
+// Params are the inputs of NewStore.
+type Params struct {
 	fx.In
 	Logger    *slog.Logger
 	Lifecycle fx.Lifecycle
 	Pool      *pgxpool.Pool `optional:"true"`
-	Settings  StoreSettings `optional:"true"`
+	Settings  Settings      `optional:"true"`
 	// TracerProvider, when the host supplies one, gets a span for each
 	// operation of the store, under the sync page's span.
 	TracerProvider trace.TracerProvider `optional:"true"`
@@ -45,7 +64,7 @@ type StoreParams struct {
 // NewStore returns the status store on the host's pool, or opens one from
 // the settings (failing at once, with a databaseError, when the database
 // cannot be reached).
-func NewStore(p StoreParams) (*postgres.Store, error) {
+func NewStore(p Params) (*postgres.Store, error) {
 	opts := p.Settings.Options
 	if opts.Logger == nil {
 		opts.Logger = p.Logger
@@ -57,7 +76,7 @@ func NewStore(p StoreParams) (*postgres.Store, error) {
 		return postgres.New(p.Pool, opts), nil
 	}
 	if p.Settings.DatabaseURL == "" {
-		return nil, fmt.Errorf("%w: the status store needs a database: supply a *pgxpool.Pool or StoreSettings.DatabaseURL", ports.ErrInvalidConfig)
+		return nil, fmt.Errorf("%w: the status store needs a database: supply a *pgxpool.Pool or storefx.Settings.DatabaseURL", ports.ErrInvalidConfig)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), postgres.DefaultConnectTimeout+postgres.DefaultStatementTimeout)
 	defer cancel()

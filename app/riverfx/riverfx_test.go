@@ -1,4 +1,4 @@
-package app_test
+package riverfx_test
 
 import (
 	"context"
@@ -11,8 +11,9 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
 
+	"github.com/hlf/dynamicsportal/adapters/schedule"
 	"github.com/hlf/dynamicsportal/app"
-	"github.com/hlf/dynamicsportal/app/schedule"
+	"github.com/hlf/dynamicsportal/app/riverfx"
 	"github.com/hlf/dynamicsportal/internal/pgtest"
 	"github.com/hlf/dynamicsportal/ports"
 )
@@ -37,9 +38,9 @@ func TestSchedulingModuleRunsWithTheLifecycle(t *testing.T) {
 	defer pool.Close()
 	fxApp := fxtest.New(t,
 		fx.Supply(app.Config{}, slog.New(slog.DiscardHandler), pool),
-		fx.Supply(app.SchedulingSettings{Schedule: "off", ShutdownGrace: time.Second}),
+		fx.Supply(riverfx.Settings{Schedule: "off", ShutdownGrace: time.Second}),
 		app.Module,
-		app.SchedulingModule,
+		riverfx.Module,
 	)
 	fxApp.RequireStart()
 	res, err := schedule.Enqueue(t.Context(), pool)
@@ -68,7 +69,7 @@ func TestSchedulingModuleRefusesAnUnmigratedDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	fxApp := fx.New(fx.Supply(app.Config{}, slog.New(slog.DiscardHandler), pool), app.Module, app.SchedulingModule, fx.NopLogger)
+	fxApp := fx.New(fx.Supply(app.Config{}, slog.New(slog.DiscardHandler), pool), app.Module, riverfx.Module, fx.NopLogger)
 	if err := fxApp.Start(t.Context()); !errors.Is(err, ports.ErrNotMigrated) {
 		t.Errorf("start on an empty database: %v, want ErrNotMigrated", err)
 		_ = fxApp.Stop(context.Background())
@@ -76,7 +77,7 @@ func TestSchedulingModuleRefusesAnUnmigratedDatabase(t *testing.T) {
 }
 
 func TestSchedulingSettingsCheck(t *testing.T) {
-	for _, s := range []app.SchedulingSettings{
+	for _, s := range []riverfx.Settings{
 		{Schedule: "nightly"},
 		{Schedule: "@every 100ms"},
 		{RescueAfter: time.Minute}, // not longer than the default budget (1h) + 45s
@@ -86,7 +87,7 @@ func TestSchedulingSettingsCheck(t *testing.T) {
 			t.Errorf("%+v: %v, want a config error", s, err)
 		}
 	}
-	for _, s := range []app.SchedulingSettings{{}, {Schedule: "off"}, {Schedule: "@every 2s", RescueAfter: 50 * time.Second}} {
+	for _, s := range []riverfx.Settings{{}, {Schedule: "off"}, {Schedule: "@every 2s", RescueAfter: 50 * time.Second}} {
 		budget := time.Duration(0)
 		if s.RescueAfter != 0 {
 			budget = 4 * time.Second

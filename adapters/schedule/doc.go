@@ -6,7 +6,7 @@
 //
 // The package is a thin shell around core.SyncService: the pass itself, its
 // checkpoint and its resumption are the core's. Everything here is plain
-// constructors; app.SchedulingModule wires them into an fx app.
+// constructors; riverfx.Module wires them into an fx app.
 //
 // Triggers all insert the same job, uniquely (see SyncArgs): the periodic
 // job from a cron schedule (ParseSchedule), Enqueue (the command line's

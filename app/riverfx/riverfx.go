@@ -1,4 +1,7 @@
-package app
+// Package riverfx is the fx module of the nightly pass on River (package
+// schedule). It lives apart from package app so that a host without it
+// links neither River nor goose.
+package riverfx
 
 import (
 	"context"
@@ -10,24 +13,25 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/fx"
 
-	"github.com/hlf/dynamicsportal/app/schedule"
+	"github.com/hlf/dynamicsportal/adapters/schedule"
+	"github.com/hlf/dynamicsportal/app"
 	"github.com/hlf/dynamicsportal/core"
 	"github.com/hlf/dynamicsportal/ports"
 )
 
-// SchedulingModule runs the certification sync on River (see package
+// Module runs the certification sync on River (see package
 // schedule) with the app's lifecycle: it starts taking sync jobs when the
 // app starts, enqueues the periodic job on the elected leader, and stops
 // gracefully when the app stops. It needs the host's *pgxpool.Pool (River's
-// tables migrated: schedule.Migrate), the *core.SyncService (Module
-// provides it; add StoreModule so that the status store is its checkpoint
+// tables migrated: schedule.Migrate), the *core.SyncService (app.Module
+// provides it; add storefx.Module so that the status store is its pass
 // store and any replica resumes a pass) and, optionally,
-// SchedulingSettings.
+// Settings.
 //
 // The app's stop timeout (fx.StopTimeout, 15 s by default) must exceed the
 // shutdown grace plus 10 s, or the app stops waiting before the running
 // job is recorded.
-var SchedulingModule = fx.Module("dynamicsportal.scheduling",
+var Module = fx.Module("dynamicsportal.scheduling",
 	fx.Provide(NewScheduler),
 	fx.Invoke(func(*schedule.Scheduler) {}),
 )
@@ -36,9 +40,9 @@ var SchedulingModule = fx.Module("dynamicsportal.scheduling",
 // finish its page.
 const DefaultShutdownGrace = 30 * time.Second
 
-// SchedulingSettings configure SchedulingModule. The zero value of each
+// Settings configure SchedulingModule. The zero value of each
 // field means its default.
-type SchedulingSettings struct {
+type Settings struct {
 	// Schedule is the cron schedule of the periodic job (see
 	// schedule.ParseSchedule; default schedule.DefaultSchedule). "off"
 	// enqueues nothing periodically: passes then start only from
@@ -59,23 +63,23 @@ type SchedulingSettings struct {
 	PollOnly bool
 }
 
-// SchedulingParams are the inputs of NewScheduler.
-type SchedulingParams struct {
+// Params are the inputs of NewScheduler.
+type Params struct {
 	fx.In
 	Pool      *pgxpool.Pool
 	Sync      *core.SyncService
 	Logger    *slog.Logger
 	Lifecycle fx.Lifecycle
-	Settings  SchedulingSettings `optional:"true"`
+	Settings  Settings `optional:"true"`
 	// SyncSettings give the pass's budget, from which the job timeout is
 	// derived.
-	SyncSettings SyncSettings `optional:"true"`
+	SyncSettings app.SyncSettings `optional:"true"`
 }
 
 // NewScheduler builds the scheduler and hooks it to the lifecycle: on
 // start it checks River's migrations and starts; on stop it stops taking
 // jobs and lets the running pass finish its page for the grace period.
-func NewScheduler(p SchedulingParams) (*schedule.Scheduler, error) {
+func NewScheduler(p Params) (*schedule.Scheduler, error) {
 	cfg, grace, err := p.Settings.config(p.SyncSettings.Options.Budget)
 	if err != nil {
 		return nil, err
@@ -103,7 +107,7 @@ func NewScheduler(p SchedulingParams) (*schedule.Scheduler, error) {
 
 // config turns the settings into the scheduler's configuration and the
 // shutdown grace. Errors wrap ports.ErrInvalidConfig.
-func (s SchedulingSettings) config(budget time.Duration) (schedule.Config, time.Duration, error) {
+func (s Settings) config(budget time.Duration) (schedule.Config, time.Duration, error) {
 	if budget == 0 {
 		budget = core.DefaultBudget
 	}
@@ -130,7 +134,7 @@ func (s SchedulingSettings) config(budget time.Duration) (schedule.Config, time.
 
 // Check validates the settings for a pass of the given budget (0: the
 // default) without building anything. Errors wrap ports.ErrInvalidConfig.
-func (s SchedulingSettings) Check(budget time.Duration) error {
+func (s Settings) Check(budget time.Duration) error {
 	_, _, err := s.config(budget)
 	if err == nil {
 		_, err = schedule.CheckConfig(s.RescueAfter, budget, s.RetryBackoff)

@@ -1,22 +1,21 @@
-package app_test
+package storefx_test
 
 import (
 	"bytes"
 	"context"
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
-	"go.uber.org/mock/gomock"
 
 	"github.com/hlf/dynamicsportal/adapters/postgres"
 	"github.com/hlf/dynamicsportal/app"
+	"github.com/hlf/dynamicsportal/app/storefx"
 	"github.com/hlf/dynamicsportal/core"
+	"github.com/hlf/dynamicsportal/internal/apptest"
 	"github.com/hlf/dynamicsportal/internal/pgtest"
-	"github.com/hlf/dynamicsportal/mocks"
 	"github.com/hlf/dynamicsportal/ports"
 )
 
@@ -29,25 +28,6 @@ var migrated = pgtest.Template{Name: "portal_" + pgtest.HashFS(postgres.Migratio
 	_, err = postgres.Migrate(ctx, pool)
 	return err
 }}
-
-const (
-	certID   = "50000000-0000-4000-8000-000000000001"
-	mentorID = "30000000-0000-4000-8000-000000000001"
-)
-
-// onePagePortal is a portal with one certification that needs no write
-// and one assignment.
-func onePagePortal(t *testing.T) ports.DynamicsPortal {
-	m := mocks.NewMockDynamicsPortal(gomock.NewController(t))
-	m.EXPECT().ListCertifications(gomock.Any(), gomock.Any()).Return(ports.Page[ports.Certification]{Items: []ports.Certification{{
-		ID: certID, ContactID: mentorID, Name: "Peer mentor basic course", SyncStatus: ports.SyncStatusValid,
-		LastSyncedOn: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
-	}}}, nil).AnyTimes()
-	m.EXPECT().ListAssignments(gomock.Any(), gomock.Any()).Return(ports.Page[ports.Assignment]{Items: []ports.Assignment{{
-		ID: "60000000-0000-4000-8000-000000000001", MentorID: mentorID, CoordinatorID: "70000000-0000-4000-8000-000000000001",
-	}}}, nil).AnyTimes()
-	return m
-}
 
 func count(t *testing.T, pool *pgxpool.Pool, table string) int {
 	t.Helper()
@@ -64,7 +44,7 @@ func TestStoreModuleOnTheHostsPoolStoresThePass(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	opts, _ := options(t, app.Config{}, flagProvider(false), app.StoreModule, fx.Supply(pool), livePortal(t))
+	opts, _ := apptest.Options(t, app.Config{}, apptest.FlagProvider(false), storefx.Module, fx.Supply(pool), apptest.LivePortal(t))
 	var svc *core.SyncService
 	fxtest.New(t, opts, fx.Populate(&svc)).RequireStart().RequireStop()
 	rep, err := svc.Run(t.Context())
@@ -84,7 +64,7 @@ func TestStoreModuleOnTheHostsPoolStoresThePass(t *testing.T) {
 
 func TestStoreModuleFromSettingsClosesItsPool(t *testing.T) {
 	url := pgtest.Database(t, migrated)
-	opts, _ := options(t, app.Config{}, flagProvider(false), app.StoreModule, fx.Supply(app.StoreSettings{DatabaseURL: url}))
+	opts, _ := apptest.Options(t, app.Config{}, apptest.FlagProvider(false), storefx.Module, fx.Supply(storefx.Settings{DatabaseURL: url}))
 	var store *postgres.Store
 	fxtest.New(t, opts, fx.Populate(&store)).RequireStart().RequireStop()
 	if err := store.Pool().Ping(t.Context()); err == nil {
@@ -93,13 +73,13 @@ func TestStoreModuleFromSettingsClosesItsPool(t *testing.T) {
 }
 
 func TestStoreModuleNeedsADatabase(t *testing.T) {
-	opts, _ := options(t, app.Config{}, flagProvider(false), app.StoreModule, fx.Invoke(func(*postgres.Store) {}))
+	opts, _ := apptest.Options(t, app.Config{}, apptest.FlagProvider(false), storefx.Module, fx.Invoke(func(*postgres.Store) {}))
 	err := fx.New(opts).Err()
 	if !errors.Is(err, ports.ErrInvalidConfig) {
 		t.Errorf("fx.New = %v, want ErrInvalidConfig", err)
 	}
-	opts, _ = options(t, app.Config{}, flagProvider(false), app.StoreModule, fx.Invoke(func(*postgres.Store) {}),
-		fx.Supply(app.StoreSettings{DatabaseURL: "postgres://portal:S3cret@127.0.0.1:1/portal?connect_timeout=2"}))
+	opts, _ = apptest.Options(t, app.Config{}, apptest.FlagProvider(false), storefx.Module, fx.Invoke(func(*postgres.Store) {}),
+		fx.Supply(storefx.Settings{DatabaseURL: "postgres://portal:S3cret@127.0.0.1:1/portal?connect_timeout=2"}))
 	err = fx.New(opts).Err()
 	if !errors.Is(err, ports.ErrDatabase) || app.ErrorName(err) != "databaseError" {
 		t.Errorf("fx.New with an unreachable database = %v, want a databaseError", err)
@@ -112,7 +92,7 @@ func TestStoreRefusesFilesAlongside(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	opts, _ := options(t, app.Config{}, flagProvider(false), app.StoreModule, fx.Supply(pool),
+	opts, _ := apptest.Options(t, app.Config{}, apptest.FlagProvider(false), storefx.Module, fx.Supply(pool),
 		fx.Supply(app.SyncSettings{OutFile: t.TempDir() + "/records.jsonl"}), fx.Invoke(func(*core.SyncService) {}))
 	if err := fx.New(opts).Err(); !errors.Is(err, ports.ErrInvalidConfig) {
 		t.Errorf("fx.New = %v, want ErrInvalidConfig", err)
@@ -127,10 +107,10 @@ func TestTheStubLeavesTheStoreAlone(t *testing.T) {
 	}
 	defer pool.Close()
 	if _, err := pool.Exec(t.Context(), `insert into portal.certifications (id, mentor_id, name, active, status, synced_at)
-		values ($1, $2, 'x', true, 'valid', now())`, certID, mentorID); err != nil {
+		values ($1, $2, 'x', true, 'valid', now())`, apptest.CertID, apptest.MentorID); err != nil {
 		t.Fatal(err)
 	}
-	opts, logs := options(t, app.Config{}, flagProvider(false), app.StoreModule, fx.Supply(pool))
+	opts, logs := apptest.Options(t, app.Config{}, apptest.FlagProvider(false), storefx.Module, fx.Supply(pool))
 	var svc *core.SyncService
 	fxtest.New(t, opts, fx.Populate(&svc)).RequireStart().RequireStop()
 	if _, err := svc.Run(t.Context()); err != nil {
