@@ -4,12 +4,15 @@
 // one sync job pending or running cluster-wide, hands a pass whose process
 // died to another replica, and snoozes a pass that ran out of budget.
 //
-// The package is a thin shell around core.SyncService: the pass itself, its
-// checkpoint and its resumption are the core's. Everything here is plain
+// It is a driving adapter: a thin shell that calls core.SyncService, whose
+// pass, checkpoint and resumption are the core's. It owns River's side of
+// the database: River's migrations, in the module's private schema, and the
+// SQL function that inserts its job. Everything here is plain
 // constructors; riverfx.Module wires them into an fx app.
 //
 // Triggers all insert the same job, uniquely (see SyncArgs): the periodic
 // job from a cron schedule (ParseSchedule), Enqueue (the command line's
-// "run it now"), and the SQL function portal.enqueue_sync() that the status
-// store's migrations create, so that pg_cron can be the trigger.
+// "run it now"), and the SQL function portal.enqueue_sync(), which Migrate
+// creates from the job's definition beside River's migrations, so that
+// pg_cron can be the trigger.
 package schedule

@@ -5,8 +5,8 @@ import (
 	"github.com/riverqueue/river/rivertype"
 )
 
-// The River job of a sync pass. The SQL function portal.enqueue_sync()
-// inserts the same job with the same values: keep them in step.
+// The River job of a sync pass: its one definition, from which the SQL
+// function portal.enqueue_sync() is built too (enqueue.go).
 const (
 	// Kind is the River job kind.
 	Kind = "portal_sync"

@@ -47,7 +47,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
 		for _, v := range res.Versions {
 			lines = append(lines, fmt.Sprintf("river %03d %s", v.Version, v.Name))
 		}
-		_, err = pool.Exec(ctx, fixups)
+		_, err = pool.Exec(ctx, fixups+enqueueFunction())
 		return err
 	})
 	if err != nil {
@@ -80,7 +80,8 @@ $$;
 // each recording its version as River's migrator does and followed by what
 // Migrate does after them, so that CheckMigrated and Migrate find the
 // database current afterwards. Each refuses to run, before changing
-// anything, when its version was applied already.
+// anything, when its version was applied already. The last file creates
+// portal.enqueue_sync() (or replaces it with the same definition).
 func SQLFiles() ([]postgres.SQLFile, error) {
 	m, err := migrator(nil)
 	if err != nil {
@@ -117,6 +118,19 @@ $guard$;
 				strings.TrimSpace(strings.ReplaceAll(v.SQLUp, "/* TEMPLATE: schema */", Schema+".")), record, fixups),
 		})
 	}
+	files = append(files, postgres.SQLFile{
+		Name: "river_enqueue_sync",
+		SQL: fmt.Sprintf(`-- portal.enqueue_sync(): one sync job for River, from SQL (pg_cron).
+do $guard$
+begin
+  if pg_catalog.obj_description(pg_catalog.to_regprocedure('portal.enqueue_sync()'), 'pg_proc') = '%s' then
+    raise exception 'portal.enqueue_sync() is the scheduler''s already' using errcode = '42710';
+  end if;
+end
+$guard$;
+
+%s`, enqueueComment, enqueueFunction()),
+	})
 	return files, nil
 }
 

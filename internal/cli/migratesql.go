@@ -40,6 +40,7 @@ var sqlFileTimes = map[string]string{
 	"river_006_bulk_unique":                                      "20261206100106",
 	"river_007_notification_outbox_sqlite_jsonb_and_sql_cleanup": "20261206100107",
 	"river_008_job_id_autoincrement":                             "20261206100108",
+	"river_enqueue_sync":                                         "20261207100201",
 }
 
 // migrationSQLFiles returns every migration as a SQL file, named
