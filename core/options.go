@@ -140,7 +140,7 @@ func NewSyncService(portal ports.DynamicsPortal, store ports.PassStore, opts *Sy
 		o.Now = time.Now
 	}
 	if o.Sleep == nil {
-		o.Sleep = ports.Sleep
+		o.Sleep = sleep
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

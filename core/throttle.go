@@ -72,3 +72,16 @@ func canceled(err error) error {
 	}
 	return fmt.Errorf("sync pass: %w", err)
 }
+
+// sleep waits d, or until ctx ends, and then returns ctx's error: the
+// default of SyncOptions.Sleep.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

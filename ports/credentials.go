@@ -25,10 +25,6 @@ func (f CredentialProviderFunc) Credentials(ctx context.Context) (Credentials, e
 	return f(ctx)
 }
 
-// ClientAssertionType is the client_assertion_type of a signed JWT client
-// assertion (RFC 7523).
-const ClientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-
 // Credentials are a client id and one proof of the client's identity: a
 // client secret, or a client assertion (a signed JWT, such as a federated
 // workload token or one signed with a certificate's key). The secret and

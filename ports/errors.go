@@ -238,23 +238,3 @@ func ErrorType(err error) string {
 	}
 	return "_OTHER"
 }
-
-// NormalizeServiceCode returns a Dataverse error code in hex form. Dataverse
-// sends codes as hex ("0x80040217") or as a signed decimal ("-2147220969");
-// both become "0x80040217". Anything else is returned trimmed, as sent.
-func NormalizeServiceCode(code string) string {
-	code = strings.TrimSpace(code)
-	if code == "" {
-		return ""
-	}
-	if h, ok := strings.CutPrefix(strings.ToLower(code), "0x"); ok {
-		if v, err := strconv.ParseUint(h, 16, 32); err == nil {
-			return fmt.Sprintf("0x%08x", v)
-		}
-		return code
-	}
-	if v, err := strconv.ParseInt(code, 10, 64); err == nil && v >= -1<<31 && v < 1<<32 {
-		return fmt.Sprintf("0x%08x", uint32(v))
-	}
-	return code
-}

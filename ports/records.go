@@ -97,18 +97,3 @@ type SyncResponse struct {
 	// writes this way).
 	Skipped bool `json:"skipped,omitempty"`
 }
-
-// CertificationStatus is one certification as the status store shows it to
-// a person allowed to see it.
-type CertificationStatus struct {
-	CertificationID string `json:"certificationId"`
-	MentorID        string `json:"mentorId"`
-	Name            string `json:"name"`
-	// ExpiresOn is zero when the certificate does not expire.
-	ExpiresOn Date `json:"expiresOn"`
-	// Status is the status the last sync computed: valid, expiring,
-	// expired or inactive.
-	Status string `json:"status"`
-	// SyncedAt is when the sync last stored the certification.
-	SyncedAt time.Time `json:"syncedAt"`
-}

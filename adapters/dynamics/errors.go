@@ -3,6 +3,7 @@ package dynamics
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -68,7 +69,7 @@ func parseErrorBody(b []byte) (code, message string) {
 	if len(b) == 0 || json.Unmarshal(b, &w) != nil {
 		return "", ""
 	}
-	return ports.NormalizeServiceCode(cleanText(string(w.Error.Code), 64)), cleanText(w.Error.Message, maxMessage)
+	return normalizeServiceCode(cleanText(string(w.Error.Code), 64)), cleanText(w.Error.Message, maxMessage)
 }
 
 // badAnswer is the error of a success the adapter cannot use.
@@ -129,4 +130,24 @@ func cleanText(s string, n int) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// normalizeServiceCode returns a Dataverse error code in hex form. Dataverse
+// sends codes as hex ("0x80040217") or as a signed decimal ("-2147220969");
+// both become "0x80040217". Anything else is returned trimmed, as sent.
+func normalizeServiceCode(code string) string {
+	code = strings.TrimSpace(code)
+	if code == "" {
+		return ""
+	}
+	if h, ok := strings.CutPrefix(strings.ToLower(code), "0x"); ok {
+		if v, err := strconv.ParseUint(h, 16, 32); err == nil {
+			return fmt.Sprintf("0x%08x", v)
+		}
+		return code
+	}
+	if v, err := strconv.ParseInt(code, 10, 64); err == nil && v >= -1<<31 && v < 1<<32 {
+		return fmt.Sprintf("0x%08x", uint32(v))
+	}
+	return code
 }

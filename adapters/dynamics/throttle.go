@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"sync"
 	"time"
-
-	"github.com/hlf/dynamicsportal/ports"
 )
 
 // throttle is the pacing state an adapter shares between its calls, so that
@@ -64,7 +62,7 @@ func (t *throttle) acquire(ctx context.Context, mayWait func(time.Duration) bool
 					return paused, &throttleWait{wait: wait}
 				}
 				begin := time.Now()
-				err := ports.Sleep(ctx, wait)
+				err := sleep(ctx, wait)
 				paused += time.Since(begin)
 				if err != nil {
 					return paused, err
@@ -160,5 +158,17 @@ func (t *throttle) wakeLocked() {
 		close(t.queue[0])
 		t.queue[0] = nil
 		t.queue = t.queue[1:]
+	}
+}
+
+// sleep waits d, or until ctx ends, and then returns ctx's error.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }

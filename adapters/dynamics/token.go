@@ -186,7 +186,7 @@ func (tc *tokenCache) fetch(ctx context.Context) (*token, *tokenFailure) {
 	}
 	if creds.IsAssertion() {
 		cfg.EndpointParams = url.Values{
-			"client_assertion_type": {ports.ClientAssertionType},
+			"client_assertion_type": {clientAssertionType},
 			"client_assertion":      {creds.Assertion()},
 		}
 	}
@@ -255,7 +255,7 @@ func (tc *tokenCache) failure(ctx context.Context, err error) *tokenFailure {
 // authFailure; 429 (rateLimited), 5xx and temporarily_unavailable
 // (serverError) are worth another attempt; a 3xx is invalidResponse.
 func tokenRetrieveFailure(re *oauth2.RetrieveError) *tokenFailure {
-	pe := &ports.PortalError{Op: tokenOp, ServiceCode: ports.NormalizeServiceCode(cleanText(re.ErrorCode, 128))}
+	pe := &ports.PortalError{Op: tokenOp, ServiceCode: normalizeServiceCode(cleanText(re.ErrorCode, 128))}
 	var status int
 	if re.Response != nil {
 		status = re.Response.StatusCode
@@ -337,3 +337,7 @@ func headerSafe(s string) bool {
 	}
 	return true
 }
+
+// clientAssertionType is the client_assertion_type of a signed JWT client
+// assertion (RFC 7523).
+const clientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"

@@ -47,7 +47,7 @@ func (f Filter) Validate() error {
 // on a pooled connection, and a session-level setting that other code left
 // on the connection cannot choose the user. The database's access rules alone decide what the
 // user sees.
-func (s *Store) StatusesFor(ctx context.Context, userID string, f Filter) (_ []ports.CertificationStatus, err error) {
+func (s *Store) StatusesFor(ctx context.Context, userID string, f Filter) (_ []CertificationStatus, err error) {
 	ctx, span := s.startSpan(ctx, "StatusesFor")
 	defer func() { endSpan(span, err) }()
 	if !ports.IsID(userID) {
@@ -62,7 +62,7 @@ func (s *Store) StatusesFor(ctx context.Context, userID string, f Filter) (_ []p
 	}
 	ctx, cancel := s.timeout(ctx)
 	defer cancel()
-	var out []ports.CertificationStatus
+	var out []CertificationStatus
 	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "select set_config('role', 'authenticated', true), set_config('request.jwt.claims', $1, true), set_config('request.jwt.claim.sub', $2, true)",
 			string(claims), userID); err != nil {
@@ -73,9 +73,9 @@ func (s *Store) StatusesFor(ctx context.Context, userID string, f Filter) (_ []p
 		if err != nil {
 			return err
 		}
-		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (ports.CertificationStatus, error) {
+		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (CertificationStatus, error) {
 			var (
-				c       ports.CertificationStatus
+				c       CertificationStatus
 				expires pgtype.Date
 				synced  time.Time
 			)
@@ -102,4 +102,19 @@ func nullable(s string) any {
 		return nil
 	}
 	return s
+}
+
+// CertificationStatus is one certification as the status store shows it to
+// a person allowed to see it.
+type CertificationStatus struct {
+	CertificationID string `json:"certificationId"`
+	MentorID        string `json:"mentorId"`
+	Name            string `json:"name"`
+	// ExpiresOn is zero when the certificate does not expire.
+	ExpiresOn ports.Date `json:"expiresOn"`
+	// Status is the status the last sync computed: valid, expiring,
+	// expired or inactive.
+	Status string `json:"status"`
+	// SyncedAt is when the sync last stored the certification.
+	SyncedAt time.Time `json:"syncedAt"`
 }

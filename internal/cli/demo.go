@@ -37,10 +37,10 @@ const (
 // demoView is one identity's view of the status store, a line of the
 // demo's output.
 type demoView struct {
-	Identity       string                      `json:"identity"`
-	UserID         string                      `json:"userId"`
-	Sees           int                         `json:"sees"`
-	Certifications []ports.CertificationStatus `json:"certifications"`
+	Identity       string                         `json:"identity"`
+	UserID         string                         `json:"userId"`
+	Sees           int                            `json:"sees"`
+	Certifications []postgres.CertificationStatus `json:"certifications"`
 }
 
 // demoIntoStore starts a throwaway Supabase-shaped cluster, migrates it,

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hlf/dynamicsportal/adapters/dynamics/dynamicstest"
+	"github.com/hlf/dynamicsportal/adapters/postgres"
 	"github.com/hlf/dynamicsportal/internal/pgtest"
 	"github.com/hlf/dynamicsportal/ports"
 )
@@ -64,7 +65,7 @@ func statusLines(t *testing.T, stdout string) []string {
 	var out []string
 	dec := json.NewDecoder(strings.NewReader(stdout))
 	for dec.More() {
-		var s ports.CertificationStatus
+		var s postgres.CertificationStatus
 		if err := dec.Decode(&s); err != nil {
 			t.Fatalf("statuses output: %v\n%s", err, stdout)
 		}

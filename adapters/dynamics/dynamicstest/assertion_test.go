@@ -17,8 +17,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/hlf/dynamicsportal/ports"
 )
 
 // testCert is one client certificate for the test binary: making an RSA
@@ -77,7 +75,7 @@ func assertionForm(ts *tester, assertion string) url.Values {
 	return url.Values{
 		"grant_type":            {"client_credentials"},
 		"client_id":             {ts.e.ClientID()},
-		"client_assertion_type": {ports.ClientAssertionType},
+		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
 		"client_assertion":      {assertion},
 		"scope":                 {ts.e.Scope()},
 	}

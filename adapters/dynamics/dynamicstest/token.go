@@ -14,8 +14,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-
-	"github.com/hlf/dynamicsportal/ports"
 )
 
 // tokens are the access tokens issued and not revoked.
@@ -186,9 +184,9 @@ func (e *Emulator) checkTokenRequest(w http.ResponseWriter, r *http.Request, ten
 				"Only one of 'client_assertion' or 'client_secret' may be presented."}
 		case assertion == "":
 			return "", missing("client_assertion")
-		case assertionType != ports.ClientAssertionType:
+		case assertionType != clientAssertionType:
 			return "", &tokenError{http.StatusBadRequest, "invalid_request", 900144,
-				"The request body must contain the following parameter: 'client_assertion_type' with the value '" + ports.ClientAssertionType + "'."}
+				"The request body must contain the following parameter: 'client_assertion_type' with the value '" + clientAssertionType + "'."}
 		}
 		if te := e.checkAssertion(assertion, id); te != nil {
 			return "", te
@@ -260,3 +258,7 @@ func (e *Emulator) writeTokenError(w http.ResponseWriter, r *http.Request, c *ca
 	tokenHeaders(w, c)
 	writeBody(w, te.status, "application/json; charset=utf-8", b)
 }
+
+// clientAssertionType is the client_assertion_type of a signed JWT client
+// assertion (RFC 7523).
+const clientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
