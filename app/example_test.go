@@ -21,7 +21,7 @@ import (
 // A host backend without fx chooses the portal with SelectPortal. Here the
 // flag is off, so the stub is chosen and nothing else is needed.
 func ExampleSelectPortal() {
-	provider, err := flags.NewProvider(flags.ProviderOptions{
+	provider, err := flags.NewProvider(&flags.ProviderOptions{
 		LookupEnv: func(string) (string, bool) { return "", false }, // no overrides
 	})
 	if err != nil {
@@ -47,7 +47,7 @@ func ExampleSelectPortal() {
 func ExampleNewSync() {
 	ctx := context.Background()
 	logger := slog.New(slog.DiscardHandler)
-	provider, err := flags.NewProvider(flags.ProviderOptions{LookupEnv: func(string) (string, bool) { return "", false }})
+	provider, err := flags.NewProvider(&flags.ProviderOptions{LookupEnv: func(string) (string, bool) { return "", false }})
 	if err != nil {
 		panic(err)
 	}

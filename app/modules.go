@@ -112,7 +112,7 @@ func NewPortal(p PortalParams) (PortalResult, error) {
 	provider := p.FlagProvider
 	if provider == nil {
 		var err error
-		if provider, err = flags.NewProvider(flags.ProviderOptions{File: p.Config.FlagsFile}); err != nil {
+		if provider, err = flags.NewProvider(&flags.ProviderOptions{File: p.Config.FlagsFile}); err != nil {
 			return PortalResult{}, fmt.Errorf("%w: %w", ports.ErrInvalidConfig, err)
 		}
 	}

@@ -45,7 +45,7 @@ func SelectPortal(ctx context.Context, cfg Config, provider openfeature.FeatureP
 			attrs = append(attrs, slog.String("error", err.Error()))
 		}
 		logger.Info("dynamics portal: flag off, using the stub", attrs...)
-		return stub.New(logger), choice, nil
+		return stub.New(&stub.Options{Logger: logger}), choice, nil
 	}
 	if creds == nil {
 		return nil, choice, fmt.Errorf("%w: no credential provider", ports.ErrInvalidConfig)

@@ -249,6 +249,7 @@ type env struct {
 	portal *portal
 	store  *store
 	clock  *clock
+	sleep  func(context.Context, time.Duration) error // instead of the clock's
 	logs   *syncBuffer
 	mocks  struct {
 		portal *mocks.MockDynamicsPortal
@@ -279,14 +280,21 @@ func (e *env) service(t *testing.T, opts core.SyncOptions) *core.SyncService {
 	return e.serviceOnly(t, opts)
 }
 
+// withSleep makes the service's waits call sleep instead of the clock's.
+func (e *env) withSleep(sleep func(context.Context, time.Duration) error) *env {
+	e.sleep = sleep
+	return e
+}
+
 // serviceOnly returns the service without installing the fake.
 func (e *env) serviceOnly(t *testing.T, opts core.SyncOptions) *core.SyncService {
 	t.Helper()
-	if opts.Now == nil && e.clock != nil {
-		opts.Now = e.clock.Now
-	}
-	if opts.Sleep == nil && e.clock != nil {
-		opts.Sleep = e.clock.Sleep
+	if e.clock != nil {
+		sleep := e.clock.Sleep
+		if e.sleep != nil {
+			sleep = e.sleep
+		}
+		core.WithClock(&opts, e.clock.Now, sleep)
 	}
 	opts.Logger = slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	s, err := core.NewSyncService(e.mocks.portal, e.mocks.store, &opts)

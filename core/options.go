@@ -54,12 +54,6 @@ type SyncOptions struct {
 	Location *time.Location
 	// Logger receives the pass's log records (default: none).
 	Logger *slog.Logger
-	// Now is the clock (default time.Now). It is called from several
-	// goroutines.
-	Now func() time.Time
-	// Sleep waits d or until ctx is done, whichever is first, and returns
-	// ctx.Err() in the latter case (default a timer).
-	Sleep func(ctx context.Context, d time.Duration) error
 	// TracerProvider makes the spans of each pass and page (see the
 	// README's Observability section); nil means none.
 	TracerProvider trace.TracerProvider
@@ -80,6 +74,12 @@ type SyncOptions struct {
 	// nothing real, so it never counts as a real one: its span and metrics
 	// say portalsync.portal=stub, and it records no last_completed.
 	Stub bool
+
+	// now is the clock (time.Now), called from several goroutines; sleep
+	// waits d or until ctx is done and then returns ctx.Err() (a timer).
+	// Only the package's tests set them (export_test.go).
+	now   func() time.Time
+	sleep func(ctx context.Context, d time.Duration) error
 }
 
 // SyncService runs certification sync passes. A SyncService may run one pass
@@ -136,11 +136,11 @@ func NewSyncService(portal ports.DynamicsPortal, store ports.PassStore, opts *Sy
 	if o.Location == nil {
 		o.Location = time.UTC
 	}
-	if o.Now == nil {
-		o.Now = time.Now
+	if o.now == nil {
+		o.now = time.Now
 	}
-	if o.Sleep == nil {
-		o.Sleep = sleep
+	if o.sleep == nil {
+		o.sleep = sleep
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

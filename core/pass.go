@@ -69,11 +69,11 @@ func (s *SyncService) Run(ctx context.Context) (Report, error) {
 func (s *SyncService) RunUntil(ctx context.Context, stop <-chan struct{}) (Report, error) {
 	ctx, span := s.tel.tracer.Start(ctx, SpanPass)
 	defer span.End()
-	start := s.opts.Now()
+	start := s.opts.now()
 	p := &pass{SyncService: s, deadline: start.Add(s.opts.Budget), stop: stop}
 	var rep Report
 	err := p.run(ctx, &rep)
-	end := s.opts.Now()
+	end := s.opts.now()
 	rep.Duration = end.Sub(start)
 	s.tel.passDone(ctx, span, rep, end, err, s.opts.Stub)
 	attrs := []slog.Attr{
@@ -191,7 +191,7 @@ func (p *pass) resume(ctx context.Context, rep *Report) (ports.Checkpoint, error
 	cp, err := p.store.Resume(ctx)
 	switch {
 	case errors.Is(err, ports.ErrNoCheckpoint):
-		rep.StartedAt = p.opts.Now().UTC().Truncate(time.Second)
+		rep.StartedAt = p.opts.now().UTC().Truncate(time.Second)
 		// Commit the start before the first page: a run interrupted on
 		// that page then resumes this pass, and the writes it made count
 		// as this pass's, instead of a fresh pass finding them unchanged.
@@ -248,7 +248,7 @@ func (p *pass) readPage(store *committer) func(context.Context, ports.PageQuery)
 // goOn is checked before each page of certifications or assignments: the
 // budget, the caller's context and the stop channel.
 func (p *pass) goOn(ctx context.Context) error {
-	if !p.opts.Now().Before(p.deadline) {
+	if !p.opts.now().Before(p.deadline) {
 		return fmt.Errorf("%w (%s)", ports.ErrBudgetExhausted, p.opts.Budget)
 	}
 	if err := ctx.Err(); err != nil {

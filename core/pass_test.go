@@ -344,7 +344,7 @@ func TestCanceledContext(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		e := newEnv(t, p)
 		sleep := func(ctx context.Context, _ time.Duration) error { cancel(); return ctx.Err() }
-		_, err := e.service(t, core.SyncOptions{Sleep: sleep}).Run(ctx)
+		_, err := e.withSleep(sleep).service(t, core.SyncOptions{}).Run(ctx)
 		if ports.CodeOf(err) != ports.CodeCanceled || !errors.Is(err, context.Canceled) {
 			t.Errorf("Run = %v, want canceled", err)
 		}

@@ -50,12 +50,12 @@ func (p *pass) pause(ctx, stop context.Context, pe *ports.PortalError) error {
 	if d <= 0 {
 		d = retryAfterFallback
 	}
-	if p.opts.Now().Add(d).After(p.deadline) {
+	if p.opts.now().Add(d).After(p.deadline) {
 		return fmt.Errorf("%w (%s): %w", ports.ErrBudgetExhausted, p.opts.Budget, pe)
 	}
 	p.logger.LogAttrs(ctx, slog.LevelInfo, "portal throttles the sync; waiting",
 		slog.String("op", pe.Op), slog.Duration("retry_after", d))
-	if err := p.opts.Sleep(stop, d); err != nil {
+	if err := p.opts.sleep(stop, d); err != nil {
 		if stop.Err() != nil {
 			return canceled(stop.Err())
 		}

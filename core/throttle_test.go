@@ -125,7 +125,7 @@ func TestSleepFailure(t *testing.T) {
 	p.writeErr[id(1)] = []error{throttled(time.Second)}
 	e := newEnv(t, p)
 	boom := errors.New("clock broken")
-	_, err := e.service(t, core.SyncOptions{Sleep: func(context.Context, time.Duration) error { return boom }}).Run(t.Context())
+	_, err := e.withSleep(func(context.Context, time.Duration) error { return boom }).service(t, core.SyncOptions{}).Run(t.Context())
 	if !errors.Is(err, boom) {
 		t.Errorf("Run = %v, want the Sleep error", err)
 	}

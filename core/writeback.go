@@ -15,7 +15,7 @@ import (
 // processPage classifies the page's records and writes the sync metadata
 // of those that need it. It returns the page as the sink gets it.
 func (p *pass) processPage(ctx context.Context, items []ports.Certification, rep *Report) ([]ports.SyncRecord, error) {
-	today := ports.DateOf(p.opts.Now().In(p.opts.Location))
+	today := ports.DateOf(p.opts.now().In(p.opts.Location))
 	windowEnd := today.AddDays(p.windowDays)
 	records := make([]ports.SyncRecord, len(items))
 	writes := 0
@@ -130,7 +130,7 @@ func (p *pass) write(ctx, stop context.Context, r *ports.SyncRecord) error {
 
 // metadata is what a write of r sends now.
 func (p *pass) metadata(r *ports.SyncRecord) ports.SyncMetadata {
-	return ports.SyncMetadata{Status: r.Computed, LastSyncedOn: p.opts.Now().UTC().Truncate(time.Second)}
+	return ports.SyncMetadata{Status: r.Computed, LastSyncedOn: p.opts.now().UTC().Truncate(time.Second)}
 }
 
 // writeBatch writes the sync metadata of records in batched requests and

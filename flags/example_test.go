@@ -15,7 +15,7 @@ func Example() {
 	ctx := context.Background()
 	env := map[string]string{"FEATURE_DYNAMICS_PORTAL_ENABLED": "true"}
 
-	provider, err := flags.NewProvider(flags.ProviderOptions{
+	provider, err := flags.NewProvider(&flags.ProviderOptions{
 		File: "", // or the path of a flagd JSON file
 		LookupEnv: func(name string) (string, bool) {
 			v, ok := env[name]

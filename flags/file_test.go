@@ -74,7 +74,7 @@ func TestFlagsFileIsReadUnderACap(t *testing.T) {
 func TestShippedExampleFiles(t *testing.T) {
 	for file, want := range map[string]bool{"development.json": false, "staging.json": true, "production.json": true} {
 		t.Run(file, func(t *testing.T) {
-			p, err := NewProvider(ProviderOptions{File: filepath.Join("..", "examples", "flags", file), LookupEnv: lookup(nil)})
+			p, err := NewProvider(&ProviderOptions{File: filepath.Join("..", "examples", "flags", file), LookupEnv: lookup(nil)})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -59,7 +59,7 @@ func newTestClient(t *testing.T, p openfeature.FeatureProvider) *Client {
 // flag through a client over it.
 func evaluate(t *testing.T, opts ProviderOptions) (bool, string) {
 	t.Helper()
-	p, err := NewProvider(opts)
+	p, err := NewProvider(&opts)
 	if err != nil {
 		t.Fatalf("NewProvider: %v", err)
 	}
@@ -166,7 +166,7 @@ func TestEnvOverridesFile(t *testing.T) {
 func TestBadEnvValue(t *testing.T) {
 	for _, value := range []string{"yes", " true", "2", "on", "t"} {
 		t.Run(value, func(t *testing.T) {
-			p, err := NewProvider(ProviderOptions{LookupEnv: lookup(map[string]string{"FEATURE_DYNAMICS_PORTAL_ENABLED": value})})
+			p, err := NewProvider(&ProviderOptions{LookupEnv: lookup(map[string]string{"FEATURE_DYNAMICS_PORTAL_ENABLED": value})})
 			if err == nil {
 				t.Fatalf("NewProvider accepted %q (provider %v)", value, p)
 			}
@@ -185,7 +185,7 @@ func TestEmptyEnvValueIsNoOverride(t *testing.T) {
 	if err := os.WriteFile(file, []byte(`{"flags": {"dynamics-portal-enabled": {"state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "on"}}}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p, err := NewProvider(ProviderOptions{File: file, LookupEnv: lookup(map[string]string{"FEATURE_DYNAMICS_PORTAL_ENABLED": ""})})
+	p, err := NewProvider(&ProviderOptions{File: file, LookupEnv: lookup(map[string]string{"FEATURE_DYNAMICS_PORTAL_ENABLED": ""})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +201,7 @@ func TestEmptyEnvValueIsNoOverride(t *testing.T) {
 
 func TestFileUnreadable(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "missing.json")
-	_, err := NewProvider(ProviderOptions{File: path, LookupEnv: lookup(nil)})
+	_, err := NewProvider(&ProviderOptions{File: path, LookupEnv: lookup(nil)})
 	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), path) {
 		t.Errorf("error = %v; want a not-exist error naming %s", err, path)
 	}
@@ -272,7 +272,7 @@ func TestFileErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			path := writeFile(t, tt.content)
-			p, err := NewProvider(ProviderOptions{File: path, LookupEnv: lookup(nil)})
+			p, err := NewProvider(&ProviderOptions{File: path, LookupEnv: lookup(nil)})
 			if err == nil {
 				t.Fatalf("NewProvider accepted %s (provider %v)", tt.content, p)
 			}
@@ -469,7 +469,7 @@ func TestNewClientNilProvider(t *testing.T) {
 func TestIsolation(t *testing.T) {
 	globalBefore := openfeature.ProviderMetadata().Name
 
-	on, err := NewProvider(ProviderOptions{LookupEnv: lookup(map[string]string{"FEATURE_DYNAMICS_PORTAL_ENABLED": "1"})})
+	on, err := NewProvider(&ProviderOptions{LookupEnv: lookup(map[string]string{"FEATURE_DYNAMICS_PORTAL_ENABLED": "1"})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -509,7 +509,7 @@ func TestProviderServesOneClientAtATime(t *testing.T) {
 }
 
 func TestCloseStopsGoroutinesAndIsFinal(t *testing.T) {
-	p, err := NewProvider(ProviderOptions{File: writeFile(t, portalFile("ENABLED", "on")), LookupEnv: lookup(nil)})
+	p, err := NewProvider(&ProviderOptions{File: writeFile(t, portalFile("ENABLED", "on")), LookupEnv: lookup(nil)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,8 +60,11 @@ type ProviderOptions struct {
 // It reads and checks every source now, so an unreadable or unsupported file
 // or a malformed override is reported before any evaluation. A returned
 // provider serves one [Client]: closing the client shuts the provider down
-// for good.
-func NewProvider(opts ProviderOptions) (openfeature.FeatureProvider, error) {
+// for good. A nil opts means every default.
+func NewProvider(opts *ProviderOptions) (openfeature.FeatureProvider, error) {
+	if opts == nil {
+		opts = &ProviderOptions{}
+	}
 	lookup := opts.LookupEnv
 	if lookup == nil {
 		lookup = os.LookupEnv

@@ -93,7 +93,7 @@ func TestNewRefusesBadConfiguration(t *testing.T) {
 func TestNewAcceptsAndNormalises(t *testing.T) {
 	f := &fakeNet{api: okJSON(fixture(t, "whoami.json"))}
 	for _, base := range []string{"https://hlf.crm4.dynamics.com/", "https://HLF.crm4.dynamics.com//", "https://hlf.crm4.dynamics.com"} {
-		c, err := New(base, goodCreds(), &Options{Tenant: "contoso.onmicrosoft.com", HTTPClient: &http.Client{Transport: f}, AuthorityHost: "https://login.microsoftonline.us/", CorrelationHeader: "X-Request-Id", PageSize: 100, EntitySets: EntitySets{Certifications: "new_certs", Assignments: "new_assignments"}, Timeouts: Timeouts{Attempt: time.Second}, Retry: RetrySettings{MaxRetries: 1}, Now: time.Now})
+		c, err := New(base, goodCreds(), &Options{Tenant: "contoso.onmicrosoft.com", HTTPClient: &http.Client{Transport: f}, AuthorityHost: "https://login.microsoftonline.us/", CorrelationHeader: "X-Request-Id", PageSize: 100, EntitySets: EntitySets{Certifications: "new_certs", Assignments: "new_assignments"}, Timeouts: Timeouts{Attempt: time.Second}, Retry: RetrySettings{MaxRetries: 1}, now: time.Now})
 		if err != nil {
 			t.Fatalf("New(%q): %v", base, err)
 		}

@@ -109,9 +109,6 @@ type Options struct {
 	// Logger receives the debug records of each attempt and token fetch;
 	// nil discards them.
 	Logger *slog.Logger
-	// Now is the clock the token cache judges expiry with (default
-	// time.Now).
-	Now func() time.Time
 	// TracerProvider gets a span for each logical call and token fetch;
 	// MeterProvider gets the call and token metrics (see the README's
 	// Observability section). Nil means none: with neither, the adapter
@@ -119,6 +116,10 @@ type Options struct {
 	// the traceparent header.
 	TracerProvider trace.TracerProvider
 	MeterProvider  metric.MeterProvider
+
+	// now is the clock the token cache judges expiry with (time.Now); the
+	// package's tests set it.
+	now func() time.Time
 }
 
 // EntitySets are the entity-set names of the two tables the adapter reads:
@@ -204,7 +205,7 @@ func (o *Options) check() (config, error) {
 		hc:           o.HTTPClient,
 		loc:          o.Location,
 		log:          o.Logger,
-		now:          o.Now,
+		now:          o.now,
 		tp:           o.TracerProvider,
 		mp:           o.MeterProvider,
 		maxPageBody:  MaxPageBody,

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -18,6 +19,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/hlf/dynamicsportal/adapters/credentials"
+	"github.com/hlf/dynamicsportal/adapters/dynamics/dynamicstest"
 	"github.com/hlf/dynamicsportal/ports"
 )
 
@@ -150,7 +153,7 @@ func TestCachedTokenIsReused(t *testing.T) {
 	}
 }
 
-// clock is a settable clock for WithClock.
+// clock is a settable clock for Options.now.
 type clock struct{ now atomic.Pointer[time.Time] }
 
 func newClock() *clock {
@@ -175,7 +178,7 @@ func TestTokenReplacedNearExpiry(t *testing.T) {
 	} {
 		f := &fakeNet{api: okJSON(fixture(t, "whoami.json"))}
 		clk := newClock()
-		c := newNetClient(t, f, Options{Now: clk.Now})
+		c := newNetClient(t, f, Options{now: clk.Now})
 		if _, err := c.WhoAmI(t.Context()); err != nil {
 			t.Fatal(err)
 		}
@@ -608,4 +611,57 @@ type alwaysCut struct{}
 func (alwaysCut) RoundTrip(r *http.Request) (*http.Response, error) {
 	return &http.Response{StatusCode: http.StatusOK, Request: r,
 		Body: io.NopCloser(io.MultiReader(strings.NewReader(`{"access`), errReader{io.ErrUnexpectedEOF}))}, nil
+}
+
+// The platform rotates the federated token file; the next token fetch
+// reads the new token. The old one has expired by then, so the fetch
+// succeeds only with the new one, and without a rotation it fails.
+func TestFederatedTokenFileRotated(t *testing.T) {
+	clk := newClock()
+	e, err := dynamicstest.Start(&dynamicstest.Options{Certifications: 5, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	first := e.FederatedToken(dynamicstest.FederatedTokenOptions{})
+	path := filepath.Join(t.TempDir(), "azure-identity-token")
+	if err := os.WriteFile(path, []byte(first+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lookup := func(k string) (string, bool) { return e.ClientID(), k == credentials.EnvClientID }
+	p, err := New(e.BaseURL(), credentials.FromFederatedTokenFile(lookup, path),
+		&Options{Tenant: e.TenantID(), AuthorityHost: e.AuthorityHost(), HTTPClient: e.HTTPClient(), now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	if _, err := p.WhoAmI(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+
+	// Two hours on: the access token and the first federated token have
+	// expired, and the platform has written a new one.
+	clk.advance(2 * time.Hour)
+	second := e.FederatedToken(dynamicstest.FederatedTokenOptions{})
+	if err := os.WriteFile(path, []byte(second+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.WhoAmI(t.Context()); err != nil {
+		t.Fatalf("after the rotation: %v", err)
+	}
+	got := e.ReceivedAssertions()
+	if len(got) != 2 || got[0] != first || got[1] != second {
+		t.Errorf("the token endpoint received %d assertions; want the first token, then the rotated one", len(got))
+	}
+
+	// Without a rotation the next fetch sends an expired token.
+	clk.advance(2 * time.Hour)
+	_, err = p.WhoAmI(t.Context())
+	pe, ok := err.(*ports.PortalError)
+	if !ok || pe.Code != ports.CodeAuthFailure || !strings.HasPrefix(pe.Message, "AADSTS700024:") {
+		t.Errorf("with the token file left as it was: %v, want authFailure AADSTS700024", err)
+	}
+	if s := e.Stats(); s.TokenRequests != 3 || s.TokensIssued != 2 {
+		t.Errorf("token requests %d, issued %d; want 3, 2", s.TokenRequests, s.TokensIssued)
+	}
 }

@@ -78,7 +78,7 @@ func TestParseConfigReadsTheEnvironmentAsPgxDoes(t *testing.T) {
 // Open refuses an unverified network host before any connection: the name
 // does not resolve, so a connection attempt would be a databaseError.
 func TestOpenRefusesAnUnverifiedHostBeforeConnecting(t *testing.T) {
-	_, err := Open(t.Context(), "postgres://u:"+hostilePassword+"@db.example.test/db", Options{})
+	_, err := Open(t.Context(), "postgres://u:"+hostilePassword+"@db.example.test/db", nil)
 	if !errors.Is(err, ports.ErrInvalidConfig) || errors.Is(err, ports.ErrDatabase) {
 		t.Errorf("Open = %v, want a config error and no connection", err)
 	}

@@ -14,7 +14,7 @@ import (
 // chapter they administer, and their own.
 func ExampleStore_StatusesFor() {
 	ctx := context.Background()
-	store, err := postgres.Open(ctx, os.Getenv("DATABASE_URL"), postgres.Options{})
+	store, err := postgres.Open(ctx, os.Getenv("DATABASE_URL"), nil)
 	if err != nil {
 		log.Fatal(err) // never holds the URL's password
 	}

@@ -48,7 +48,7 @@ func database(t testing.TB, params ...string) string {
 func openStore(t testing.TB, params ...string) (*Store, *pgx.Conn) {
 	t.Helper()
 	u := database(t, params...)
-	s, err := Open(t.Context(), u, Options{})
+	s, err := Open(t.Context(), u, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

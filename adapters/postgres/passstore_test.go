@@ -52,7 +52,7 @@ func TestPassStoreSuite(t *testing.T) {
 				conn := connect(t, u)
 				return passstoretest.Harness{
 					Open: func(t *testing.T) ports.PassStore {
-						s, err := Open(t.Context(), u, Options{})
+						s, err := Open(t.Context(), u, nil)
 						if err != nil {
 							t.Fatal(err)
 						}
@@ -432,7 +432,7 @@ func TestTenDeletionsAmongAThousandGoThrough(t *testing.T) {
 func TestAConfirmedMassDeletionGoesThrough(t *testing.T) {
 	u := database(t)
 	conn := connect(t, u)
-	s, err := Open(t.Context(), u, Options{})
+	s, err := Open(t.Context(), u, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -440,7 +440,7 @@ func TestAConfirmedMassDeletionGoesThrough(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	strict, err := Open(t.Context(), u, Options{DeletionThreshold: 5})
+	strict, err := Open(t.Context(), u, &Options{DeletionThreshold: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -448,7 +448,7 @@ func TestAConfirmedMassDeletionGoesThrough(t *testing.T) {
 		t.Errorf("a sweep of 6 over a threshold of 5: %v, want it held", err)
 	}
 	strict.Close()
-	confirmed, err := Open(t.Context(), u, Options{AllowDeletions: 600})
+	confirmed, err := Open(t.Context(), u, &Options{AllowDeletions: 600})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,7 +36,10 @@ func TestStatusesForIgnoresAndLeavesNoSessionClaims(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	s := New(pool, Options{})
+	s, err := New(pool, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	// Another user's subject, left at session level on the only connection.
 	if _, err := s.Pool().Exec(t.Context(), "select set_config('request.jwt.claim.sub', $1, false)", uuidOf("uC1")); err != nil {
 		t.Fatal(err)

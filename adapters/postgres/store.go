@@ -28,7 +28,8 @@ const (
 	DefaultStatementTimeout = 30 * time.Second
 )
 
-// Options tune a Store. The zero value of each field means its default.
+// Options tune a Store. The zero value of each field means its default; a
+// negative one is refused.
 type Options struct {
 	// ConnectTimeout bounds each new connection (default 10s; a
 	// connect_timeout in the URL wins). It applies to Open only: a pool
@@ -75,25 +76,29 @@ type Store struct {
 // gets its password exchange pinned to SCRAM unless the URL sets
 // require_auth. A failure wraps ports.ErrDatabase (or ports.ErrInvalidConfig for a
 // malformed or unverified URL, before any connection) and never holds the
-// URL's password.
-func Open(ctx context.Context, url string, opts Options) (*Store, error) {
-	opts = opts.withDefaults()
+// URL's password. A nil opts means every default; a negative setting is a
+// config error.
+func Open(ctx context.Context, url string, opts *Options) (*Store, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
 	pw := passwordOf(url)
-	cfg, warning, err := parseConfig(url, opts)
+	cfg, warning, err := parseConfig(url, o)
 	if err != nil {
 		return nil, err
 	}
 	if warning != "" {
-		opts.Logger.LogAttrs(ctx, slog.LevelWarn, warning+"; allowed by the explicit opt-out")
+		o.Logger.LogAttrs(ctx, slog.LevelWarn, warning+"; allowed by the explicit opt-out")
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
-		cfg.ConnConfig.ConnectTimeout = opts.ConnectTimeout
+		cfg.ConnConfig.ConnectTimeout = o.ConnectTimeout
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, dbError("connect", err, pw)
 	}
-	s := &Store{pool: pool, owned: true, opts: opts, password: pw}
+	s := &Store{pool: pool, owned: true, opts: o, password: pw}
 	pctx, cancel := s.timeout(ctx)
 	defer cancel()
 	if err := pool.Ping(pctx); err != nil {
@@ -103,20 +108,45 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// New returns a store on the host's own pool, which Close leaves open.
-func New(pool *pgxpool.Pool, opts Options) *Store {
-	return &Store{pool: pool, opts: opts.withDefaults()}
+// New returns a store on the host's own pool, which Close leaves open. A
+// nil opts means every default; a negative setting is a config error.
+func New(pool *pgxpool.Pool, opts *Options) (*Store, error) {
+	if pool == nil {
+		return nil, fmt.Errorf("%w: status store: no pool", ports.ErrInvalidConfig)
+	}
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &Store{pool: pool, opts: o}, nil
 }
 
 // DefaultDeletionThreshold is the least threshold of a held sweep; 10% of
 // a table's rows is the threshold when that is more.
 const DefaultDeletionThreshold = 500
 
-func (o Options) withDefaults() Options {
-	if o.ConnectTimeout <= 0 {
+// withDefaults returns the options with the defaults filled in, refusing
+// a negative setting.
+func (opts *Options) withDefaults() (Options, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	for _, n := range []struct {
+		name string
+		v    int64
+	}{
+		{"connect timeout", int64(o.ConnectTimeout)}, {"statement timeout", int64(o.StatementTimeout)},
+		{"deletion threshold", int64(o.DeletionThreshold)}, {"allowed deletions", int64(o.AllowDeletions)},
+	} {
+		if n.v < 0 {
+			return o, fmt.Errorf("%w: status store: negative %s", ports.ErrInvalidConfig, n.name)
+		}
+	}
+	if o.ConnectTimeout == 0 {
 		o.ConnectTimeout = DefaultConnectTimeout
 	}
-	if o.StatementTimeout <= 0 {
+	if o.StatementTimeout == 0 {
 		o.StatementTimeout = DefaultStatementTimeout
 	}
 	if o.Logger == nil {
@@ -125,7 +155,7 @@ func (o Options) withDefaults() Options {
 	if o.TracerProvider == nil {
 		o.TracerProvider = noop.NewTracerProvider()
 	}
-	return o
+	return o, nil
 }
 
 // Pool returns the store's pool, for a host that runs more on the same

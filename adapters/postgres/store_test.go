@@ -19,7 +19,7 @@ func TestOpenAnUnreachableDatabaseFailsFast(t *testing.T) {
 	const secret = "s3cret-Unreachable"
 	// Port 1 on loopback: nothing listens, the connection is refused.
 	start := time.Now()
-	_, err := Open(t.Context(), "postgres://portal:"+secret+"@127.0.0.1:1/portal?sslmode=disable", Options{ConnectTimeout: 2 * time.Second})
+	_, err := Open(t.Context(), "postgres://portal:"+secret+"@127.0.0.1:1/portal?sslmode=disable", &Options{ConnectTimeout: 2 * time.Second})
 	if !errors.Is(err, ports.ErrDatabase) {
 		t.Fatalf("Open = %v, want ports.ErrDatabase", err)
 	}
@@ -41,7 +41,7 @@ func TestOpenAMalformedURLIsAConfigError(t *testing.T) {
 		"postgres://portal:" + secret + "@db.example/portal?sslmode=sometimes",
 		"host=db.example password=" + secret + " sslmode=sometimes",
 	} {
-		_, err := Open(t.Context(), u, Options{})
+		_, err := Open(t.Context(), u, nil)
 		if !errors.Is(err, ports.ErrInvalidConfig) {
 			t.Errorf("Open(%s) = %v, want ErrInvalidConfig", Redact(u), err)
 			continue
@@ -59,7 +59,7 @@ func TestOpenWithAWrongPasswordNamesNeitherPassword(t *testing.T) {
 		t.Skip("the server given in " + pgtest.EnvURL + " has no password")
 	}
 	const wrong = "Wrong-Password-42"
-	_, err := Open(t.Context(), strings.Replace(u, right, wrong, 1), Options{})
+	_, err := Open(t.Context(), strings.Replace(u, right, wrong, 1), nil)
 	if !errors.Is(err, ports.ErrDatabase) {
 		t.Fatalf("Open = %v, want ports.ErrDatabase", err)
 	}
@@ -70,7 +70,7 @@ func TestOpenWithAWrongPasswordNamesNeitherPassword(t *testing.T) {
 
 func TestAHungStatementIsCutByTheStatementTimeout(t *testing.T) {
 	u := database(t)
-	s, err := Open(t.Context(), u, Options{StatementTimeout: 300 * time.Millisecond})
+	s, err := Open(t.Context(), u, &Options{StatementTimeout: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,10 @@ func TestPasswordOfAndRedact(t *testing.T) {
 
 func TestNewKeepsTheHostsPoolOpen(t *testing.T) {
 	owner, _ := openStore(t)
-	s := New(owner.Pool(), Options{})
+	s, err := New(owner.Pool(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	s.Close()
 	if err := owner.Pool().Ping(t.Context()); err != nil {
 		t.Errorf("the host's pool was closed: %v", err)
@@ -139,7 +142,7 @@ func TestNewKeepsTheHostsPoolOpen(t *testing.T) {
 func TestSkippedRecordsAreLoggedWithoutDetails(t *testing.T) {
 	u := database(t)
 	var logs bytes.Buffer
-	s, err := Open(t.Context(), u, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	s, err := Open(t.Context(), u, &Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +180,7 @@ func TestRedactionCoversEveryOccurrenceAndAnAtSign(t *testing.T) {
 	if got := Redact(raw); strings.Contains(got, "p@ss") || strings.Contains(got, "word") {
 		t.Errorf("Redact(%q) = %q: part of the password is left", raw, got)
 	}
-	_, err = Open(t.Context(), raw, Options{})
+	_, err = Open(t.Context(), raw, nil)
 	if err == nil || strings.Contains(err.Error(), "ss@word") || strings.Contains(err.Error(), "p@ss") {
 		t.Errorf("Open(%q) = %v: want an error without any part of the password", raw, err)
 	}

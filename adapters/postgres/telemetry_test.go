@@ -17,7 +17,7 @@ import (
 func TestStoreSpansAreChildrenOfTheCaller(t *testing.T) {
 	tel := oteltest.New(t)
 	u := database(t)
-	s, err := Open(t.Context(), u, Options{TracerProvider: tel.TracerProvider})
+	s, err := Open(t.Context(), u, &Options{TracerProvider: tel.TracerProvider})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,9 @@ const Schema = postgres.PrivateSchema
 // Migrate applies River's migrations that the database lacks, in Schema,
 // each in its own transaction (as River requires), while a transaction of
 // its own holds an advisory lock, and returns a line per migration applied
-// ("river 006 bulk_unique"). It is safe to call from every replica at
+// ("river 006 bulk_unique"). Then, when the status store's schema portal
+// exists, it creates portal.enqueue_sync() (see SQLFiles) or replaces it
+// with the current definition. It is safe to call from every replica at
 // startup, and through a pooler in transaction mode. The pool needs room
 // for two connections.
 //
@@ -47,7 +49,16 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
 		for _, v := range res.Versions {
 			lines = append(lines, fmt.Sprintf("river %03d %s", v.Version, v.Name))
 		}
-		_, err = pool.Exec(ctx, fixups+enqueueFunction())
+		if _, err := pool.Exec(ctx, fixups); err != nil {
+			return err
+		}
+		// The function lives in the status store's schema: a database
+		// with River's tables alone has no portal schema to put it in.
+		var store bool
+		if err := pool.QueryRow(ctx, "select pg_catalog.to_regnamespace('portal') is not null").Scan(&store); err != nil || !store {
+			return err
+		}
+		_, err = pool.Exec(ctx, enqueueFunction())
 		return err
 	})
 	if err != nil {

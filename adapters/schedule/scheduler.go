@@ -17,7 +17,7 @@ import (
 	"github.com/hlf/dynamicsportal/ports"
 )
 
-// Defaults of Config.
+// Defaults of Options.
 const (
 	// DefaultRetryBackoff is the wait before a failed job's second
 	// attempt; each further wait is twice the one before.
@@ -30,16 +30,16 @@ const (
 	cancelTimeout = 10 * time.Second
 )
 
-// Config configures a Scheduler. Budget is required; the zero value of any
-// other field means its default.
-type Config struct {
+// Options configure a Scheduler. The zero value of each field means its
+// default, and a nil *Options every default; a negative one is refused.
+type Options struct {
 	// Schedule is when the elected leader enqueues the sync job (see
 	// ParseSchedule); nil enqueues nothing periodically, so only Enqueue
 	// and portal.enqueue_sync() start passes.
 	Schedule river.PeriodicSchedule
 	// Budget is the time budget of one run of the pass, the same as the
-	// sync service's (core.SyncOptions.Budget). A job's timeout is Budget
-	// plus CallGuard.
+	// sync service's (core.SyncOptions.Budget, default core.DefaultBudget).
+	// A job's timeout is Budget plus CallGuard.
 	Budget time.Duration
 	// RescueAfter is how long a job may stay running before River's
 	// rescuer takes it for dead and makes it available to another
@@ -62,14 +62,17 @@ type Config struct {
 }
 
 // JobTimeout is the longest a sync job may run: the budget plus CallGuard.
-func (c Config) JobTimeout() time.Duration { return c.Budget + CallGuard }
+func (c Options) JobTimeout() time.Duration { return c.Budget + CallGuard }
 
 // withDefaults validates c and fills in its defaults. Errors wrap
 // ports.ErrInvalidConfig.
-func (c Config) withDefaults() (Config, error) {
+func (c Options) withDefaults() (Options, error) {
+	if c.Budget == 0 {
+		c.Budget = core.DefaultBudget
+	}
 	switch {
-	case c.Budget <= 0:
-		return c, fmt.Errorf("%w: scheduler: the budget must be positive", ports.ErrInvalidConfig)
+	case c.Budget < 0:
+		return c, fmt.Errorf("%w: scheduler: negative budget", ports.ErrInvalidConfig)
 	case c.RescueAfter < 0 || c.RetryBackoff < 0:
 		return c, fmt.Errorf("%w: scheduler: negative rescue time or retry backoff", ports.ErrInvalidConfig)
 	case c.RescueAfter == 0:
@@ -87,15 +90,15 @@ func (c Config) withDefaults() (Config, error) {
 	return c, nil
 }
 
-// CheckConfig validates a rescue time and retry backoff for a pass of the
-// given budget (0: core.DefaultBudget) and returns the rescue time that
-// applies. Errors wrap ports.ErrInvalidConfig.
-func CheckConfig(rescueAfter, budget, retryBackoff time.Duration) (time.Duration, error) {
-	if budget == 0 {
-		budget = core.DefaultBudget
+// CheckOptions validates opts without building anything and returns the
+// rescue time that applies. Errors wrap ports.ErrInvalidConfig.
+func CheckOptions(opts *Options) (time.Duration, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
 	}
-	c, err := Config{Budget: budget, RescueAfter: rescueAfter, RetryBackoff: retryBackoff}.withDefaults()
-	return c.RescueAfter, err
+	o, err := o.withDefaults()
+	return o.RescueAfter, err
 }
 
 // Scheduler runs sync jobs on River: one worker on the portal_sync queue,
@@ -109,9 +112,13 @@ type Scheduler struct {
 
 // New builds a scheduler that runs sync's passes, on pool. Start starts it;
 // River's tables must exist (Migrate).
-func New(pool *pgxpool.Pool, sync *core.SyncService, cfg Config) (*Scheduler, error) {
+func New(pool *pgxpool.Pool, sync *core.SyncService, opts *Options) (*Scheduler, error) {
 	if pool == nil || sync == nil {
 		return nil, fmt.Errorf("%w: scheduler: no database pool or no sync service", ports.ErrInvalidConfig)
+	}
+	var cfg Options
+	if opts != nil {
+		cfg = *opts
 	}
 	cfg, err := cfg.withDefaults()
 	if err != nil {

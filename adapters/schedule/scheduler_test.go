@@ -119,13 +119,13 @@ func (failingPortal) ListCertifications(context.Context, ports.PageQuery) (ports
 	return ports.Page[ports.Certification]{}, &ports.PortalError{Code: ports.CodeAuthFailure, Op: "token", Message: "AADSTS7000215: invalid client secret"}
 }
 
-func startScheduler(t *testing.T, pool *pgxpool.Pool, portal ports.DynamicsPortal, cfg schedule.Config) *schedule.Scheduler {
+func startScheduler(t *testing.T, pool *pgxpool.Pool, portal ports.DynamicsPortal, cfg schedule.Options) *schedule.Scheduler {
 	t.Helper()
 	svc, err := core.NewSyncService(portal, memory.New(), &core.SyncOptions{Budget: cfg.Budget})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := schedule.New(pool, svc, cfg)
+	s, err := schedule.New(pool, svc, &cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func waitState(t *testing.T, pool *pgxpool.Pool, id int64, want string, within t
 
 func TestSchedulerCompletesAnEnqueuedPass(t *testing.T) {
 	pool := riverPool(t)
-	startScheduler(t, pool, stub.New(slog.New(slog.DiscardHandler)), schedule.Config{Budget: time.Second})
+	startScheduler(t, pool, stub.New(&stub.Options{Logger: slog.New(slog.DiscardHandler)}), schedule.Options{Budget: time.Second})
 	res, err := schedule.Enqueue(t.Context(), pool)
 	if err != nil {
 		t.Fatal(err)
@@ -169,7 +169,7 @@ func TestSchedulerCompletesAnEnqueuedPass(t *testing.T) {
 
 func TestSchedulerRetriesAFailureThenDiscardsItWithItsError(t *testing.T) {
 	pool := riverPool(t)
-	startScheduler(t, pool, failingPortal{}, schedule.Config{Budget: time.Second, RetryBackoff: 10 * time.Millisecond})
+	startScheduler(t, pool, failingPortal{}, schedule.Options{Budget: time.Second, RetryBackoff: 10 * time.Millisecond})
 	res, err := schedule.Enqueue(t.Context(), pool)
 	if err != nil {
 		t.Fatal(err)
@@ -226,7 +226,7 @@ func TestSQLEnqueueSyncIsRiversJob(t *testing.T) {
 	if err := pool.QueryRow(ctx, "select * from portal.enqueue_sync()").Scan(&id, &enqueued); err != nil || !enqueued {
 		t.Fatalf("enqueue_sync() = %d, %v, %v; want a new job", id, enqueued, err)
 	}
-	startScheduler(t, pool, stub.New(slog.New(slog.DiscardHandler)), schedule.Config{Budget: time.Second})
+	startScheduler(t, pool, stub.New(&stub.Options{Logger: slog.New(slog.DiscardHandler)}), schedule.Options{Budget: time.Second})
 	waitState(t, pool, id, "completed", 10*time.Second)
 }
 
@@ -253,7 +253,7 @@ func TestStopCancelsAPassPastTheGrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := schedule.New(pool, svc, schedule.Config{Budget: time.Minute})
+	s, err := schedule.New(pool, svc, &schedule.Options{Budget: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,11 +289,11 @@ func TestStopCancelsAPassPastTheGrace(t *testing.T) {
 }
 
 func TestNewRefusesMissingParts(t *testing.T) {
-	if _, err := schedule.New(nil, nil, schedule.Config{Budget: time.Second}); !errors.Is(err, ports.ErrInvalidConfig) {
+	if _, err := schedule.New(nil, nil, &schedule.Options{Budget: time.Second}); !errors.Is(err, ports.ErrInvalidConfig) {
 		t.Errorf("New without a pool: %v, want a config error", err)
 	}
-	if r, err := schedule.CheckConfig(0, 0, 0); err != nil || r != time.Hour+schedule.CallGuard+time.Minute {
-		t.Errorf("CheckConfig defaults: %v, %v", r, err)
+	if r, err := schedule.CheckOptions(nil); err != nil || r != time.Hour+schedule.CallGuard+time.Minute {
+		t.Errorf("CheckOptions defaults: %v, %v", r, err)
 	}
 }
 

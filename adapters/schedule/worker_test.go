@@ -68,9 +68,10 @@ func TestRetryDelayDoubles(t *testing.T) {
 	}
 }
 
-func TestConfigRefusesARescueTimeWithinTheJobTimeout(t *testing.T) {
-	for _, c := range []Config{
-		{},
+func TestOptionsRefuseARescueTimeWithinTheJobTimeout(t *testing.T) {
+	for _, c := range []Options{
+		{Budget: -time.Minute},
+		{RescueAfter: time.Hour},
 		{Budget: time.Minute, RescueAfter: time.Minute + CallGuard},
 		{Budget: time.Minute, RescueAfter: time.Minute},
 		{Budget: time.Minute, RetryBackoff: -1},
@@ -79,7 +80,7 @@ func TestConfigRefusesARescueTimeWithinTheJobTimeout(t *testing.T) {
 			t.Errorf("%+v: %v, want a config error", c, err)
 		}
 	}
-	c, err := Config{Budget: time.Hour}.withDefaults()
+	c, err := Options{Budget: time.Hour}.withDefaults()
 	if err != nil || c.RescueAfter != time.Hour+CallGuard+time.Minute || c.RetryBackoff != DefaultRetryBackoff {
 		t.Errorf("defaults %+v, %v", c, err)
 	}

@@ -24,11 +24,18 @@ type Portal struct{}
 
 // New returns the stub and logs one info line saying that no portal calls
 // are made. A nil logger logs nothing.
-func New(logger *slog.Logger) *Portal {
-	if logger != nil {
-		logger.Info("dynamics portal stub in use: no portal calls are made")
+func New(opts *Options) *Portal {
+	if opts != nil && opts.Logger != nil {
+		opts.Logger.Info("dynamics portal stub in use: no portal calls are made")
 	}
 	return &Portal{}
+}
+
+// Options tune the stub; nil means the defaults.
+type Options struct {
+	// Logger gets one info record saying the stub is in use (default:
+	// none).
+	Logger *slog.Logger
 }
 
 // WhoAmI returns an identity with Stub set and empty ids: the stub acts as

@@ -25,7 +25,7 @@ func TestContract(t *testing.T) {
 
 func TestNewLogsOneInfoLine(t *testing.T) {
 	var buf bytes.Buffer
-	stub.New(slog.New(slog.NewTextHandler(&buf, nil)))
+	stub.New(&stub.Options{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
 	out := buf.String()
 	if strings.Count(out, "\n") != 1 || !strings.Contains(out, "level=INFO") || !strings.Contains(out, "stub in use") {
 		t.Errorf("log = %q, want one info line about the stub", out)
@@ -98,7 +98,7 @@ func TestCanceledContextOnEveryMethod(t *testing.T) {
 }
 
 func ExampleNew() {
-	portal := stub.New(slog.Default())
+	portal := stub.New(&stub.Options{Logger: slog.Default()})
 	id, _ := portal.WhoAmI(context.Background())
 	page, _ := portal.ListCertifications(context.Background(), ports.PageQuery{})
 	fmt.Println(id.Stub, len(page.Items), page.Next == "")

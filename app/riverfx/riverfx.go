@@ -49,17 +49,17 @@ type Settings struct {
 	// `portalsync enqueue` or portal.enqueue_sync() (pg_cron).
 	Schedule string
 	// RescueAfter is when a job whose worker died runs again elsewhere
-	// (see schedule.Config.RescueAfter).
+	// (see schedule.Options.RescueAfter).
 	RescueAfter time.Duration
 	// RetryBackoff spaces the attempts of a failing job (see
-	// schedule.Config.RetryBackoff).
+	// schedule.Options.RetryBackoff).
 	RetryBackoff time.Duration
 	// ShutdownGrace is how long a stopping app lets the running pass
 	// finish its page before cancelling it (default DefaultShutdownGrace).
 	ShutdownGrace time.Duration
 	// PollOnly makes River poll for jobs instead of listening for
 	// notifications: set it when the pool goes through a pooler in
-	// transaction mode (see schedule.Config.PollOnly).
+	// transaction mode (see schedule.Options.PollOnly).
 	PollOnly bool
 }
 
@@ -85,7 +85,7 @@ func NewScheduler(p Params) (*schedule.Scheduler, error) {
 		return nil, err
 	}
 	cfg.Logger = p.Logger
-	s, err := schedule.New(p.Pool, p.Sync, cfg)
+	s, err := schedule.New(p.Pool, p.Sync, &cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -107,11 +107,11 @@ func NewScheduler(p Params) (*schedule.Scheduler, error) {
 
 // config turns the settings into the scheduler's configuration and the
 // shutdown grace. Errors wrap ports.ErrInvalidConfig.
-func (s Settings) config(budget time.Duration) (schedule.Config, time.Duration, error) {
+func (s Settings) config(budget time.Duration) (schedule.Options, time.Duration, error) {
 	if budget == 0 {
 		budget = core.DefaultBudget
 	}
-	cfg := schedule.Config{Budget: budget, RescueAfter: s.RescueAfter, RetryBackoff: s.RetryBackoff, PollOnly: s.PollOnly}
+	cfg := schedule.Options{Budget: budget, RescueAfter: s.RescueAfter, RetryBackoff: s.RetryBackoff, PollOnly: s.PollOnly}
 	spec := s.Schedule
 	if spec == "" {
 		spec = schedule.DefaultSchedule
@@ -137,7 +137,7 @@ func (s Settings) config(budget time.Duration) (schedule.Config, time.Duration, 
 func (s Settings) Check(budget time.Duration) error {
 	_, _, err := s.config(budget)
 	if err == nil {
-		_, err = schedule.CheckConfig(s.RescueAfter, budget, s.RetryBackoff)
+		_, err = schedule.CheckOptions(&schedule.Options{Budget: budget, RescueAfter: s.RescueAfter, RetryBackoff: s.RetryBackoff})
 	}
 	return err
 }

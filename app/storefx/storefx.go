@@ -73,14 +73,14 @@ func NewStore(p Params) (*postgres.Store, error) {
 		opts.TracerProvider = p.TracerProvider
 	}
 	if p.Pool != nil {
-		return postgres.New(p.Pool, opts), nil
+		return postgres.New(p.Pool, &opts)
 	}
 	if p.Settings.DatabaseURL == "" {
 		return nil, fmt.Errorf("%w: the status store needs a database: supply a *pgxpool.Pool or storefx.Settings.DatabaseURL", ports.ErrInvalidConfig)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), postgres.DefaultConnectTimeout+postgres.DefaultStatementTimeout)
 	defer cancel()
-	s, err := postgres.Open(ctx, p.Settings.DatabaseURL, opts)
+	s, err := postgres.Open(ctx, p.Settings.DatabaseURL, &opts)
 	if err != nil {
 		return nil, err
 	}

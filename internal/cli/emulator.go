@@ -112,7 +112,7 @@ func runEmulator(ctx context.Context, e *env, _ []string) error {
 		}
 		faults = append(faults, injection{r, f})
 	}
-	em, err := dynamicstest.Start(opts)
+	em, err := dynamicstest.Start(&opts)
 	if err != nil {
 		return usageError{fmt.Sprintf("start the emulator: %v", err)}
 	}
@@ -161,7 +161,7 @@ func runDemo(ctx context.Context, e *env, _ []string) error {
 	if err != nil {
 		return err
 	}
-	em, err := dynamicstest.Start(dynamicstest.Options{Certifications: demoCertifications, Seed: 1})
+	em, err := dynamicstest.Start(&dynamicstest.Options{Certifications: demoCertifications, Seed: 1})
 	if err != nil {
 		return err
 	}
@@ -173,7 +173,7 @@ func runDemo(ctx context.Context, e *env, _ []string) error {
 	if e.sync.pageSize == 0 {
 		e.sync.pageSize = demoPageSize
 	}
-	on, err := flags.NewProvider(flags.ProviderOptions{LookupEnv: func(name string) (string, bool) {
+	on, err := flags.NewProvider(&flags.ProviderOptions{LookupEnv: func(name string) (string, bool) {
 		if name == flags.EnvVar(flags.PortalEnabled) {
 			return "true", true
 		}

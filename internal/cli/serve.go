@@ -87,7 +87,7 @@ func (e *env) openStore(ctx context.Context, url string, logger *slog.Logger) (*
 	if e.serve.deletionThreshold < 0 || e.serve.allowDeletions < 0 {
 		return nil, usageError{"--deletion-threshold and --allow-deletions take a count of rows, 0 or more"}
 	}
-	return postgres.Open(ctx, url, postgres.Options{Logger: logger, AllowInsecure: e.serve.dbInsecure,
+	return postgres.Open(ctx, url, &postgres.Options{Logger: logger, AllowInsecure: e.serve.dbInsecure,
 		DeletionThreshold: e.serve.deletionThreshold, AllowDeletions: e.serve.allowDeletions})
 }
 

@@ -14,7 +14,7 @@ import (
 // startEmulator starts an emulator that the benchmark closes at its end.
 func startEmulator(b *testing.B, opts dynamicstest.Options) *dynamicstest.Emulator {
 	b.Helper()
-	emu, err := dynamicstest.Start(opts)
+	emu, err := dynamicstest.Start(&opts)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -221,7 +221,7 @@ func peakHeap(f func()) uint64 {
 // after the timed ones.
 func BenchmarkStreamPages(b *testing.B) {
 	r := sync.OnceValue(func() *replay {
-		emu, err := dynamicstest.Start(dynamicstest.Options{Certifications: streamRecords})
+		emu, err := dynamicstest.Start(&dynamicstest.Options{Certifications: streamRecords})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -46,12 +46,12 @@ func BenchmarkStoreScale(b *testing.B) {
 	n := scaleSize()
 	for range b.N {
 		b.StopTimer()
-		emu, err := dynamicstest.Start(dynamicstest.Options{Certifications: n, Mentors: n, Seed: 23, NoWriteLog: true})
+		emu, err := dynamicstest.Start(&dynamicstest.Options{Certifications: n, Mentors: n, Seed: 23, NoWriteLog: true})
 		if err != nil {
 			b.Fatal(err)
 		}
 		dbURL := pgtest.Database(b, migrated)
-		s, err := postgres.Open(b.Context(), dbURL, postgres.Options{})
+		s, err := postgres.Open(b.Context(), dbURL, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -243,7 +243,10 @@ func BenchmarkStatusesUnderLoad(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer pool.Close()
-	s := postgres.New(pool, postgres.Options{})
+	s, err := postgres.New(pool, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
 	b.ResetTimer()
 	var (
 		mu    sync.Mutex

@@ -108,7 +108,7 @@ func (r *storeRun) add(wall, cpu time.Duration) { r.wall, r.cpu = r.wall+wall, r
 func storePass(b *testing.B, n int, dbURL string, setup func(*dynamicstest.Emulator)) (wall, cpu time.Duration) {
 	b.Helper()
 	b.StopTimer()
-	emu, err := dynamicstest.Start(dynamicstest.Options{Certifications: n, Seed: 11})
+	emu, err := dynamicstest.Start(&dynamicstest.Options{Certifications: n, Seed: 11})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func storePass(b *testing.B, n int, dbURL string, setup func(*dynamicstest.Emula
 		defer files.Close()
 		store = files
 	} else {
-		s, err := postgres.Open(b.Context(), dbURL, postgres.Options{})
+		s, err := postgres.Open(b.Context(), dbURL, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -223,7 +223,7 @@ func BenchmarkStatusesFor(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	s, err := postgres.Open(b.Context(), dbURL, postgres.Options{})
+	s, err := postgres.Open(b.Context(), dbURL, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -42,7 +42,7 @@ func runSync(b *testing.B, opts dynamicstest.Options, setup func(*dynamicstest.E
 func runPass(b *testing.B, opts dynamicstest.Options, setup func(*dynamicstest.Emulator), so core.SyncOptions) (syncPass, error) {
 	b.Helper()
 	b.StopTimer()
-	emu, err := dynamicstest.Start(opts)
+	emu, err := dynamicstest.Start(&opts)
 	if err != nil {
 		b.Fatal(err)
 	}

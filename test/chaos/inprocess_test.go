@@ -123,7 +123,7 @@ func TestChaosSyncInProcess(t *testing.T) {
 	day := today()
 	secret := secretMarker + "-inprocess"
 	var emuLog, log bytes.Buffer // slog handlers serialise their writes
-	emu, err := dynamicstest.Start(dynamicstest.Options{
+	emu, err := dynamicstest.Start(&dynamicstest.Options{
 		Certifications: records,
 		Seed:           seed,
 		ClientSecret:   secret,

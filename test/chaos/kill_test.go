@@ -74,7 +74,7 @@ func killedProcess(t *testing.T, bin string, writeBatch int) {
 	day := today()
 	secret := secretMarker + "-process"
 	var emuLog bytes.Buffer
-	emu, err := dynamicstest.Start(dynamicstest.Options{
+	emu, err := dynamicstest.Start(&dynamicstest.Options{
 		Certifications: records,
 		Seed:           seed,
 		ClientSecret:   secret,

@@ -35,6 +35,6 @@ func TestContractRealAdapterOverEmulator(t *testing.T) {
 // The stub keeps the same contract.
 func TestContractStub(t *testing.T) {
 	portaltest.Run(t, portaltest.Harness{New: func(*testing.T) (ports.DynamicsPortal, portaltest.Data) {
-		return stub.New(slog.New(slog.DiscardHandler)), portaltest.Data{Stub: true}
+		return stub.New(&stub.Options{Logger: slog.New(slog.DiscardHandler)}), portaltest.Data{Stub: true}
 	}})
 }

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -10,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hlf/dynamicsportal/adapters/credentials"
-	"github.com/hlf/dynamicsportal/adapters/dynamics"
 	"github.com/hlf/dynamicsportal/adapters/dynamics/dynamicstest"
 	"github.com/hlf/dynamicsportal/ports"
 )
@@ -191,50 +188,5 @@ func TestRefusedAssertionsFailAtOnce(t *testing.T) {
 			checkAssertionsSent(t, e, tt.kind, 1)
 			scanRun(t, e, r)
 		})
-	}
-}
-
-// The platform rotates the federated token file; the next token fetch
-// reads the new token. The old one has expired by then, so the fetch
-// succeeds only with the new one, and without a rotation it fails.
-func TestFederatedTokenFileRotated(t *testing.T) {
-	clk := &clock{}
-	e := startEmulator(t, func(o *dynamicstest.Options) { o.Now = clk.now })
-	first := e.FederatedToken(dynamicstest.FederatedTokenOptions{})
-	path := writeFile(t, t.TempDir(), "azure-identity-token", first)
-	lookup := func(k string) (string, bool) { return e.ClientID(), k == credentials.EnvClientID }
-	p, err := dynamics.New(e.BaseURL(), credentials.FromFederatedTokenFile(lookup, path), &dynamics.Options{Tenant: e.TenantID(), AuthorityHost: e.AuthorityHost(), HTTPClient: e.HTTPClient(), Now: clk.now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
-	if _, err := p.WhoAmI(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-
-	// Two hours on: the access token and the first federated token have
-	// expired, and the platform has written a new one.
-	clk.advance(2 * time.Hour)
-	second := e.FederatedToken(dynamicstest.FederatedTokenOptions{})
-	if err := os.WriteFile(path, []byte(second+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.WhoAmI(t.Context()); err != nil {
-		t.Fatalf("after the rotation: %v", err)
-	}
-	got := e.ReceivedAssertions()
-	if len(got) != 2 || got[0] != first || got[1] != second {
-		t.Errorf("the token endpoint received %d assertions; want the first token, then the rotated one", len(got))
-	}
-
-	// Without a rotation the next fetch sends an expired token.
-	clk.advance(2 * time.Hour)
-	_, err = p.WhoAmI(t.Context())
-	pe, ok := err.(*ports.PortalError)
-	if !ok || pe.Code != ports.CodeAuthFailure || !strings.HasPrefix(pe.Message, "AADSTS700024:") {
-		t.Errorf("with the token file left as it was: %v, want authFailure AADSTS700024", err)
-	}
-	if s := e.Stats(); s.TokenRequests != 3 || s.TokensIssued != 2 {
-		t.Errorf("token requests %d, issued %d; want 3, 2", s.TokenRequests, s.TokensIssued)
 	}
 }

@@ -48,7 +48,7 @@ func startEmulator(t *testing.T, mod func(*dynamicstest.Options)) *dynamicstest.
 	if mod != nil {
 		mod(&o)
 	}
-	e, err := dynamicstest.Start(o)
+	e, err := dynamicstest.Start(&o)
 	if err != nil {
 		t.Fatalf("start emulator: %v", err)
 	}

@@ -468,7 +468,7 @@ func TestTokenWithoutUsableLifetime(t *testing.T) {
 // token is never sent. This holds for the token endpoint and for the Web
 // API behind a good token endpoint.
 func TestCertificateForAnotherName(t *testing.T) {
-	emu, err := dynamicstest.Start(dynamicstest.Options{CertHosts: []string{"portal.example"}})
+	emu, err := dynamicstest.Start(&dynamicstest.Options{CertHosts: []string{"portal.example"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -115,7 +115,7 @@ func newWorldOn(t *testing.T, shape pgtest.Shape, opts dynamicstest.Options) *wo
 	t.Cleanup(pool.Close)
 	w.pool = pool
 	opts.Logger = slog.New(slog.NewJSONHandler(w.emuLog, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	emu, err := dynamicstest.Start(opts)
+	emu, err := dynamicstest.Start(&opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,7 +36,7 @@ func BenchmarkSeed100k(b *testing.B) {
 
 // BenchmarkListPage5000 serves full pages of 5000 records over TLS.
 func BenchmarkListPage5000(b *testing.B) {
-	e, err := Start(Options{Certifications: 20_000})
+	e, err := Start(&Options{Certifications: 20_000})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func BenchmarkEncodePage5000(b *testing.B) {
 }
 
 func BenchmarkPatch(b *testing.B) {
-	e, err := Start(Options{Certifications: 1000})
+	e, err := Start(&Options{Certifications: 1000})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -5,7 +5,7 @@
 // matrix, the benchmarks and `portalsync emulator` and `portalsync demo`
 // run on it, and a host backend can be pointed at it.
 //
-//	emu, err := dynamicstest.Start(dynamicstest.Options{Seed: 1})
+//	emu, err := dynamicstest.Start(&dynamicstest.Options{Seed: 1})
 //	if err != nil { … }
 //	defer emu.Close()
 //	// emu.BaseURL(), emu.AuthorityHost(), emu.TenantID(), emu.ClientID(),

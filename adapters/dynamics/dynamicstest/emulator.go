@@ -186,9 +186,13 @@ type Emulator struct {
 
 // Start seeds the data, creates a certificate authority and a server
 // certificate, and serves the token endpoint and the Web API over TLS. It
-// returns once the emulator is listening. Close stops it.
-func Start(opts Options) (*Emulator, error) {
-	o := opts
+// returns once the emulator is listening. Close stops it. A nil opts
+// means every default.
+func Start(opts *Options) (*Emulator, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
 	if o.Addr == "" {
 		o.Addr = DefaultAddr
 	}

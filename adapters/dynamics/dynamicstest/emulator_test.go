@@ -135,7 +135,7 @@ func TestStatsAndConnections(t *testing.T) {
 }
 
 func TestEnvAndCA(t *testing.T) {
-	e, err := Start(Options{Certifications: 1})
+	e, err := Start(&Options{Certifications: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,16 +227,16 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 }
 
 func TestStartFails(t *testing.T) {
-	if _, err := Start(Options{Addr: "256.0.0.1:0"}); err == nil {
+	if _, err := Start(&Options{Addr: "256.0.0.1:0"}); err == nil {
 		t.Error("Start on a bad address: want an error")
 	}
-	if _, err := Start(Options{Limits: Limits{Requests: -1}}); err == nil {
+	if _, err := Start(&Options{Limits: Limits{Requests: -1}}); err == nil {
 		t.Error("Start with a negative limit: want an error")
 	}
 }
 
 func ExampleStart() {
-	emu, err := Start(Options{Certifications: 12, Seed: 1})
+	emu, err := Start(&Options{Certifications: 12, Seed: 1})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -300,12 +300,12 @@ func TestEndAssignment(t *testing.T) {
 // behaviours Dataverse has.
 func TestStartRefusesABadDateBehaviour(t *testing.T) {
 	for _, b := range []map[string]string{{"modifiedon": "UserLocal"}, {"hlf_name": "DateOnly"}, {"hlf_expireson": "Local"}} {
-		if e, err := Start(Options{DateBehaviors: b}); err == nil {
+		if e, err := Start(&Options{DateBehaviors: b}); err == nil {
 			_ = e.Close()
 			t.Errorf("Start with date behaviours %v: no error", b)
 		}
 	}
-	e, err := Start(Options{DateBehaviors: map[string]string{"hlf_expireson": "TimeZoneIndependent", "hlf_startdate": "UserLocal"}})
+	e, err := Start(&Options{DateBehaviors: map[string]string{"hlf_expireson": "TimeZoneIndependent", "hlf_startdate": "UserLocal"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -95,7 +95,7 @@ func TestFaultHang(t *testing.T) {
 }
 
 func TestCloseEndsHungRequest(t *testing.T) {
-	e, err := Start(Options{Certifications: 5})
+	e, err := Start(&Options{Certifications: 5})
 	if err != nil {
 		t.Fatal(err)
 	}

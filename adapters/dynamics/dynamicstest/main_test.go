@@ -41,7 +41,7 @@ func (c *clock) Advance(d time.Duration) {
 // start starts an emulator that the test's cleanup closes.
 func start(t *testing.T, o Options) *Emulator {
 	t.Helper()
-	e, err := Start(o)
+	e, err := Start(&o)
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
