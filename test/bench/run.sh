@@ -34,8 +34,8 @@ run BenchmarkSyncConcurrency 1x
 run BenchmarkThrottledSync 1x
 # Figure 7: minutes each, so only here (BENCH_LONG=1 runs 20,000 records).
 export BENCH_LONG=1
-run 'FirstPass/write-batch=1' 1x
-run WriteBatchSweep 1x
+run 'BenchmarkFirstPass/write-batch=1' 1x
+run BenchmarkWriteBatchSweep 1x
 # The status store, at the figures' sizes (100,000 certifications).
 PORTALSYNC_BENCH_STORE_SIZE=100000 run BenchmarkStorePass 1x
 PORTALSYNC_BENCH_STORE_SIZE=100000 run BenchmarkStatusesFor 300x
@@ -131,7 +131,7 @@ row "6 throttled sync, 2000 records, 400 requests / 10 s" "$(printf '%.2f s (lea
 # Figure 7. The default batch size's pass is the sweep's row of that size.
 fw() { metric "BenchmarkFirstPass/write-batch=1" "$1"; }
 sw() { metric "BenchmarkWriteBatchSweep/write-batch=$1" "$2"; }
-def=$(sed -n 's/^[[:space:]]*DefaultWriteBatch = \([0-9]*\)$/\1/p' core/sync.go)
+def=$(sed -n 's/^[[:space:]]*DefaultWriteBatch = \([0-9]*\)$/\1/p' core/options.go)
 row "7 first pass, 20,000 records, both limits: one request per write" \
   "$(printf '%.1f s (least %.0f s; %.0f requests, %.0f 429s)' "$(fw wall-s)" "$(fw least-s)" "$(fw requests)" "$(fw 429s)")" "–" "$(printf '%.3f' "$(fw wall/least)") of least"
 speed=$(ratio "$(fw wall-s)" "$(sw "$def" wall-s)")
@@ -140,7 +140,7 @@ row "7 same, batches of the default size ($def)" \
   "≥ 5× faster than single; ≤ 1.25 × least" \
   "${speed}× $(verdict "$speed" ">=" 5); $(printf '%.3f' "$(sw "$def" wall/least)") $(verdict "$(sw "$def" wall/least)" "<=" 1.25)"
 for b in 10 20 50 100 500 1000; do
-  if grep -q "^--- FAIL: BenchmarkWriteBatchSweep/write-batch=$b\$" "$out/all.txt" || [ "$(sw "$b" stopped)" = 1 ]; then
+  if grep -q "^--- FAIL: BenchmarkWriteBatchSweep/write-batch=$b\$" "$out/all.txt" || [ "$(sw "$b" stopped | cut -d. -f1)" = 1 ]; then
     row "7 sweep: batches of $b" "the pass stopped (see all.txt)" "(for the default)" "–"
   else
     row "7 sweep: batches of $b" "$(printf '%.1f s (least %.0f s; %.0f requests)' "$(sw "$b" wall-s)" "$(sw "$b" least-s)" "$(sw "$b" requests)")" "(for the default)" "$(printf '%.3f' "$(sw "$b" wall/least)")"
