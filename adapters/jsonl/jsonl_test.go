@@ -353,3 +353,60 @@ func ExampleOpen() {
 	// a fresh pass
 	// {"id":"5d0f6a8e-2c1b-4f57-9a43-0d8e2f1c7b10","name":"Peer mentor basic course","contactId":"","type":0,"issuedOn":null,"expiresOn":null,"state":0,"modifiedOn":"0001-01-01T00:00:00Z","syncStatus":0,"computedStatus":1,"action":"written"}
 }
+
+// A commit whose checkpoint cannot be replaced fails and is not counted:
+// the next commit writes the page at the same place, so it is held once.
+func TestACommitWhoseCheckpointFailsIsNotCounted(t *testing.T) {
+	dir := t.TempDir()
+	cpDir := filepath.Join(dir, "state")
+	if err := os.Mkdir(cpDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	out, cp := filepath.Join(dir, "out.jsonl"), filepath.Join(cpDir, "cp.json")
+	s := open(t, out, cp)
+	pass(t, s, nil, []ports.SyncRecord{record("a", 1)})
+	if err := os.RemoveAll(cpDir); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Commit(t.Context(), []ports.SyncRecord{record("b", 1)}, ports.Checkpoint{Next: "page-3"})
+	if err == nil || !strings.Contains(err.Error(), "checkpoint") {
+		t.Fatalf("Commit without the checkpoint's directory = %v, want a checkpoint error", err)
+	}
+	if err := os.Mkdir(cpDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(t.Context(), []ports.SyncRecord{record("b", 1)}, ports.Checkpoint{Next: "page-3"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Finish(t.Context(), []ports.SyncRecord{record("c", 1)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(read(t, out)); got != "a,b,c" {
+		t.Errorf("output %s, want a,b,c: the page of the failed commit once", got)
+	}
+}
+
+// A crash after Finish renamed the partial file but before it removed the
+// checkpoint: Resume finds the output in place and ends the pass.
+func TestResumeEndsAFinishWhoseRenameWasDone(t *testing.T) {
+	dir := t.TempDir()
+	out, cp := filepath.Join(dir, "out.jsonl"), filepath.Join(dir, "cp.json")
+	s := open(t, out, cp)
+	pass(t, s, nil, []ports.SyncRecord{record("a", 1)})
+	s.Close()
+	if err := os.Rename(out+".partial", out); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cp, []byte(`{"recordsSize":1,"finished":true}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := open(t, out, cp).Resume(t.Context()); !errors.Is(err, ports.ErrNoCheckpoint) {
+		t.Fatalf("Resume = %v, want the pass ended", err)
+	}
+	if got := ids(read(t, out)); got != "a" {
+		t.Errorf("output %s, want a", got)
+	}
+	if _, err := os.Stat(cp); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("checkpoint still there: %v", err)
+	}
+}
