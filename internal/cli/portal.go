@@ -210,7 +210,7 @@ type syncOptions struct {
 func syncFlags(fs *flag.FlagSet, e *env) {
 	passFlags(fs, e)
 	fs.StringVar(&e.sync.checkpoint, "checkpoint", "", "file that keeps the pass's progress, so an interrupted pass resumes")
-	fs.StringVar(&e.sync.out, "out", "", "write the records as JSON lines to this file")
+	fs.StringVar(&e.sync.out, "out", "", "write the records of each complete pass as JSON lines to this file (FILE.partial holds those of a pass in progress)")
 }
 
 // passFlags declares the settings of each pass, shared by sync and serve.
