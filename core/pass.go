@@ -256,7 +256,7 @@ func (p *pass) goOn(ctx context.Context) error {
 	}
 	select {
 	case <-p.stop:
-		return canceled(ErrStopped)
+		return fmt.Errorf("%w: %w", ErrStopped, context.Canceled) // its code is canceled
 	default:
 	}
 	return nil

@@ -64,14 +64,9 @@ func (p *pass) pause(ctx, stop context.Context, pe *ports.PortalError) error {
 	return nil
 }
 
-// canceled is the error of a pass stopped by its context or its stop
-// channel: err is the context's error, or ErrStopped. Its code is canceled.
-func canceled(err error) error {
-	if errors.Is(err, ErrStopped) {
-		return fmt.Errorf("%w: %w", err, context.Canceled)
-	}
-	return fmt.Errorf("sync pass: %w", err)
-}
+// canceled is the error of a pass stopped by its context: err is the
+// context's error. Its code is canceled.
+func canceled(err error) error { return fmt.Errorf("sync pass: %w", err) }
 
 // sleep waits d, or until ctx ends, and then returns ctx's error: the
 // default of SyncOptions.Sleep.

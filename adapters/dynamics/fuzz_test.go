@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -95,18 +96,7 @@ func FuzzTokenError(f *testing.F) {
 		if pe.Op != "token" || pe.StatusCode != status || pe.RetryAfter < 0 {
 			t.Fatalf("%+v", pe)
 		}
-		switch pe.Code {
-		case ports.CodeRateLimited, ports.CodeServerError:
-			if !tf.retry {
-				t.Fatalf("%v not retried", pe.Code)
-			}
-		case ports.CodeAuthFailure, ports.CodeInvalidResponse:
-			if tf.retry {
-				t.Fatalf("%v retried", pe.Code)
-			}
-		default:
-			t.Fatalf("token failure mapped to %v", pe.Code)
-		}
+		checkTokenRetry(t, tf, "token failure")
 		switch tj.Error {
 		case "invalid_client", "unauthorized_client", "invalid_scope":
 			if pe.Code != ports.CodeAuthFailure {
@@ -435,18 +425,7 @@ func FuzzTokenResponse(f *testing.F) {
 		if pe.Op != tokenOp || pe.RetryAfter < 0 {
 			t.Fatalf("token failure %+v", pe)
 		}
-		switch pe.Code {
-		case ports.CodeRateLimited, ports.CodeServerError:
-			if !tf.retry {
-				t.Fatalf("%v not retried", pe.Code)
-			}
-		case ports.CodeAuthFailure, ports.CodeInvalidResponse:
-			if tf.retry {
-				t.Fatalf("%v retried", pe.Code)
-			}
-		default:
-			t.Fatalf("status %d mapped to %v", code, pe.Code)
-		}
+		checkTokenRetry(t, tf, fmt.Sprintf("status %d", code))
 		msg := pe.Error()
 		if !cleanMessage(pe.Message, maxMessage) || !cleanMessage(pe.ServiceRequestID, 128) || !cleanMessage(pe.ServiceCode, 128) {
 			t.Fatalf("unclean %+v", pe)
@@ -461,4 +440,23 @@ func FuzzTokenResponse(f *testing.F) {
 			t.Fatalf("a failed fetch cached a token")
 		}
 	})
+}
+
+// checkTokenRetry fails the test unless a token failure has one of the
+// codes a token fetch may end with, and is retried exactly when its code
+// is one a retry can cure (rateLimited, serverError).
+func checkTokenRetry(t *testing.T, tf *tokenFailure, what string) {
+	t.Helper()
+	switch pe := tf.pe; pe.Code {
+	case ports.CodeRateLimited, ports.CodeServerError:
+		if !tf.retry {
+			t.Fatalf("%v not retried", pe.Code)
+		}
+	case ports.CodeAuthFailure, ports.CodeInvalidResponse:
+		if tf.retry {
+			t.Fatalf("%v retried", pe.Code)
+		}
+	default:
+		t.Fatalf("%s mapped to %v", what, pe.Code)
+	}
 }

@@ -24,20 +24,15 @@ import (
 // its records and checkpoint in the store and mirrors the assignments into
 // it. A pool the module opened is closed when the app stops; the host's is
 // left alone.
-var Module = fx.Module("dynamicsportal.store",
-	fx.Provide(
-		NewStore,
-		func(s *postgres.Store) ports.PassStore { return s },
-		func(s *postgres.Store) ports.AssignmentSink { return s },
-	),
-)
+var Module = fx.Module("dynamicsportal.store", fx.Provide(fx.Annotate(NewStore, asStore...)))
 
 // Supply puts a store the caller opened into the graph as Module provides
-// one: as the *postgres.Store, the ports.PassStore and the
-// ports.AssignmentSink.
-func Supply(s *postgres.Store) fx.Option {
-	return fx.Supply(s, fx.Annotate(s, fx.As(new(ports.PassStore)), fx.As(new(ports.AssignmentSink))))
-}
+// one.
+func Supply(s *postgres.Store) fx.Option { return fx.Supply(fx.Annotate(s, asStore...)) }
+
+// asStore is how the graph gets the store: as the *postgres.Store, the
+// ports.PassStore and the ports.AssignmentSink.
+var asStore = []fx.Annotation{fx.As(fx.Self()), fx.As(new(ports.PassStore)), fx.As(new(ports.AssignmentSink))}
 
 // Settings configure Module when the host hands in no pool.
 type Settings struct {
